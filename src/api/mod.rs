@@ -1,0 +1,51 @@
+//! The HTTP API (axum). `app(state)` builds the router, so tests can drive it without a socket.
+
+mod error;
+mod handlers;
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::ingest::PipelineHandles;
+use crate::store::HistoryQuery;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pipeline: PipelineHandles,
+    pub history: HistoryQuery,
+}
+
+/// Request bodies larger than this are refused with 413.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Requests slower than this are answered with 408.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
+        .route("/api/v1/services", get(handlers::services))
+        .route("/api/v1/services/{id}/sla", get(handlers::service_sla))
+        .route("/api/v1/breaches", get(handlers::breaches))
+        .route("/api/v1/query", post(handlers::query))
+        .route("/api/v1/reports/{name}", get(handlers::report))
+        .fallback(handlers::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(handlers::timeout))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

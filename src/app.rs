@@ -1,0 +1,82 @@
+//! Wiring: builds the shared state, starts the pipeline and the API, and stops both on one
+//! shutdown signal.
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::ingest::{Pipeline, PipelineError, PipelineHandles};
+use crate::sla::SlaEngine;
+use crate::store::HistoryQuery;
+use crate::telemetry::Counters;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("history: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("API server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A running slacap: the pipeline task, the API task, and the switch that stops them.
+pub struct Running {
+    pub state: AppState,
+    pub api_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    pipeline: JoinHandle<Result<(), PipelineError>>,
+    api: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the pipeline and the API for `config`.
+pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
+    let handles = PipelineHandles {
+        engine: Arc::new(RwLock::new(SlaEngine::new(Arc::new(config.catalogue.clone()), config.settings.pipeline.allowed_lateness))),
+        counters: Arc::new(Counters::default()),
+        assigned: Arc::new(AtomicBool::new(false)),
+    };
+    let pipeline = {
+        let (config, handles) = (config.clone(), handles.clone());
+        // Rebuilding state from history reads files: keep it off the async workers.
+        tokio::task::spawn_blocking(move || Pipeline::start(config, &handles)).await.map_err(PipelineError::from)??
+    };
+    let (shutdown, signal) = watch::channel(false);
+    let history = HistoryQuery::new(pipeline.store())?;
+    let state = AppState { config: config.clone(), pipeline: handles, history };
+    let addr = config.settings.api.listen;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| AppError::Listen { addr, source })?;
+    let api_addr = listener.local_addr().map_err(|source| AppError::Listen { addr, source })?;
+    let mut api_signal = signal.clone();
+    let api = tokio::spawn(api::serve(listener, state.clone(), async move {
+        let _ = api_signal.wait_for(|stop| *stop).await;
+    }));
+    let pipeline = tokio::spawn(pipeline.run(signal));
+    tracing::info!(%api_addr, "slacap started");
+    Ok(Running { state, api_addr, shutdown, pipeline, api })
+}
+
+impl Running {
+    /// Waits until the pipeline stops on its own (an error) or `stop` resolves, then shuts down:
+    /// the batch in hand is finished and checkpointed, the API drains.
+    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> Result<(), AppError> {
+        let result = tokio::select! {
+            r = &mut self.pipeline => Some(r),
+            _ = stop => None,
+        };
+        let _ = self.shutdown.send(true);
+        let pipeline_result = match result {
+            Some(r) => r,
+            None => self.pipeline.await,
+        };
+        let api_result = self.api.await;
+        pipeline_result.map_err(PipelineError::from)??;
+        api_result.map_err(|e| AppError::Serve(std::io::Error::other(e)))?.map_err(AppError::Serve)?;
+        Ok(())
+    }
+}

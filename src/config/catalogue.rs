@@ -1,0 +1,256 @@
+//! The service catalogue (`catalogue.toml`): services, components with capacities, dependencies,
+//! availability SLOs and ticket SLA policies.
+
+use super::error::{read_toml, ConfigError};
+use crate::model::TicketType;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalogue {
+    #[serde(rename = "service", default)]
+    pub services: Vec<Service>,
+    #[serde(rename = "ticket_policy", default)]
+    pub ticket_policies: Vec<TicketPolicy>,
+}
+
+/// Which kind of agreement a service's targets belong to (ISO/IEC 20000-1 8.3.3 / 8.2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Agreement {
+    /// Service level agreement with a customer.
+    #[default]
+    Sla,
+    /// Operational level agreement with an internal supplier.
+    Ola,
+    /// Underpinning contract with an external supplier.
+    Uc,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub agreement: Agreement,
+    /// Ids of services this one depends on.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(rename = "component", default)]
+    pub components: Vec<Component>,
+    #[serde(rename = "slo", default)]
+    pub slos: Vec<Slo>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub id: String,
+    /// The metric that measures this component's use of its resource (e.g. `cpu_utilization`).
+    pub resource: String,
+    /// Capacity in the metric's units.
+    pub capacity: f64,
+    /// Use at or above which capacity is at risk, in the same units.
+    pub threshold: f64,
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    pub id: String,
+    /// Target attainment as a fraction, e.g. 0.999.
+    pub target: f64,
+    /// Reporting windows; the first one is the SLA period used for budget breaches.
+    #[serde(default = "default_windows")]
+    pub windows: Vec<SloWindow>,
+    pub sli: Sli,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+fn default_windows() -> Vec<SloWindow> {
+    vec![SloWindow::CalendarMonth, SloWindow::RollingDays(30)]
+}
+
+/// How availability is measured.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Sli {
+    /// A probe metric (1 = up) judged per timeslice: a slice is good when every sample in it is
+    /// up, bad when any is down.
+    Probe {
+        metric: String,
+        #[serde(with = "super::duration")]
+        timeslice: Duration,
+        #[serde(default)]
+        missing: MissingPolicy,
+    },
+    /// A ratio of two delta counts, e.g. `requests_good / requests_total`.
+    Ratio { good: String, total: String },
+}
+
+/// What a timeslice with no probe samples counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// Left out of the denominator (and reported as `no_data`).
+    #[default]
+    Exclude,
+    /// Counted as good.
+    Good,
+    /// Counted as bad.
+    Bad,
+}
+
+/// A reporting window of an SLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum SloWindow {
+    CalendarMonth,
+    RollingDays(u32),
+}
+
+impl TryFrom<String> for SloWindow {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        if text == "month" {
+            return Ok(SloWindow::CalendarMonth);
+        }
+        if let Some(days) = text.strip_prefix("rolling:").and_then(|d| d.strip_suffix('d')) {
+            if let Ok(n) = days.parse::<u32>() {
+                if (1..=400).contains(&n) {
+                    return Ok(SloWindow::RollingDays(n));
+                }
+            }
+        }
+        Err(format!("`{text}` is not a window; write \"month\" or \"rolling:30d\" (1 to 400 days)"))
+    }
+}
+
+impl From<SloWindow> for String {
+    fn from(w: SloWindow) -> String {
+        match w {
+            SloWindow::CalendarMonth => "month".into(),
+            SloWindow::RollingDays(n) => format!("rolling:{n}d"),
+        }
+    }
+}
+
+/// Response and resolution targets for one ticket type and priority, counted on a 24x7 clock.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketPolicy {
+    #[serde(rename = "type")]
+    pub ticket_type: TicketType,
+    pub priority: String,
+    #[serde(with = "super::duration")]
+    pub response: Duration,
+    #[serde(with = "super::duration")]
+    pub resolution: Duration,
+}
+
+impl Catalogue {
+    pub fn load(file: &Path) -> Result<Catalogue, ConfigError> {
+        let catalogue: Catalogue = read_toml(file)?;
+        catalogue.validate(file)?;
+        Ok(catalogue)
+    }
+
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == id)
+    }
+
+    pub fn policy(&self, ticket_type: TicketType, priority: &str) -> Option<&TicketPolicy> {
+        self.ticket_policies.iter().find(|p| p.ticket_type == ticket_type && p.priority == priority)
+    }
+
+    /// Cross-field rules that a type cannot express.
+    pub fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let bad = |key: String, problem: String| Err(ConfigError::invalid(file, key, problem));
+        if self.services.is_empty() {
+            return bad("service".into(), "the catalogue defines no service".into());
+        }
+        let ids: HashSet<&str> = self.services.iter().map(|s| s.id.as_str()).collect();
+        let mut seen = HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let at = format!("service[{i}]");
+            if !valid_id(&s.id) {
+                return bad(format!("{at}.id"), format!("`{}` must be non-empty letters, digits, '-', '_' or '.'", s.id));
+            }
+            if !seen.insert(s.id.as_str()) {
+                return bad(format!("{at}.id"), format!("service `{}` is defined twice", s.id));
+            }
+            for (j, dep) in s.depends_on.iter().enumerate() {
+                if !ids.contains(dep.as_str()) {
+                    return bad(format!("{at}.depends_on[{j}]"), format!("no service `{dep}` in the catalogue"));
+                }
+                if dep == &s.id {
+                    return bad(format!("{at}.depends_on[{j}]"), "a service cannot depend on itself".into());
+                }
+            }
+            let mut components = HashSet::new();
+            for (j, c) in s.components.iter().enumerate() {
+                let at = format!("{at}.component[{j}]");
+                if !components.insert(c.id.as_str()) {
+                    return bad(format!("{at}.id"), format!("component `{}` is defined twice", c.id));
+                }
+                if !(c.capacity.is_finite() && c.capacity > 0.0) {
+                    return bad(format!("{at}.capacity"), format!("{} must be a positive number", c.capacity));
+                }
+                if !(c.threshold.is_finite() && c.threshold > 0.0 && c.threshold <= c.capacity) {
+                    return bad(format!("{at}.threshold"), format!("{} must be positive and at most the capacity {}", c.threshold, c.capacity));
+                }
+            }
+            let mut slos = HashSet::new();
+            for (j, o) in s.slos.iter().enumerate() {
+                let at = format!("{at}.slo[{j}]");
+                if !slos.insert(o.id.as_str()) {
+                    return bad(format!("{at}.id"), format!("SLO `{}` is defined twice", o.id));
+                }
+                if !(o.target > 0.0 && o.target < 1.0) {
+                    return bad(format!("{at}.target"), format!("{} must be a fraction strictly between 0 and 1 (e.g. 0.999)", o.target));
+                }
+                if o.windows.is_empty() {
+                    return bad(format!("{at}.windows"), "list at least one window".into());
+                }
+                if let Sli::Probe { timeslice, .. } = &o.sli {
+                    let secs = timeslice.as_secs();
+                    if secs == 0 || timeslice.subsec_nanos() != 0 || 86_400 % secs != 0 {
+                        return bad(format!("{at}.sli.timeslice"), "must be whole seconds that divide a day (e.g. \"1m\", \"5m\")".into());
+                    }
+                }
+                if let Sli::Ratio { good, total } = &o.sli {
+                    if good == total {
+                        return bad(format!("{at}.sli.good"), "good and total must be different metrics".into());
+                    }
+                }
+            }
+        }
+        let mut policies = BTreeMap::new();
+        for (i, p) in self.ticket_policies.iter().enumerate() {
+            let at = format!("ticket_policy[{i}]");
+            if policies.insert((p.ticket_type, p.priority.clone()), i).is_some() {
+                return bad(at, format!("a second policy for {} {}", p.ticket_type.as_str(), p.priority));
+            }
+            if p.response.is_zero() {
+                return bad(format!("{at}.response"), "must be longer than zero".into());
+            }
+            if p.resolution < p.response {
+                return bad(format!("{at}.resolution"), "must not be shorter than the response target".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}

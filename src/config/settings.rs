@@ -1,0 +1,151 @@
+//! Runtime settings (`slacap.toml`).
+
+use super::error::{read_toml, ConfigError};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Root of the Parquet history and the offset checkpoints; relative paths are resolved
+    /// against this file's folder.
+    pub data_dir: PathBuf,
+    /// The service catalogue; relative paths are resolved against this file's folder.
+    pub catalogue: PathBuf,
+    pub kafka: KafkaSettings,
+    #[serde(default)]
+    pub pipeline: PipelineSettings,
+    #[serde(default)]
+    pub api: ApiSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`: comma-separated host:port list.
+    pub brokers: String,
+    pub group_id: String,
+    #[serde(default)]
+    pub topics: Topics,
+    /// Consumer group session timeout. Kafka's default is 45 s; a shorter one rebalances faster.
+    #[serde(default = "default_session_timeout", with = "super::duration")]
+    pub session_timeout: Duration,
+    /// Extra librdkafka properties passed as they are (e.g. `security.protocol`,
+    /// `sasl.mechanism`), for both the consumer and the producers.
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
+}
+
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topics {
+    pub metrics: String,
+    pub tickets: String,
+    pub dead_letter: String,
+    pub alerts: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics {
+            metrics: "slacap.metrics".into(),
+            tickets: "slacap.tickets".into(),
+            dead_letter: "slacap.dead-letter".into(),
+            alerts: "slacap.alerts".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// A batch is flushed to history (and its offsets committed) at this many records...
+    pub batch_max_records: usize,
+    /// ...or after this long, whichever comes first.
+    #[serde(with = "super::duration")]
+    pub batch_max_wait: Duration,
+    /// How far behind the newest event time (of the slowest partition) the watermark trails.
+    #[serde(with = "super::duration")]
+    pub allowed_lateness: Duration,
+    /// A partition that delivers nothing for this long stops holding the watermark back.
+    #[serde(with = "super::duration")]
+    pub idle_partition_timeout: Duration,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            batch_max_records: 100_000,
+            batch_max_wait: Duration::from_millis(500),
+            allowed_lateness: Duration::from_secs(300),
+            idle_partition_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+    }
+}
+
+impl Settings {
+    pub fn load(file: &Path) -> Result<Settings, ConfigError> {
+        let settings: Settings = read_toml(file)?;
+        settings.validate(file)?;
+        Ok(settings)
+    }
+
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(ConfigError::invalid(file, "kafka.brokers", "must list at least one host:port"));
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return Err(ConfigError::invalid(file, "kafka.group_id", "must not be empty"));
+        }
+        let t = &self.kafka.topics;
+        let names = [
+            ("kafka.topics.metrics", &t.metrics),
+            ("kafka.topics.tickets", &t.tickets),
+            ("kafka.topics.dead_letter", &t.dead_letter),
+            ("kafka.topics.alerts", &t.alerts),
+        ];
+        for (i, (key, name)) in names.iter().enumerate() {
+            if name.is_empty() {
+                return Err(ConfigError::invalid(file, *key, "must not be empty"));
+            }
+            if names[..i].iter().any(|(_, other)| other == name) {
+                return Err(ConfigError::invalid(file, *key, format!("topic `{name}` is used twice")));
+            }
+        }
+        for key in ["enable.auto.commit", "group.id", "bootstrap.servers"] {
+            if self.kafka.client.contains_key(key) {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!("kafka.client.\"{key}\""),
+                    "is set by slacap itself (use kafka.brokers / kafka.group_id; offsets are committed only after history is durable)",
+                ));
+            }
+        }
+        if self.pipeline.batch_max_records == 0 {
+            return Err(ConfigError::invalid(file, "pipeline.batch_max_records", "must be at least 1"));
+        }
+        if self.kafka.session_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(file, "kafka.session_timeout", "must be at least 1s"));
+        }
+        Ok(())
+    }
+}

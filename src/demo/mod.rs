@@ -1,0 +1,141 @@
+//! `slacap demo`: the embedded default. An in-process Kafka broker (librdkafka's mock cluster),
+//! a synthetic month of events for the sample catalogue, and the same pipeline and API as
+//! `slacap run`.
+
+mod broker;
+pub mod generator;
+
+pub use broker::{produce, EmbeddedBroker};
+
+use crate::config::{ApiSettings, Catalogue, Config, KafkaSettings, PipelineSettings, Settings, Topics};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The sample catalogue, compiled in so the demo needs no files.
+pub const SAMPLE_CATALOGUE: &str = include_str!("../../config/catalogue.toml");
+
+/// Marks a folder as demo data that the next demo may wipe.
+const MARKER: &str = ".slacap-demo";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Where the API listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Folder for the demo's Parquet history (wiped at start if an earlier demo made it).
+    #[arg(long, default_value = "slacap-demo-data")]
+    pub data_dir: PathBuf,
+    /// The month to generate, YYYY-MM.
+    #[arg(long, default_value = "2026-11")]
+    pub month: String,
+    /// Exit once the month is ingested (for scripts) instead of serving until Ctrl-C.
+    #[arg(long)]
+    pub exit_when_ingested: bool,
+}
+
+pub fn sample_catalogue() -> anyhow::Result<Catalogue> {
+    let catalogue: Catalogue = toml::from_str(SAMPLE_CATALOGUE).context("the embedded catalogue does not parse")?;
+    catalogue.validate(Path::new("<embedded catalogue.toml>"))?;
+    Ok(catalogue)
+}
+
+/// Settings for a pipeline against `brokers` (used by the demo, the tests and the benchmark).
+pub fn settings_for(brokers: String, group_id: &str, topics: Topics, data_dir: PathBuf, listen: SocketAddr) -> Settings {
+    Settings {
+        data_dir,
+        catalogue: PathBuf::from("<embedded>"),
+        kafka: KafkaSettings {
+            brokers,
+            group_id: group_id.to_string(),
+            topics,
+            session_timeout: Duration::from_secs(6),
+            client: Default::default(),
+        },
+        pipeline: PipelineSettings { idle_partition_timeout: Duration::from_secs(5), ..Default::default() },
+        api: ApiSettings { listen },
+    }
+}
+
+pub async fn run(args: DemoArgs, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let (year, month) = args
+        .month
+        .split_once('-')
+        .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u32>().ok()?)))
+        .with_context(|| format!("--month `{}` is not YYYY-MM", args.month))?;
+    prepare_data_dir(&args.data_dir)?;
+    let broker = EmbeddedBroker::start().context("starting the embedded Kafka broker")?;
+    let topics = Topics::default();
+    broker.create_topics(&topics)?;
+    println!("embedded Kafka broker at {}", broker.bootstrap_servers());
+
+    let messages = tokio::task::spawn_blocking(move || generator::generate_month(year, month))
+        .await?
+        .with_context(|| format!("no month {year}-{month:02}"))?;
+    let started = std::time::Instant::now();
+    let produced = produce(&broker.bootstrap_servers(), &topics, &messages).await?;
+    println!("produced {produced} messages for {year}-{month:02} in {:.1}s", started.elapsed().as_secs_f64());
+
+    let config = Arc::new(Config {
+        settings: settings_for(broker.bootstrap_servers(), "slacap-demo", topics, args.data_dir.clone(), args.listen),
+        catalogue: sample_catalogue()?,
+        source: PathBuf::from("<demo>"),
+    });
+    let running = crate::app::start(config).await?;
+    let counters = running.state.pipeline.counters.clone();
+    let started = std::time::Instant::now();
+    while counters.records_in_total.load(Ordering::Relaxed) < produced as u64 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if started.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!("the pipeline did not ingest the month within 10 minutes");
+        }
+    }
+    // Let the last batch become durable.
+    while counters.batches_total.load(Ordering::Relaxed) == 0 || counters.consumer_lag.load(Ordering::Relaxed) > 0 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let breaches = running.state.pipeline.engine.read().map(|e| e.breaches(None, None).len()).unwrap_or(0);
+    println!(
+        "ingested {} records ({} events, {} dead-lettered) in {:.1}s; {} breaches",
+        counters.records_in_total.load(Ordering::Relaxed),
+        counters.events_decoded_total.load(Ordering::Relaxed),
+        counters.records_dead_lettered_total.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+        breaches
+    );
+    let api = format!("http://{}", running.api_addr);
+    println!("\nslacap demo is serving {year}-{month:02} at {api}");
+    println!("  {api}/api/v1/services");
+    println!("  {api}/api/v1/services/payments/sla?window=month:{year}-{month:02}");
+    println!("  {api}/api/v1/breaches");
+    println!("  {api}/api/v1/reports/monthly_sla_report?month={year}-{month:02}");
+    println!("  curl -s {api}/api/v1/query -d '{{\"sql\":\"SELECT service, count(*) FROM metrics GROUP BY service\"}}' -H 'content-type: application/json'");
+    println!("  {api}/metrics");
+    println!("Parquet history in {}", args.data_dir.display());
+    if args.exit_when_ingested {
+        running.run_until(async {}).await?;
+    } else {
+        println!("Ctrl-C to stop.");
+        running.run_until(stop).await?;
+    }
+    drop(broker);
+    Ok(())
+}
+
+/// Creates the demo folder, wiping it first only if an earlier demo made it.
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)?.next().is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            anyhow::bail!("{} exists and was not made by `slacap demo`; choose another --data-dir", dir.display());
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(MARKER), b"made by slacap demo; deleted by the next one\n")?;
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! One batch through the CPU-bound part of the pipeline: decode, apply to the SLA state, encode
+//! Parquet and write it durably. Runs on a blocking thread, never on the async workers.
+
+use super::decode::{decode, Stream};
+use crate::config::Catalogue;
+use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent};
+use crate::sla::{Breach, SlaEngine};
+use crate::store::{
+    breach_batches, metrics_batches, outcome_batches, slice_batches, ticket_batches, Checkpoint, FileOrigin, HistoryStore,
+    PendingFile, StoreError, Table,
+};
+use crate::telemetry::{add, Counters};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// A Kafka record, detached from the consumer so it can cross to a blocking thread.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub stream: Stream,
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A record the pipeline could not use, with the reason.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub record: RawRecord,
+    pub reason: String,
+}
+
+/// What a processed batch leaves for the async side to do before the checkpoint.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub dead_letters: Vec<DeadLetter>,
+    pub alerts: Vec<Breach>,
+    /// The checkpoint to save once dead letters and alerts are delivered.
+    pub checkpoint: Checkpoint,
+    /// (topic, partition, next offset) to commit to Kafka after the checkpoint.
+    pub commits: Vec<(Arc<str>, i32, i64)>,
+}
+
+pub struct Processor {
+    catalogue: Arc<Catalogue>,
+    engine: Arc<RwLock<SlaEngine>>,
+    store: HistoryStore,
+    checkpoint: Checkpoint,
+    counters: Arc<Counters>,
+    /// When each source partition last delivered a record (processing time).
+    last_seen: HashMap<Source, Instant>,
+    /// A partition silent for longer stops holding the watermark back.
+    idle_after: Duration,
+}
+
+impl Processor {
+    pub fn new(
+        catalogue: Arc<Catalogue>,
+        engine: Arc<RwLock<SlaEngine>>,
+        store: HistoryStore,
+        checkpoint: Checkpoint,
+        counters: Arc<Counters>,
+        idle_after: Duration,
+    ) -> Self {
+        Processor { catalogue, engine, store, checkpoint, counters, last_seen: HashMap::new(), idle_after }
+    }
+
+    /// Records that the checkpoint of a processed batch has been saved.
+    pub fn checkpoint_saved(&mut self, checkpoint: Checkpoint) {
+        self.checkpoint = checkpoint;
+    }
+
+    pub fn store(&self) -> &HistoryStore {
+        &self.store
+    }
+
+    /// Decodes, applies and writes one batch. Returns `None` when every record was already in
+    /// the history (a replay after a restart).
+    pub fn process(&mut self, records: Vec<RawRecord>) -> Result<Option<BatchOutcome>, StoreError> {
+        let mut ranges: BTreeMap<(Arc<str>, i32), (i64, i64)> = BTreeMap::new();
+        let mut metrics: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, MetricEvent)>> = BTreeMap::new();
+        let mut tickets: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, TicketEvent)>> = BTreeMap::new();
+        let mut dead_letters = Vec::new();
+        let mut events = Vec::new();
+        add(&self.counters.records_in_total, records.len() as u64);
+        let arrived = Instant::now();
+        for record in records {
+            if self.checkpoint.covers(&record.topic, record.partition, record.offset) {
+                add(&self.counters.records_replayed_total, 1);
+                continue;
+            }
+            self.last_seen.insert(Source { stream: record.stream, partition: record.partition }, arrived);
+            let key = (record.topic.clone(), record.partition);
+            let range = ranges.entry(key.clone()).or_insert((record.offset, record.offset));
+            range.0 = range.0.min(record.offset);
+            range.1 = range.1.max(record.offset);
+            events.clear();
+            let payload = record.payload.as_deref().unwrap_or_default();
+            if let Err(reason) = decode(record.stream, payload, &self.catalogue, &mut events) {
+                dead_letters.push(DeadLetter { record, reason });
+                continue;
+            }
+            let position = SourcePosition { partition: record.partition, offset: record.offset };
+            for event in events.drain(..) {
+                match event {
+                    Event::Metric(m) => metrics.entry(key.clone()).or_default().push((position, m)),
+                    Event::Ticket(t) => tickets.entry(key.clone()).or_default().push((position, t)),
+                }
+            }
+        }
+        if ranges.is_empty() {
+            return Ok(None);
+        }
+        let decoded: usize = metrics.values().map(Vec::len).sum::<usize>() + tickets.values().map(Vec::len).sum::<usize>();
+        add(&self.counters.events_decoded_total, decoded as u64);
+        add(&self.counters.records_dead_lettered_total, dead_letters.len() as u64);
+
+        let (findings, watermark) = {
+            let mut engine = self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for ((_, partition), rows) in &metrics {
+                let source = Source { stream: StreamKind::Metrics, partition: *partition };
+                for (_, m) in rows {
+                    engine.apply_metric(m, source);
+                }
+            }
+            for ((_, partition), rows) in &tickets {
+                let source = Source { stream: StreamKind::Tickets, partition: *partition };
+                for (_, t) in rows {
+                    engine.apply_ticket(t, source);
+                }
+            }
+            for (source, seen) in &self.last_seen {
+                engine.set_idle(*source, arrived.duration_since(*seen) > self.idle_after);
+            }
+            let findings = engine.advance();
+            (findings, engine.watermark())
+        };
+        add(&self.counters.breaches_total, findings.breaches.len() as u64);
+
+        let seq = self.checkpoint.seq + 1;
+        let mut files = Vec::new();
+        for ((topic, partition), rows) in &metrics {
+            let origin = source_origin(&ranges, topic, *partition);
+            for (day, batch) in metrics_batches(rows)? {
+                files.push(PendingFile { table: Table::Metrics, day, origin: origin.clone(), batch });
+            }
+        }
+        for ((topic, partition), rows) in &tickets {
+            let origin = source_origin(&ranges, topic, *partition);
+            for (day, batch) in ticket_batches(rows)? {
+                files.push(PendingFile { table: Table::TicketEvents, day, origin: origin.clone(), batch });
+            }
+        }
+        let derived = FileOrigin::Batch { seq };
+        for (table, batches) in [
+            (Table::AvailabilitySlices, slice_batches(&findings.slices)?),
+            (Table::TicketSlaOutcomes, outcome_batches(&findings.outcomes)?),
+            (Table::Breaches, breach_batches(&findings.breaches)?),
+        ] {
+            for (day, batch) in batches {
+                files.push(PendingFile { table, day, origin: derived.clone(), batch });
+            }
+        }
+        let bytes = self.store.write(&files)?;
+        add(&self.counters.files_written_total, files.len() as u64);
+        add(&self.counters.bytes_written_total, bytes);
+
+        let mut checkpoint = self.checkpoint.clone();
+        checkpoint.seq = seq;
+        checkpoint.watermark = watermark;
+        let mut commits = Vec::new();
+        for ((topic, partition), (_, last)) in ranges {
+            checkpoint.advance(&topic, partition, last + 1);
+            commits.push((topic, partition, last + 1));
+        }
+        Ok(Some(BatchOutcome { dead_letters, alerts: findings.breaches, checkpoint, commits }))
+    }
+}
+
+fn source_origin(ranges: &BTreeMap<(Arc<str>, i32), (i64, i64)>, topic: &Arc<str>, partition: i32) -> FileOrigin {
+    let (first, last) = ranges.get(&(topic.clone(), partition)).copied().unwrap_or_default();
+    FileOrigin::Source { topic: topic.to_string(), partition, first, last }
+}

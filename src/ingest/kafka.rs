@@ -1,0 +1,79 @@
+//! Kafka client settings and the consumer context (readiness and lag).
+
+use crate::config::KafkaSettings;
+use crate::telemetry::Counters;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Consumer settings: a group member that never commits on its own. Offsets are committed by the
+/// pipeline only after the history holding the records is durable.
+pub fn consumer_config(kafka: &KafkaSettings) -> ClientConfig {
+    let session_ms = kafka.session_timeout.as_millis().max(1000);
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", &kafka.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", session_ms.to_string())
+        .set("heartbeat.interval.ms", (session_ms / 3).min(3000).to_string())
+        .set("statistics.interval.ms", "1000")
+        .set("client.id", "slacap");
+    for (key, value) in &kafka.client {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Producer settings for dead letters and alerts: idempotent, acknowledged by all replicas.
+pub fn producer_config(kafka: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "60000")
+        .set("client.id", "slacap");
+    for (key, value) in &kafka.client {
+        config.set(key, value);
+    }
+    config
+}
+
+/// Tracks whether the consumer has partitions (for `/healthz`) and its lag (for `/metrics`).
+pub struct IngestContext {
+    pub assigned: Arc<AtomicBool>,
+    pub counters: Arc<Counters>,
+}
+
+impl ClientContext for IngestContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|(id, _)| **id >= 0)
+            .map(|(_, p)| p.consumer_lag.max(0))
+            .sum();
+        self.counters.consumer_lag.store(lag, Ordering::Relaxed);
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = partitions.count(), "partitions assigned");
+                self.assigned.store(partitions.count() > 0, Ordering::Relaxed);
+            }
+            Rebalance::Revoke(_) => self.assigned.store(false, Ordering::Relaxed),
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The ingest loop: consume a batch, process it on a blocking thread, deliver dead letters and
+//! alerts, save the checkpoint, then commit the offsets. A crash at any point replays from the
+//! last checkpoint into the same file names, so nothing is lost and nothing doubles.
+
+use super::batch::{BatchOutcome, DeadLetter, Processor, RawRecord};
+use super::decode::Stream;
+use super::kafka::{consumer_config, producer_config, IngestContext};
+use crate::config::Config;
+use crate::model::{format_rfc3339, Source, StreamKind};
+use crate::sla::{Breach, SlaEngine};
+use crate::store::{replay_events, HistoryStore, Replayed, StoreError};
+use crate::telemetry::{add, Counters};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("history: {0}")]
+    Store(#[from] StoreError),
+    #[error("delivering to `{topic}` failed: {error}")]
+    Delivery { topic: String, error: KafkaError },
+    #[error("batch worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+/// Shared handles the API reads while the pipeline runs.
+#[derive(Clone)]
+pub struct PipelineHandles {
+    pub engine: Arc<RwLock<SlaEngine>>,
+    pub counters: Arc<Counters>,
+    /// True while the consumer holds partitions.
+    pub assigned: Arc<AtomicBool>,
+}
+
+pub struct Pipeline {
+    config: Arc<Config>,
+    consumer: StreamConsumer<IngestContext>,
+    producer: FutureProducer,
+    processor: Option<Processor>,
+}
+
+impl Pipeline {
+    /// Opens the history, rebuilds the SLA state from it, and connects to Kafka.
+    pub fn start(config: Arc<Config>, handles: &PipelineHandles) -> Result<Pipeline, PipelineError> {
+        let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
+        restore(&store, &handles.engine, checkpoint.watermark)?;
+        let context = IngestContext { assigned: handles.assigned.clone(), counters: handles.counters.clone() };
+        let consumer: StreamConsumer<IngestContext> = consumer_config(&config.settings.kafka).create_with_context(context)?;
+        let topics = &config.settings.kafka.topics;
+        consumer.subscribe(&[&topics.metrics, &topics.tickets])?;
+        let producer: FutureProducer = producer_config(&config.settings.kafka).create()?;
+        let catalogue = Arc::new(config.catalogue.clone());
+        let idle_after = config.settings.pipeline.idle_partition_timeout;
+        let processor = Processor::new(catalogue, handles.engine.clone(), store, checkpoint, handles.counters.clone(), idle_after);
+        Ok(Pipeline { config, consumer, producer, processor: Some(processor) })
+    }
+
+    /// The history this pipeline writes.
+    pub fn store(&self) -> &HistoryStore {
+        match &self.processor {
+            Some(p) => p.store(),
+            None => unreachable!("the processor is only taken while a batch is in flight"),
+        }
+    }
+
+    /// Runs until `shutdown` turns true; the batch in hand is finished before returning.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), PipelineError> {
+        let settings = self.config.settings.pipeline.clone();
+        let metrics_topic = self.config.settings.kafka.topics.metrics.clone();
+        let (metrics_name, tickets_name): (Arc<str>, Arc<str>) =
+            (metrics_topic.as_str().into(), self.config.settings.kafka.topics.tickets.as_str().into());
+        let counters = self.counters();
+        loop {
+            let mut records = Vec::new();
+            let deadline = Instant::now() + settings.batch_max_wait;
+            let mut stopping = *shutdown.borrow();
+            while !stopping && records.len() < settings.batch_max_records {
+                tokio::select! {
+                    changed = shutdown.changed() => stopping = changed.is_err() || *shutdown.borrow(),
+                    received = tokio::time::timeout_at(deadline, self.consumer.recv()) => match received {
+                        Err(_) => break,
+                        Ok(Ok(message)) => {
+                            let topic = message.topic();
+                            let (stream, name) = if topic == metrics_topic { (Stream::Metrics, metrics_name.clone()) } else { (Stream::Tickets, tickets_name.clone()) };
+                            records.push(RawRecord {
+                                stream,
+                                topic: name,
+                                partition: message.partition(),
+                                offset: message.offset(),
+                                key: message.key().map(<[u8]>::to_vec),
+                                payload: message.payload().map(<[u8]>::to_vec),
+                            });
+                        }
+                        Ok(Err(error)) => {
+                            add(&counters.consumer_errors_total, 1);
+                            tracing::warn!(%error, "consumer error");
+                        }
+                    }
+                }
+            }
+            if !records.is_empty() {
+                self.flush(records).await?;
+            }
+            if stopping {
+                tracing::info!("pipeline stopped");
+                return Ok(());
+            }
+        }
+    }
+
+    fn counters(&self) -> Arc<Counters> {
+        self.consumer.context().counters.clone()
+    }
+
+    async fn flush(&mut self, records: Vec<RawRecord>) -> Result<(), PipelineError> {
+        let Some(mut processor) = self.processor.take() else { return Ok(()) };
+        let (mut processor, result) = tokio::task::spawn_blocking(move || {
+            let result = processor.process(records);
+            (processor, result)
+        })
+        .await?;
+        let outcome = match result {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => {
+                self.processor = Some(processor);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let BatchOutcome { dead_letters, alerts, checkpoint, commits } = outcome;
+        self.deliver(&dead_letters, &alerts).await?;
+        let store = processor.store().clone();
+        let saved = checkpoint.clone();
+        tokio::task::spawn_blocking(move || store.save_checkpoint(&saved)).await??;
+        processor.checkpoint_saved(checkpoint);
+        self.processor = Some(processor);
+
+        let counters = self.counters();
+        add(&counters.batches_total, 1);
+        let mut offsets = TopicPartitionList::new();
+        for (topic, partition, next) in &commits {
+            offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        // The checkpoint already makes the batch durable; the Kafka commit lets other group
+        // members (and tools) see progress. A refused commit is superseded by the next one.
+        match self.consumer.commit(&offsets, CommitMode::Async) {
+            Ok(()) => add(&counters.offsets_committed_total, commits.len() as u64),
+            Err(error) => {
+                add(&counters.commit_errors_total, 1);
+                tracing::warn!(%error, "offset commit failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends dead letters and alerts and waits until the broker has acknowledged all of them.
+    async fn deliver(&self, dead_letters: &[DeadLetter], alerts: &[Breach]) -> Result<(), PipelineError> {
+        let topics = &self.config.settings.kafka.topics;
+        let mut pending = Vec::new();
+        for letter in dead_letters {
+            let headers = OwnedHeaders::new()
+                .insert(Header { key: "slacap.error.reason", value: Some(letter.reason.as_bytes()) })
+                .insert(Header { key: "slacap.source.topic", value: Some(letter.record.topic.as_bytes()) })
+                .insert(Header { key: "slacap.source.partition", value: Some(letter.record.partition.to_string().as_bytes()) })
+                .insert(Header { key: "slacap.source.offset", value: Some(letter.record.offset.to_string().as_bytes()) });
+            let mut record: FutureRecord<[u8], [u8]> = FutureRecord::to(&topics.dead_letter).headers(headers);
+            if let Some(payload) = &letter.record.payload {
+                record = record.payload(payload);
+            }
+            if let Some(key) = &letter.record.key {
+                record = record.key(key);
+            }
+            tracing::debug!(topic = %letter.record.topic, partition = letter.record.partition, offset = letter.record.offset, reason = %letter.reason, "dead letter");
+            pending.push((topics.dead_letter.clone(), self.enqueue(record).await?));
+        }
+        let counters = self.counters();
+        for breach in alerts {
+            let payload = alert_payload(breach);
+            tracing::info!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
+            let record = FutureRecord::to(&topics.alerts).key(breach.id.as_bytes()).payload(payload.as_bytes());
+            pending.push((topics.alerts.clone(), self.enqueue(record).await?));
+        }
+        for (topic, delivery) in pending {
+            match delivery.await {
+                Ok(Ok(_)) => {
+                    if topic == topics.alerts {
+                        add(&counters.alerts_published_total, 1);
+                    }
+                }
+                Ok(Err((error, _))) => return Err(PipelineError::Delivery { topic, error }),
+                Err(_) => return Err(PipelineError::Delivery { topic, error: KafkaError::Canceled }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a record, waiting while the producer's queue is full.
+    async fn enqueue<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
+        &self,
+        mut record: FutureRecord<'_, K, P>,
+    ) -> Result<rdkafka::producer::DeliveryFuture, PipelineError> {
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((error, _)) => return Err(error.into()),
+            }
+        }
+    }
+}
+
+/// The alert message: the breach record plus a line a person can read.
+pub fn alert_payload(breach: &Breach) -> String {
+    let summary = match (&breach.ticket, &breach.slo) {
+        (Some(ticket), _) => format!(
+            "{}: ticket {} breached its {} target of {}s (at {})",
+            breach.service,
+            ticket,
+            breach.kind.as_str().trim_start_matches("ticket_"),
+            breach.target,
+            format_rfc3339(breach.detected_at)
+        ),
+        (None, Some(slo)) => format!(
+            "{}: SLO {} ({}) has spent its error budget: attained {:.5} against {}",
+            breach.service,
+            slo,
+            breach.slo_window.as_deref().unwrap_or(""),
+            breach.observed,
+            breach.target
+        ),
+        _ => format!("{}: breach {}", breach.service, breach.id),
+    };
+    let mut value = serde_json::to_value(breach).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("summary".into(), summary.into());
+    }
+    value.to_string()
+}
+
+/// Rebuilds the SLA state from the history, without emitting anything: every finding up to the
+/// restored watermark was written (and alerted) before the restart.
+fn restore(store: &HistoryStore, engine: &Arc<RwLock<SlaEngine>>, watermark: Option<i64>) -> Result<(), StoreError> {
+    let mut engine = engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let started = std::time::Instant::now();
+    let count = replay_events(store, |event| match event {
+        Replayed::Ticket { event, partition } => engine.apply_ticket(event, Source { stream: StreamKind::Tickets, partition }),
+        Replayed::Sample { service, metric, time, value, partition } => {
+            engine.apply_sample(service, metric, time, value, Source { stream: StreamKind::Metrics, partition })
+        }
+    })?;
+    if let Some(watermark) = watermark {
+        engine.restore_watermark(watermark);
+    }
+    let silent = engine.advance();
+    tracing::info!(events = count, findings_restored = silent.slices.len() + silent.outcomes.len() + silent.breaches.len(), elapsed_ms = started.elapsed().as_millis() as u64, "state rebuilt from history");
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! slacap: streaming SLA and capacity analytics.
+//!
+//! # Layout
+//!
+//! Dependencies point inward: `model` is imported by all and imports nothing of ours; `sla` is
+//! pure; `ingest` and `store` do the I/O around it; `api`, `app` and `main` wire it together.
+//!
+//! * [`model`]: domain types (events, event time). No I/O.
+//! * [`config`]: runtime settings and the service catalogue, validated with errors that name the
+//!   file and the key.
+//! * [`sla`]: the pure SLA core: availability slices and ratios, ticket clocks, error budgets,
+//!   breach detection, reporting windows.
+//! * [`ingest`]: the Kafka consumer loop, JSON decoding, dead letters, batching, checkpoints and
+//!   offset commits.
+//! * [`store`]: the Parquet history (crash-safe writes, replay) and the DataFusion session with
+//!   the named reports of `queries/`.
+//! * [`api`]: the axum router and handlers.
+//! * [`app`]: wiring for `slacap run` (settings → pipeline + API + shutdown).
+//! * [`demo`]: the embedded default: an in-process Kafka broker and a synthetic month of events.
+//! * [`telemetry`]: counters exported at `/metrics`.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod ingest;
+pub mod model;
+pub mod sla;
+pub mod store;
+pub mod telemetry;

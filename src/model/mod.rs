@@ -1,0 +1,7 @@
+//! Domain types shared by every stage. No I/O lives here.
+
+mod events;
+mod time;
+
+pub use events::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent, TicketStatus, TicketType};
+pub use time::{Micros, format_rfc3339, parse_rfc3339, MICROS_PER_SECOND};

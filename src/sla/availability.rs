@@ -1,0 +1,267 @@
+//! Availability SLIs: probe timeslices and ratio counts, and their attainment over a window.
+//!
+//! attained = good / (total − excluded − no-data), where no-data slices follow the SLO's
+//! `missing` policy (left out by default). The error budget is the bad time (or bad events) the
+//! target allows over the *whole* window; `error_budget_remaining` is the unspent fraction of it
+//! and goes negative once the budget is overspent.
+
+use super::window::Interval;
+use crate::config::MissingPolicy;
+use crate::model::{Micros, MICROS_PER_SECOND};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Ratio SLIs are kept in one-minute buckets: fine enough for any window boundary on a minute.
+pub const RATIO_BUCKET: Micros = 60 * MICROS_PER_SECOND;
+
+/// Probe samples seen in one timeslice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SliceCounts {
+    pub up: u32,
+    pub down: u32,
+}
+
+impl SliceCounts {
+    /// A slice is good when every probe in it saw the service up.
+    pub fn is_good(&self) -> bool {
+        self.down == 0 && self.up > 0
+    }
+}
+
+/// State of one probe SLI: samples per timeslice, keyed by the slice's start.
+#[derive(Debug, Clone)]
+pub struct ProbeTracker {
+    pub slice: Micros,
+    pub missing: MissingPolicy,
+    pub slices: BTreeMap<Micros, SliceCounts>,
+}
+
+/// State of one ratio SLI: good and total counts per minute bucket.
+#[derive(Debug, Clone, Default)]
+pub struct RatioTracker {
+    pub buckets: BTreeMap<Micros, (f64, f64)>,
+}
+
+/// Attainment of one SLO over one window, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attainment {
+    /// `null` when the window holds no eligible data.
+    pub attained: Option<f64>,
+    /// Seconds judged good (probe SLIs); `null` for ratio SLIs, which count events.
+    pub good_seconds: Option<i64>,
+    /// Seconds of the window elapsed so far (up to the evaluation time).
+    pub total_seconds: i64,
+    pub excluded_seconds: i64,
+    pub no_data_seconds: i64,
+    /// Ratio SLIs: the good and total event counts in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub good_events: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_events: Option<f64>,
+    pub met: Option<bool>,
+    /// Unspent fraction of the window's error budget (1 = untouched, ≤ 0 = exhausted).
+    pub error_budget_remaining: Option<f64>,
+}
+
+pub fn floor_to(t: Micros, step: Micros) -> Micros {
+    t.div_euclid(step) * step
+}
+
+impl ProbeTracker {
+    pub fn new(slice: Micros, missing: MissingPolicy) -> Self {
+        ProbeTracker { slice, missing, slices: BTreeMap::new() }
+    }
+
+    /// Records one probe sample (`value >= 1` is up).
+    pub fn record(&mut self, time: Micros, value: f64) {
+        let counts = self.slices.entry(floor_to(time, self.slice)).or_default();
+        if value >= 1.0 {
+            counts.up += 1;
+        } else {
+            counts.down += 1;
+        }
+    }
+
+    /// Attainment over `window`, counting only time before `now`.
+    pub fn attainment(&self, window: Interval, now: Micros, target: f64) -> Attainment {
+        let end = window.end.min(now).max(window.start);
+        let mut good = 0i64;
+        let mut bad = 0i64;
+        let first = floor_to(window.start, self.slice);
+        for (&start, counts) in self.slices.range(first..end) {
+            let overlap = (start + self.slice).min(end) - start.max(window.start);
+            if overlap <= 0 {
+                continue;
+            }
+            if counts.is_good() {
+                good += overlap;
+            } else {
+                bad += overlap;
+            }
+        }
+        let total = end - window.start;
+        let no_data = total - good - bad;
+        let (good_counted, bad_counted) = match self.missing {
+            MissingPolicy::Exclude => (good, bad),
+            MissingPolicy::Good => (good + no_data, bad),
+            MissingPolicy::Bad => (good, bad + no_data),
+        };
+        let eligible = good_counted + bad_counted;
+        let attained = (eligible > 0).then(|| good_counted as f64 / eligible as f64);
+        let allowed_bad = (1.0 - target) * (window.end - window.start) as f64;
+        Attainment {
+            attained,
+            good_seconds: Some(good / MICROS_PER_SECOND),
+            total_seconds: total / MICROS_PER_SECOND,
+            excluded_seconds: 0,
+            no_data_seconds: no_data / MICROS_PER_SECOND,
+            good_events: None,
+            total_events: None,
+            met: attained.map(|a| a >= target),
+            error_budget_remaining: Some(1.0 - bad_counted as f64 / allowed_bad),
+        }
+    }
+
+    /// Drops slices that start before `horizon` (already in the Parquet history).
+    pub fn forget_before(&mut self, horizon: Micros) {
+        self.slices = self.slices.split_off(&floor_to(horizon, self.slice));
+    }
+}
+
+impl RatioTracker {
+    pub fn record_good(&mut self, time: Micros, value: f64) {
+        self.buckets.entry(floor_to(time, RATIO_BUCKET)).or_default().0 += value;
+    }
+
+    pub fn record_total(&mut self, time: Micros, value: f64) {
+        self.buckets.entry(floor_to(time, RATIO_BUCKET)).or_default().1 += value;
+    }
+
+    pub fn attainment(&self, window: Interval, now: Micros, target: f64) -> Attainment {
+        let end = window.end.min(now).max(window.start);
+        let (mut good, mut total, mut covered) = (0.0, 0.0, 0i64);
+        for (&start, &(g, t)) in self.buckets.range(floor_to(window.start, RATIO_BUCKET)..end) {
+            if start < window.start {
+                continue;
+            }
+            good += g;
+            total += t;
+            if t > 0.0 {
+                covered += (start + RATIO_BUCKET).min(end) - start;
+            }
+        }
+        let elapsed = end - window.start;
+        let attained = (total > 0.0).then(|| (good / total).clamp(0.0, 1.0));
+        let allowed_bad = (1.0 - target) * total;
+        Attainment {
+            attained,
+            good_seconds: None,
+            total_seconds: elapsed / MICROS_PER_SECOND,
+            excluded_seconds: 0,
+            no_data_seconds: (elapsed - covered) / MICROS_PER_SECOND,
+            good_events: Some(good),
+            total_events: Some(total),
+            met: attained.map(|a| a >= target),
+            error_budget_remaining: (total > 0.0).then(|| 1.0 - (total - good).max(0.0) / allowed_bad),
+        }
+    }
+
+    pub fn forget_before(&mut self, horizon: Micros) {
+        self.buckets = self.buckets.split_off(&floor_to(horizon, RATIO_BUCKET));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_rfc3339;
+
+    const MIN: Micros = 60 * MICROS_PER_SECOND;
+
+    fn t(text: &str) -> Micros {
+        parse_rfc3339(text).unwrap()
+    }
+
+    fn hour() -> Interval {
+        Interval { start: t("2026-11-02T10:00:00Z"), end: t("2026-11-02T11:00:00Z") }
+    }
+
+    /// 60 one-minute slices, one probe each; minutes 10 and 11 down: 58/60 good.
+    #[test]
+    fn a_slice_with_any_failed_probe_is_bad() {
+        let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        for m in 0..60 {
+            p.record(hour().start + m * MIN + 5 * MICROS_PER_SECOND, if m == 10 || m == 11 { 0.0 } else { 1.0 });
+        }
+        p.record(hour().start + 20 * MIN, 0.0); // one failed probe among good ones spoils minute 20
+        let a = p.attainment(hour(), hour().end, 0.99);
+        assert_eq!(a.good_seconds, Some(57 * 60));
+        assert_eq!(a.total_seconds, 3600);
+        assert_eq!(a.no_data_seconds, 0);
+        assert!((a.attained.unwrap() - 57.0 / 60.0).abs() < 1e-12);
+        assert_eq!(a.met, Some(false));
+        // budget: 1% of 3600 s = 36 s allowed, 180 s bad -> 1 - 5 = -4
+        assert!((a.error_budget_remaining.unwrap() + 4.0).abs() < 1e-9);
+    }
+
+    /// 30 minutes with data (all good), 30 without: excluded by default, counted by policy otherwise.
+    #[test]
+    fn missing_slices_follow_the_policy() {
+        let mut exclude = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        for m in 0..30 {
+            exclude.record(hour().start + m * MIN, 1.0);
+        }
+        let a = exclude.attainment(hour(), hour().end, 0.9);
+        assert_eq!((a.attained, a.no_data_seconds), (Some(1.0), 1800));
+
+        let mut bad = exclude.clone();
+        bad.missing = MissingPolicy::Bad;
+        assert_eq!(bad.attainment(hour(), hour().end, 0.9).attained, Some(0.5));
+
+        let mut good = exclude.clone();
+        good.missing = MissingPolicy::Good;
+        assert_eq!(good.attainment(hour(), hour().end, 0.9).attained, Some(1.0));
+    }
+
+    #[test]
+    fn only_elapsed_time_counts() {
+        let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        for m in 0..15 {
+            p.record(hour().start + m * MIN, 1.0);
+        }
+        let a = p.attainment(hour(), hour().start + 15 * MIN, 0.999);
+        assert_eq!((a.total_seconds, a.no_data_seconds, a.attained), (900, 0, Some(1.0)));
+    }
+
+    #[test]
+    fn a_window_without_data_has_no_attainment() {
+        let p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        let a = p.attainment(hour(), hour().end, 0.999);
+        assert_eq!((a.attained, a.met, a.no_data_seconds), (None, None, 3600));
+    }
+
+    /// 1000 requests a minute for an hour, 30 of them failed in total: 0.9995 attained.
+    #[test]
+    fn ratio_is_good_over_total_events() {
+        let mut r = RatioTracker::default();
+        for m in 0..60 {
+            r.record_total(hour().start + m * MIN, 1000.0);
+            r.record_good(hour().start + m * MIN, if m < 30 { 999.0 } else { 1000.0 });
+        }
+        let a = r.attainment(hour(), hour().end, 0.999);
+        assert!((a.attained.unwrap() - 59_970.0 / 60_000.0).abs() < 1e-12);
+        assert_eq!(a.met, Some(true));
+        // allowed 60 bad events, 30 spent
+        assert!((a.error_budget_remaining.unwrap() - 0.5).abs() < 1e-9);
+        assert_eq!(a.no_data_seconds, 0);
+    }
+
+    #[test]
+    fn forgetting_keeps_recent_slices() {
+        let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        p.record(hour().start, 1.0);
+        p.record(hour().start + 30 * MIN, 1.0);
+        p.forget_before(hour().start + 10 * MIN);
+        assert_eq!(p.slices.len(), 1);
+    }
+}

@@ -1,0 +1,463 @@
+//! `SlaEngine`: event-time SLA state for every service of the catalogue.
+//!
+//! Events are applied as they arrive (any order); [`SlaEngine::advance`] moves the watermark
+//! (newest event time − allowed lateness) and returns what became final behind it: closed
+//! availability slices, decided ticket clocks and breaches. Each finding is returned once.
+
+use super::availability::{floor_to, ProbeTracker, RatioTracker, RATIO_BUCKET};
+use super::findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord};
+use super::report::{AvailabilityRow, ServiceSla, TicketRow, WindowSpan};
+use super::ticket_clock::{self, Outcome, TicketClocks};
+use super::window::{slo_window_at, Interval};
+use crate::config::{Catalogue, Sli, Slo};
+use crate::model::{format_rfc3339, MetricEvent, Micros, Source, TicketEvent, TicketType, MICROS_PER_SECOND};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+enum Tracker {
+    Probe(ProbeTracker),
+    Ratio(RatioTracker),
+}
+
+struct SloState {
+    service: String,
+    slo: Slo,
+    tracker: Tracker,
+    /// Slices before this instant have been returned as findings.
+    emitted_through: Option<Micros>,
+    /// Window labels whose budget is currently exhausted (breach already raised).
+    exhausted: HashSet<String>,
+}
+
+/// Which side of an SLI a metric feeds.
+#[derive(Clone, Copy)]
+enum Feed {
+    Probe,
+    RatioGood,
+    RatioTotal,
+}
+
+struct TicketState {
+    service: String,
+    ticket_type: TicketType,
+    /// Priority at creation: the clock's targets come from it.
+    priority: String,
+    /// Status changes sorted by time; exact duplicates are dropped.
+    history: Vec<(Micros, crate::model::TicketStatus)>,
+    /// Clocks as of the last advance.
+    clocks: Option<TicketClocks>,
+    response_reported: bool,
+    resolution_reported: bool,
+}
+
+pub struct SlaEngine {
+    catalogue: Arc<Catalogue>,
+    lateness: Micros,
+    /// Newest event time per source partition.
+    newest: HashMap<Source, Micros>,
+    /// Partitions that have gone quiet; they do not hold the watermark back.
+    idle: HashSet<Source>,
+    /// Never moves backwards.
+    watermark: Option<Micros>,
+    slos: Vec<SloState>,
+    /// service → metric → the SLOs that metric feeds (nested so lookups need no allocation).
+    feeds: HashMap<String, HashMap<String, Vec<(usize, Feed)>>>,
+    tickets: HashMap<String, TicketState>,
+    /// Tickets with a clock not yet decided (or not yet reported).
+    open_tickets: HashSet<String>,
+    outcomes: Vec<TicketOutcomeRecord>,
+    breaches: Vec<Breach>,
+    breach_ids: HashSet<String>,
+}
+
+impl SlaEngine {
+    pub fn new(catalogue: Arc<Catalogue>, allowed_lateness: std::time::Duration) -> Self {
+        let mut slos = Vec::new();
+        let mut feeds: HashMap<String, HashMap<String, Vec<(usize, Feed)>>> = HashMap::new();
+        for service in &catalogue.services {
+            for slo in &service.slos {
+                let index = slos.len();
+                let mut feed = |metric: &str, f| feeds.entry(service.id.clone()).or_default().entry(metric.to_string()).or_default().push((index, f));
+                let tracker = match &slo.sli {
+                    Sli::Probe { metric, timeslice, missing } => {
+                        feed(metric, Feed::Probe);
+                        Tracker::Probe(ProbeTracker::new(timeslice.as_micros() as Micros, *missing))
+                    }
+                    Sli::Ratio { good, total } => {
+                        feed(good, Feed::RatioGood);
+                        feed(total, Feed::RatioTotal);
+                        Tracker::Ratio(RatioTracker::default())
+                    }
+                };
+                slos.push(SloState { service: service.id.clone(), slo: slo.clone(), tracker, emitted_through: None, exhausted: HashSet::new() });
+            }
+        }
+        SlaEngine {
+            catalogue,
+            lateness: allowed_lateness.as_micros() as Micros,
+            newest: HashMap::new(),
+            idle: HashSet::new(),
+            watermark: None,
+            slos,
+            feeds,
+            tickets: HashMap::new(),
+            open_tickets: HashSet::new(),
+            outcomes: Vec::new(),
+            breaches: Vec::new(),
+            breach_ids: HashSet::new(),
+        }
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The event time behind which results are final; `None` before the first event.
+    pub fn watermark(&self) -> Option<Micros> {
+        self.watermark
+    }
+
+    /// Puts the watermark back where a checkpoint left it (it never moves backwards).
+    pub fn restore_watermark(&mut self, watermark: Micros) {
+        self.watermark = Some(self.watermark.map_or(watermark, |w| w.max(watermark)));
+    }
+
+    /// Marks a partition idle (no records for a while) or active again.
+    pub fn set_idle(&mut self, source: Source, idle: bool) {
+        if idle {
+            self.idle.insert(source);
+        } else {
+            self.idle.remove(&source);
+        }
+    }
+
+    fn observe(&mut self, source: Source, time: Micros) {
+        let newest = self.newest.entry(source).or_insert(time);
+        *newest = (*newest).max(time);
+    }
+
+    /// min over active partitions of their newest event time, minus the allowed lateness.
+    fn candidate_watermark(&self) -> Option<Micros> {
+        let active = self.newest.iter().filter(|(s, _)| !self.idle.contains(s)).map(|(_, t)| *t).min();
+        // With every partition idle, the newest event of any of them is the best we know.
+        active.or_else(|| self.newest.values().copied().max()).map(|t| t - self.lateness)
+    }
+
+    /// True when `metric` of `service` feeds an SLO (the rest of the metrics only go to history).
+    pub fn is_sli_metric(&self, service: &str, metric: &str) -> bool {
+        self.feeds.get(service).is_some_and(|m| m.contains_key(metric))
+    }
+
+    pub fn apply_metric(&mut self, m: &MetricEvent, source: Source) {
+        self.apply_sample(&m.service, &m.metric, m.time, m.value, source);
+    }
+
+    /// Applies one metric sample; samples of metrics that feed no SLO only move event time.
+    pub fn apply_sample(&mut self, service: &str, metric: &str, time: Micros, value: f64, source: Source) {
+        self.observe(source, time);
+        let Some(feeds) = self.feeds.get(service).and_then(|m| m.get(metric)) else {
+            return;
+        };
+        for &(index, feed) in feeds {
+            match (&mut self.slos[index].tracker, feed) {
+                (Tracker::Probe(p), Feed::Probe) => p.record(time, value),
+                (Tracker::Ratio(r), Feed::RatioGood) => r.record_good(time, value),
+                (Tracker::Ratio(r), Feed::RatioTotal) => r.record_total(time, value),
+                _ => {}
+            }
+        }
+    }
+
+    pub fn apply_ticket(&mut self, e: &TicketEvent, source: Source) {
+        self.observe(source, e.time);
+        let state = self.tickets.entry(e.ticket.clone()).or_insert_with(|| TicketState {
+            service: e.service.clone(),
+            ticket_type: e.ticket_type,
+            priority: e.priority.clone(),
+            history: Vec::new(),
+            clocks: None,
+            response_reported: false,
+            resolution_reported: false,
+        });
+        let entry = (e.time, e.status);
+        let at = state.history.partition_point(|x| x.0 <= e.time);
+        if state.history[..at].iter().rev().take_while(|x| x.0 == e.time).any(|x| *x == entry) {
+            return; // the same status at the same time counts once
+        }
+        if at == 0 {
+            // an earlier first event: creation moves back, and with it the policy's priority
+            state.priority = e.priority.clone();
+            state.ticket_type = e.ticket_type;
+        }
+        state.history.insert(at, entry);
+        self.open_tickets.insert(e.ticket.clone());
+    }
+
+    /// Moves the watermark up to (newest event of the slowest active partition − lateness) and
+    /// returns what became final behind it.
+    pub fn advance(&mut self) -> Findings {
+        let mut findings = Findings::default();
+        if let Some(candidate) = self.candidate_watermark() {
+            self.restore_watermark(candidate);
+        }
+        let Some(watermark) = self.watermark else {
+            return findings;
+        };
+        self.advance_tickets(watermark, &mut findings);
+        self.advance_slos(watermark, &mut findings);
+        for b in &findings.breaches {
+            self.breach_ids.insert(b.id.clone());
+        }
+        self.breaches.extend(findings.breaches.iter().cloned());
+        self.outcomes.extend(findings.outcomes.iter().cloned());
+        findings
+    }
+
+    fn advance_tickets(&mut self, watermark: Micros, findings: &mut Findings) {
+        let mut settled = Vec::new();
+        for id in &self.open_tickets {
+            let Some(state) = self.tickets.get_mut(id) else { continue };
+            let Some(policy) = self.catalogue.policy(state.ticket_type, &state.priority) else {
+                settled.push(id.clone());
+                continue;
+            };
+            // Only events behind the watermark are final.
+            let known = state.history.partition_point(|x| x.0 <= watermark);
+            let Some(clocks) = ticket_clock::evaluate(
+                &state.history[..known],
+                policy.response.as_micros() as Micros,
+                policy.resolution.as_micros() as Micros,
+                watermark,
+            ) else {
+                continue;
+            };
+            state.clocks = Some(clocks);
+            for (metric, clock, reported, kind) in [
+                ("response", clocks.response, &mut state.response_reported, BreachKind::TicketResponse),
+                ("resolution", clocks.resolution, &mut state.resolution_reported, BreachKind::TicketResolution),
+            ] {
+                let Some(decided) = clock.decided else { continue };
+                if *reported || clocks.cancelled {
+                    continue;
+                }
+                *reported = true;
+                findings.outcomes.push(TicketOutcomeRecord {
+                    service: state.service.clone(),
+                    ticket: id.clone(),
+                    ticket_type: state.ticket_type,
+                    priority: state.priority.clone(),
+                    metric,
+                    created: clocks.created,
+                    target_seconds: clock.target / MICROS_PER_SECOND,
+                    elapsed_seconds: clock.elapsed / MICROS_PER_SECOND,
+                    outcome: decided.outcome,
+                    decided_at: decided.at,
+                });
+                if decided.outcome == Outcome::Breached {
+                    findings.breaches.push(Breach {
+                        id: format!("{id}:{metric}"),
+                        service: state.service.clone(),
+                        kind,
+                        ticket: Some(id.clone()),
+                        slo: None,
+                        slo_window: None,
+                        detected_at: decided.at,
+                        observed: (clock.elapsed / MICROS_PER_SECOND) as f64,
+                        target: (clock.target / MICROS_PER_SECOND) as f64,
+                    });
+                }
+            }
+            let done = clocks.cancelled || (state.response_reported && state.resolution_reported && !clocks.resolution.running);
+            if done && known == state.history.len() {
+                settled.push(id.clone());
+            }
+        }
+        for id in settled {
+            self.open_tickets.remove(&id);
+        }
+    }
+
+    fn advance_slos(&mut self, watermark: Micros, findings: &mut Findings) {
+        for state in &mut self.slos {
+            emit_closed_slices(state, watermark, &mut findings.slices);
+            for &window in &state.slo.windows {
+                let (interval, label) = slo_window_at(window, watermark);
+                let a = state.attainment(interval, watermark);
+                let exhausted = a.error_budget_remaining.is_some_and(|r| r <= 0.0);
+                if !exhausted {
+                    state.exhausted.remove(&label);
+                    continue;
+                }
+                if !state.exhausted.insert(label.clone()) {
+                    continue;
+                }
+                let mut id = format!("{}:{}:{}", state.service, state.slo.id, label);
+                if label.starts_with("rolling:") {
+                    id.push(':');
+                    id.push_str(&format_rfc3339(watermark)[..10]);
+                }
+                if self.breach_ids.contains(&id) {
+                    continue;
+                }
+                findings.breaches.push(Breach {
+                    id,
+                    service: state.service.clone(),
+                    kind: BreachKind::SloBudgetExhausted,
+                    ticket: None,
+                    slo: Some(state.slo.id.clone()),
+                    slo_window: Some(label),
+                    detected_at: watermark,
+                    observed: a.attained.unwrap_or(0.0),
+                    target: state.slo.target,
+                });
+            }
+        }
+    }
+
+    /// SLA figures of one service over `window`, as of the watermark.
+    pub fn service_sla(&self, service: &str, window: Interval) -> Option<ServiceSla> {
+        self.catalogue.service(service)?;
+        let now = self.watermark().unwrap_or(window.start);
+        let availability = self
+            .slos
+            .iter()
+            .filter(|s| s.service == service)
+            .map(|s| AvailabilityRow {
+                slo: s.slo.id.clone(),
+                sli: s.sli_name(),
+                target: s.slo.target,
+                attainment: s.attainment(window, now),
+            })
+            .collect();
+        Some(ServiceSla {
+            service: service.to_string(),
+            window: WindowSpan::new(window.start, window.end),
+            as_of: format_rfc3339(now),
+            availability,
+            tickets: self.ticket_rows(service, window),
+        })
+    }
+
+    fn ticket_rows(&self, service: &str, window: Interval) -> Vec<TicketRow> {
+        let mut rows: BTreeMap<(TicketType, String, &'static str), TicketRow> = BTreeMap::new();
+        for p in &self.catalogue.ticket_policies {
+            for (metric, target) in [("response", p.response), ("resolution", p.resolution)] {
+                rows.insert(
+                    (p.ticket_type, p.priority.clone(), metric),
+                    TicketRow {
+                        ticket_type: p.ticket_type.as_str(),
+                        priority: p.priority.clone(),
+                        metric,
+                        target_seconds: target.as_secs() as i64,
+                        count: 0,
+                        met: 0,
+                        breached: 0,
+                        attainment: None,
+                        in_flight: 0,
+                    },
+                );
+            }
+        }
+        let cancelled = |ticket: &str| self.tickets.get(ticket).and_then(|t| t.clocks).is_some_and(|c| c.cancelled);
+        for o in self.outcomes.iter().filter(|o| o.service == service && window.contains(o.decided_at)) {
+            if cancelled(&o.ticket) {
+                continue;
+            }
+            if let Some(row) = rows.get_mut(&(o.ticket_type, o.priority.clone(), o.metric)) {
+                row.count += 1;
+                match o.outcome {
+                    Outcome::Met => row.met += 1,
+                    Outcome::Breached => row.breached += 1,
+                }
+            }
+        }
+        for t in self.tickets.values().filter(|t| t.service == service) {
+            let Some(c) = t.clocks else { continue };
+            if c.cancelled || c.created >= window.end {
+                continue;
+            }
+            for (metric, clock) in [("response", c.response), ("resolution", c.resolution)] {
+                if clock.decided.is_none() {
+                    if let Some(row) = rows.get_mut(&(t.ticket_type, t.priority.clone(), metric)) {
+                        row.in_flight += 1;
+                    }
+                }
+            }
+        }
+        rows.into_values()
+            .map(|mut r| {
+                r.attainment = (r.count > 0).then(|| r.met as f64 / r.count as f64);
+                r
+            })
+            .collect()
+    }
+
+    /// Breaches of `service` (all when `None`) detected at or after `since`, oldest first.
+    pub fn breaches(&self, service: Option<&str>, since: Option<Micros>) -> Vec<Breach> {
+        self.breaches
+            .iter()
+            .filter(|b| service.is_none_or(|s| b.service == s))
+            .filter(|b| since.is_none_or(|t| b.detected_at >= t))
+            .cloned()
+            .collect()
+    }
+
+    /// Number of tickets tracked (for metrics and tests).
+    pub fn ticket_count(&self) -> usize {
+        self.tickets.len()
+    }
+}
+
+impl SloState {
+    fn sli_name(&self) -> &'static str {
+        match self.tracker {
+            Tracker::Probe(_) => "probe",
+            Tracker::Ratio(_) => "ratio",
+        }
+    }
+
+    fn attainment(&self, window: Interval, now: Micros) -> super::availability::Attainment {
+        match &self.tracker {
+            Tracker::Probe(p) => p.attainment(window, now, self.slo.target),
+            Tracker::Ratio(r) => r.attainment(window, now, self.slo.target),
+        }
+    }
+}
+
+/// Returns the slices that closed behind the watermark since the last call, from the first slice
+/// that ever had data onwards (gaps are reported as `no_data`).
+fn emit_closed_slices(state: &mut SloState, watermark: Micros, out: &mut Vec<SliceRecord>) {
+    let (step, first) = match &state.tracker {
+        Tracker::Probe(p) => (p.slice, p.slices.keys().next().copied()),
+        Tracker::Ratio(r) => (RATIO_BUCKET, r.buckets.keys().next().copied()),
+    };
+    let Some(first) = state.emitted_through.or(first) else { return };
+    let closed_through = floor_to(watermark, step);
+    let mut start = first;
+    while start < closed_through {
+        let (good, total, slice_state) = match &state.tracker {
+            Tracker::Probe(p) => match p.slices.get(&start) {
+                Some(c) => (f64::from(c.up), f64::from(c.up + c.down), if c.is_good() { "good" } else { "bad" }),
+                None => (0.0, 0.0, "no_data"),
+            },
+            Tracker::Ratio(r) => match r.buckets.get(&start) {
+                Some(&(g, t)) if t > 0.0 => (g, t, "counted"),
+                Some(&(g, t)) => (g, t, "no_data"),
+                None => (0.0, 0.0, "no_data"),
+            },
+        };
+        out.push(SliceRecord {
+            service: state.service.clone(),
+            slo: state.slo.id.clone(),
+            sli: state.sli_name(),
+            target: state.slo.target,
+            start,
+            seconds: step / MICROS_PER_SECOND,
+            good,
+            total,
+            state: slice_state,
+        });
+        start += step;
+    }
+    state.emitted_through = Some(start.max(first));
+}

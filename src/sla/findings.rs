@@ -1,0 +1,98 @@
+//! What the SLA core hands to the history and the alert sinks once the watermark has passed it.
+
+use super::ticket_clock::Outcome;
+use crate::model::{format_rfc3339, Micros, TicketType};
+use serde::{Serialize, Serializer};
+
+fn rfc3339<S: Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339(*t))
+}
+
+/// A closed availability slice (probe timeslice or ratio minute).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SliceRecord {
+    pub service: String,
+    pub slo: String,
+    /// `probe` or `ratio`.
+    pub sli: &'static str,
+    /// The SLO's target when the slice closed (targets can change; history keeps the old one).
+    pub target: f64,
+    pub start: Micros,
+    pub seconds: i64,
+    /// Probe: samples up; ratio: good events.
+    pub good: f64,
+    /// Probe: all samples; ratio: total events.
+    pub total: f64,
+    /// Probe: `good`, `bad` or `no_data`; ratio: `counted` or `no_data`.
+    pub state: &'static str,
+}
+
+/// A ticket clock whose outcome became known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketOutcomeRecord {
+    pub service: String,
+    pub ticket: String,
+    pub ticket_type: TicketType,
+    pub priority: String,
+    /// `response` or `resolution`.
+    pub metric: &'static str,
+    pub created: Micros,
+    pub target_seconds: i64,
+    pub elapsed_seconds: i64,
+    pub outcome: Outcome,
+    /// When the outcome became known: the stop (met) or the instant the target passed.
+    pub decided_at: Micros,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreachKind {
+    TicketResponse,
+    TicketResolution,
+    SloBudgetExhausted,
+}
+
+impl BreachKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TicketResponse => "ticket_response",
+            Self::TicketResolution => "ticket_resolution",
+            Self::SloBudgetExhausted => "slo_budget_exhausted",
+        }
+    }
+}
+
+/// A breach record. Its id is stable (derived from what breached), so a replay or a retried
+/// alert carries the same id and consumers can de-duplicate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Breach {
+    pub id: String,
+    pub service: String,
+    pub kind: BreachKind,
+    pub ticket: Option<String>,
+    pub slo: Option<String>,
+    /// The SLO window (`month:2026-11`, `rolling:30d`) for budget breaches.
+    pub slo_window: Option<String>,
+    /// Event time at which the breach happened (the target instant for tickets, the watermark
+    /// for budgets).
+    #[serde(serialize_with = "rfc3339")]
+    pub detected_at: Micros,
+    /// Tickets: counted seconds when detected; SLOs: attainment when detected.
+    pub observed: f64,
+    /// Tickets: target seconds; SLOs: the target fraction.
+    pub target: f64,
+}
+
+/// Everything one watermark advance produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Findings {
+    pub slices: Vec<SliceRecord>,
+    pub outcomes: Vec<TicketOutcomeRecord>,
+    pub breaches: Vec<Breach>,
+}
+
+impl Findings {
+    pub fn is_empty(&self) -> bool {
+        self.slices.is_empty() && self.outcomes.is_empty() && self.breaches.is_empty()
+    }
+}

@@ -1,0 +1,14 @@
+//! The pure SLA core: availability, ticket clocks, error budgets and breach detection.
+//! Nothing here touches Kafka, files or HTTP; the pipeline feeds events in and takes
+//! [`Findings`] out.
+
+pub mod availability;
+mod engine;
+mod findings;
+mod report;
+pub mod ticket_clock;
+pub mod window;
+
+pub use engine::SlaEngine;
+pub use findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord};
+pub use report::{AvailabilityRow, ServiceSla, TicketRow, WindowSpan};

@@ -1,0 +1,216 @@
+//! Ticket SLA clocks on a 24x7 calendar, as pure functions of a ticket's status history.
+//!
+//! * Response runs from creation (the ticket's first event) to the first acknowledged,
+//!   in_progress, resolved or closed.
+//! * Resolution runs from creation to resolved/closed, stands still while the ticket is in a
+//!   pausing status (on_hold, awaiting_customer), and resumes on reopened.
+//! * A clock breaches the moment its elapsed time passes the target, stopped or not; it is met
+//!   when it stops with elapsed ≤ target. Its outcome is whichever of the two came first, and
+//!   never changes afterwards.
+//! * A cancelled ticket stops both clocks and leaves the statistics.
+//!
+//! Recomputing from the whole (sorted) history each time keeps the result independent of the
+//! order in which events arrived.
+
+use crate::model::{Micros, TicketStatus};
+use serde::Serialize;
+
+const DEFAULT_PAUSING: [TicketStatus; 2] = [TicketStatus::OnHold, TicketStatus::AwaitingCustomer];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Met,
+    Breached,
+}
+
+/// The final outcome of a clock and the event-time instant it became known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided {
+    pub outcome: Outcome,
+    pub at: Micros,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// One clock (response or resolution) at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    pub target: Micros,
+    /// Counted time so far (up to the stop, or to the evaluation instant while running).
+    pub elapsed: Micros,
+    /// Time spent in pausing statuses.
+    pub paused: Micros,
+    pub running: bool,
+    pub decided: Option<Decided>,
+}
+
+/// Both clocks of one ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketClocks {
+    pub created: Micros,
+    pub cancelled: bool,
+    pub response: Clock,
+    pub resolution: Clock,
+}
+
+/// Evaluates both clocks from `history` (time-ordered status changes) as of `now`.
+/// Returns `None` for an empty history.
+pub fn evaluate(
+    history: &[(Micros, TicketStatus)],
+    response_target: Micros,
+    resolution_target: Micros,
+    now: Micros,
+) -> Option<TicketClocks> {
+    let created = history.first()?.0;
+    let response = run_clock(history, response_target, now, TicketStatus::responds, &[], false);
+    let resolution = run_clock(history, resolution_target, now, TicketStatus::resolves, &DEFAULT_PAUSING, true);
+    let cancelled = history.iter().any(|(_, s)| *s == TicketStatus::Cancelled);
+    Some(TicketClocks { created, cancelled, response, resolution })
+}
+
+fn run_clock(
+    history: &[(Micros, TicketStatus)],
+    target: Micros,
+    now: Micros,
+    stops: fn(TicketStatus) -> bool,
+    pausing: &[TicketStatus],
+    reopen_resumes: bool,
+) -> Clock {
+    let mut clock = Clock { target, elapsed: 0, paused: 0, running: true, decided: None };
+    let Some(&(mut last, _)) = history.first() else {
+        return clock;
+    };
+    let mut mode = Mode::Running;
+    for &(t, status) in history {
+        advance(&mut clock, mode, last, t);
+        last = t.max(last);
+        mode = match (mode, status) {
+            (_, TicketStatus::Cancelled) => Mode::Stopped,
+            (Mode::Stopped, TicketStatus::Reopened) if reopen_resumes => Mode::Running,
+            (Mode::Stopped, _) => Mode::Stopped,
+            (_, s) if stops(s) => {
+                if clock.decided.is_none() {
+                    clock.decided = Some(Decided { outcome: Outcome::Met, at: t });
+                }
+                Mode::Stopped
+            }
+            (_, s) if pausing.contains(&s) => Mode::Paused,
+            _ => Mode::Running,
+        };
+    }
+    if now > last {
+        advance(&mut clock, mode, last, now);
+    }
+    clock.running = mode == Mode::Running;
+    clock
+}
+
+/// Moves the clock from `from` to `to` in `mode`, deciding a breach at the instant the counted
+/// time passes the target.
+fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros) {
+    let span = (to - from).max(0);
+    match mode {
+        Mode::Running => {
+            if clock.decided.is_none() && clock.elapsed + span > clock.target {
+                let at = from + (clock.target - clock.elapsed);
+                clock.decided = Some(Decided { outcome: Outcome::Breached, at });
+            }
+            clock.elapsed += span;
+        }
+        Mode::Paused => clock.paused += span,
+        Mode::Stopped => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MICROS_PER_SECOND;
+    use TicketStatus::*;
+
+    const MIN: Micros = 60 * MICROS_PER_SECOND;
+    const HOUR: Micros = 60 * MIN;
+
+    fn at(minutes: i64) -> Micros {
+        minutes * MIN
+    }
+
+    #[test]
+    fn response_stops_at_first_acknowledgement() {
+        let h = [(at(0), New), (at(10), Acknowledged), (at(30), InProgress)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(60)).unwrap();
+        assert_eq!(c.response.elapsed, 10 * MIN);
+        assert_eq!(c.response.decided, Some(Decided { outcome: Outcome::Met, at: at(10) }));
+        assert!(!c.response.running);
+    }
+
+    #[test]
+    fn a_running_clock_breaches_the_moment_it_passes_its_target() {
+        let h = [(at(0), New)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(20)).unwrap();
+        assert_eq!(c.response.decided, Some(Decided { outcome: Outcome::Breached, at: at(15) }));
+        assert_eq!(c.resolution.decided, None, "resolution still in flight");
+        assert!(c.resolution.running);
+    }
+
+    #[test]
+    fn stopping_exactly_at_the_target_is_met() {
+        let h = [(at(0), New), (at(15), Acknowledged)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(20)).unwrap();
+        assert_eq!(c.response.decided.unwrap().outcome, Outcome::Met);
+    }
+
+    #[test]
+    fn paused_time_is_not_counted() {
+        // 1h working, 3h awaiting customer, 1h working, resolved: 2h counted against 4h.
+        let h = [(at(0), New), (at(60), AwaitingCustomer), (at(240), InProgress), (at(300), Resolved)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(600)).unwrap();
+        assert_eq!(c.resolution.elapsed, 2 * HOUR);
+        assert_eq!(c.resolution.paused, 3 * HOUR);
+        assert_eq!(c.resolution.decided, Some(Decided { outcome: Outcome::Met, at: at(300) }));
+    }
+
+    #[test]
+    fn paused_plus_counted_is_elapsed_wall_time_while_open() {
+        let h = [(at(0), New), (at(30), OnHold), (at(90), InProgress)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(120)).unwrap();
+        assert_eq!(c.resolution.elapsed + c.resolution.paused, 120 * MIN);
+    }
+
+    #[test]
+    fn reopened_resumes_the_resolution_clock_but_keeps_the_first_outcome() {
+        let h = [(at(0), New), (at(60), Resolved), (at(120), Reopened), (at(400), Resolved)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(500)).unwrap();
+        // 60 + 280 = 340 minutes counted: past the target, but the met outcome came first.
+        assert_eq!(c.resolution.elapsed, 340 * MIN);
+        assert_eq!(c.resolution.decided, Some(Decided { outcome: Outcome::Met, at: at(60) }));
+    }
+
+    #[test]
+    fn a_late_resolution_is_a_breach_at_the_target_instant() {
+        let h = [(at(0), New), (at(5), Acknowledged), (at(300), Resolved)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(300)).unwrap();
+        assert_eq!(c.resolution.decided, Some(Decided { outcome: Outcome::Breached, at: at(240) }));
+        assert_eq!(c.resolution.elapsed, 300 * MIN);
+    }
+
+    #[test]
+    fn cancelled_tickets_stop_both_clocks() {
+        let h = [(at(0), New), (at(5), Cancelled)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(600)).unwrap();
+        assert!(c.cancelled);
+        assert_eq!(c.resolution.elapsed, 5 * MIN);
+        assert_eq!(c.resolution.decided, None);
+    }
+
+    #[test]
+    fn an_empty_history_has_no_clock() {
+        assert_eq!(evaluate(&[], MIN, MIN, 0), None);
+    }
+}

@@ -1,0 +1,55 @@
+//! The offset checkpoint: which source offsets (and which batch sequence number) are durable in
+//! the history. It is written after a batch's files are renamed into place and before the
+//! offsets are committed to Kafka, so it is the ground truth after a crash.
+
+use super::durable::write_atomically;
+use super::error::{io, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Sequence number of the last durable batch (0 before the first).
+    pub seq: u64,
+    /// topic → partition → next offset to consume (one past the last durable record).
+    pub offsets: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// The SLA watermark (event time, µs) after the last durable batch: everything behind it
+    /// has been written and alerted, so a restart resumes there without repeating findings.
+    #[serde(default)]
+    pub watermark: Option<i64>,
+}
+
+impl Checkpoint {
+    pub fn next_offset(&self, topic: &str, partition: i32) -> i64 {
+        self.offsets.get(topic).and_then(|p| p.get(&partition)).copied().unwrap_or(0)
+    }
+
+    /// True when the record is already durable (a replay after a crash delivers it again).
+    pub fn covers(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        offset < self.next_offset(topic, partition)
+    }
+
+    pub fn advance(&mut self, topic: &str, partition: i32, next: i64) {
+        let slot = self.offsets.entry(topic.to_string()).or_default().entry(partition).or_insert(0);
+        *slot = (*slot).max(next);
+    }
+}
+
+pub fn path(data_dir: &Path) -> PathBuf {
+    data_dir.join("checkpoint.json")
+}
+
+pub fn load(data_dir: &Path) -> Result<Checkpoint, StoreError> {
+    let file = path(data_dir);
+    match std::fs::read(&file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Checkpoint { path: file, message: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checkpoint::default()),
+        Err(e) => Err(io(&file)(e)),
+    }
+}
+
+pub fn save(data_dir: &Path, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec_pretty(checkpoint).map_err(|e| StoreError::Checkpoint { path: path(data_dir), message: e.to_string() })?;
+    write_atomically(&path(data_dir), |file| std::io::Write::write_all(file, &bytes).map_err(io(&path(data_dir))))
+}

@@ -1,0 +1,65 @@
+//! Counters for everything that can go wrong (or right), exported at `/metrics` in the
+//! Prometheus text format.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $field:ident : $kind:literal, $help:literal ;)*) => {
+        /// Process-wide counters; cheap to bump from any thread.
+        #[derive(Debug, Default)]
+        pub struct Counters {
+            $( pub $field: AtomicU64, )*
+            /// Messages behind the high watermark over all assigned partitions (from the
+            /// high watermarks of fetch responses, via librdkafka statistics).
+            pub consumer_lag: AtomicI64,
+        }
+
+        impl Counters {
+            /// Prometheus exposition text.
+            pub fn render(&self) -> String {
+                let mut out = String::new();
+                $(
+                    out.push_str(concat!("# HELP slacap_", stringify!($field), " ", $help, "\n# TYPE slacap_", stringify!($field), " ", $kind, "\n"));
+                    out.push_str(&format!(concat!("slacap_", stringify!($field), " {}\n"), self.$field.load(Ordering::Relaxed)));
+                )*
+                out.push_str("# HELP slacap_consumer_lag Messages not yet consumed and committed, over all assigned partitions.\n# TYPE slacap_consumer_lag gauge\n");
+                out.push_str(&format!("slacap_consumer_lag {}\n", self.consumer_lag.load(Ordering::Relaxed)));
+                out
+            }
+        }
+    };
+}
+
+counters! {
+    records_in_total: "counter", "Kafka records received.";
+    records_replayed_total: "counter", "Records received again after a restart and skipped because the history already holds them.";
+    events_decoded_total: "counter", "Events decoded from records (a record may hold an array of events).";
+    records_dead_lettered_total: "counter", "Records sent to the dead-letter topic.";
+    batches_total: "counter", "Batches made durable.";
+    files_written_total: "counter", "Parquet history files written.";
+    bytes_written_total: "counter", "Bytes of Parquet history written.";
+    offsets_committed_total: "counter", "Partition offsets committed to Kafka after their history was durable.";
+    commit_errors_total: "counter", "Offset commits Kafka refused (the next commit supersedes them).";
+    consumer_errors_total: "counter", "Errors reported by the Kafka consumer.";
+    breaches_total: "counter", "Breaches detected.";
+    alerts_published_total: "counter", "Alerts published to the alerts topic.";
+}
+
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let c = Counters::default();
+        add(&c.records_in_total, 3);
+        c.consumer_lag.store(7, Ordering::Relaxed);
+        let text = c.render();
+        assert!(text.contains("# TYPE slacap_records_in_total counter\nslacap_records_in_total 3\n"));
+        assert!(text.contains("slacap_consumer_lag 7\n"));
+    }
+}
