@@ -56,12 +56,23 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     let api = tokio::spawn(api::serve(listener, state.clone(), async move {
         let _ = api_signal.wait_for(|stop| *stop).await;
     }));
-    let pipeline = tokio::spawn(pipeline.run(signal));
+    let pipeline = tokio::spawn(async move {
+        let result = pipeline.run(signal).await;
+        if let Err(error) = &result {
+            tracing::error!(%error, "pipeline stopped on an error; restart resumes from the last checkpoint");
+        }
+        result
+    });
     tracing::info!(%api_addr, "slacap started");
     Ok(Running { state, api_addr, shutdown, pipeline, api })
 }
 
 impl Running {
+    /// True once the pipeline task has ended (after a shutdown, or on an error).
+    pub fn pipeline_finished(&self) -> bool {
+        self.pipeline.is_finished()
+    }
+
     /// Waits until the pipeline stops on its own (an error) or `stop` resolves, then shuts down:
     /// the batch in hand is finished and checkpointed, the API drains.
     pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> Result<(), AppError> {

@@ -40,7 +40,10 @@ pub async fn produce(brokers: &str, topics: &Topics, messages: &[Message]) -> an
         session_timeout: std::time::Duration::from_secs(6),
         client: Default::default(),
     };
-    let producer: FutureProducer = producer_config(&kafka).set("queue.buffering.max.messages", "1000000").create()?;
+    // The mock cluster keeps only the last 5 MB of each partition: compress, and produce while
+    // the pipeline consumes.
+    let producer: FutureProducer =
+        producer_config(&kafka).set("queue.buffering.max.messages", "1000000").set("compression.type", "gzip").create()?;
     let mut pending = Vec::with_capacity(messages.len());
     for m in messages {
         let topic = match m.stream {

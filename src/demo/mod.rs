@@ -72,23 +72,26 @@ pub async fn run(args: DemoArgs, stop: impl std::future::Future<Output = ()>) ->
     broker.create_topics(&topics)?;
     println!("embedded Kafka broker at {}", broker.bootstrap_servers());
 
+    let config = Arc::new(Config {
+        settings: settings_for(broker.bootstrap_servers(), "slacap-demo", topics.clone(), args.data_dir.clone(), args.listen),
+        catalogue: sample_catalogue()?,
+        source: PathBuf::from("<demo>"),
+    });
+    let running = crate::app::start(config).await?;
+
     let messages = tokio::task::spawn_blocking(move || generator::generate_month(year, month))
         .await?
         .with_context(|| format!("no month {year}-{month:02}"))?;
     let started = std::time::Instant::now();
     let produced = produce(&broker.bootstrap_servers(), &topics, &messages).await?;
     println!("produced {produced} messages for {year}-{month:02} in {:.1}s", started.elapsed().as_secs_f64());
-
-    let config = Arc::new(Config {
-        settings: settings_for(broker.bootstrap_servers(), "slacap-demo", topics, args.data_dir.clone(), args.listen),
-        catalogue: sample_catalogue()?,
-        source: PathBuf::from("<demo>"),
-    });
-    let running = crate::app::start(config).await?;
     let counters = running.state.pipeline.counters.clone();
     let started = std::time::Instant::now();
     while counters.records_in_total.load(Ordering::Relaxed) < produced as u64 {
         tokio::time::sleep(Duration::from_millis(200)).await;
+        if running.pipeline_finished() {
+            return running.run_until(async {}).await.map_err(Into::into);
+        }
         if started.elapsed() > Duration::from_secs(600) {
             anyhow::bail!("the pipeline did not ingest the month within 10 minutes");
         }

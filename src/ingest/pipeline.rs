@@ -138,6 +138,9 @@ impl Pipeline {
             Err(e) => return Err(e.into()),
         };
         let BatchOutcome { dead_letters, alerts, checkpoint, commits } = outcome;
+        if !alerts.is_empty() || !dead_letters.is_empty() {
+            tracing::info!(breaches = alerts.len(), dead_letters = dead_letters.len(), "batch findings");
+        }
         self.deliver(&dead_letters, &alerts).await?;
         let store = processor.store().clone();
         let saved = checkpoint.clone();
@@ -186,7 +189,7 @@ impl Pipeline {
         let counters = self.counters();
         for breach in alerts {
             let payload = alert_payload(breach);
-            tracing::info!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
+            tracing::debug!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
             let record = FutureRecord::to(&topics.alerts).key(breach.id.as_bytes()).payload(payload.as_bytes());
             pending.push((topics.alerts.clone(), self.enqueue(record).await?));
         }
