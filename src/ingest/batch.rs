@@ -76,8 +76,9 @@ impl Processor {
         &self.store
     }
 
-    /// Decodes, applies and writes one batch. Returns `None` when every record was already in
-    /// the history (a replay after a restart).
+    /// Decodes, applies and writes one batch. An empty batch is an idle tick: partitions that
+    /// went quiet stop holding the watermark back, and what that finalises is written. Returns
+    /// `None` when there is nothing new (every record was already durable, or nothing moved).
     pub fn process(&mut self, records: Vec<RawRecord>) -> Result<Option<BatchOutcome>, StoreError> {
         let mut ranges: BTreeMap<(Arc<str>, i32), (i64, i64)> = BTreeMap::new();
         let mut metrics: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, MetricEvent)>> = BTreeMap::new();
@@ -110,9 +111,6 @@ impl Processor {
                 }
             }
         }
-        if ranges.is_empty() {
-            return Ok(None);
-        }
         let decoded: usize = metrics.values().map(Vec::len).sum::<usize>() + tickets.values().map(Vec::len).sum::<usize>();
         add(&self.counters.events_decoded_total, decoded as u64);
         add(&self.counters.records_dead_lettered_total, dead_letters.len() as u64);
@@ -137,6 +135,9 @@ impl Processor {
             let findings = engine.advance();
             (findings, engine.watermark())
         };
+        if ranges.is_empty() && findings.is_empty() && watermark == self.checkpoint.watermark {
+            return Ok(None); // a replay of durable records, or an idle tick with nothing new
+        }
         add(&self.counters.breaches_total, findings.breaches.len() as u64);
 
         let seq = self.checkpoint.seq + 1;

@@ -80,6 +80,7 @@ impl Pipeline {
         let (metrics_name, tickets_name): (Arc<str>, Arc<str>) =
             (metrics_topic.as_str().into(), self.config.settings.kafka.topics.tickets.as_str().into());
         let counters = self.counters();
+        let mut last_flush = Instant::now();
         loop {
             let mut records = Vec::new();
             let deadline = Instant::now() + settings.batch_max_wait;
@@ -108,8 +109,9 @@ impl Pipeline {
                     }
                 }
             }
-            if !records.is_empty() {
+            if !records.is_empty() || last_flush.elapsed() >= settings.idle_partition_timeout {
                 self.flush(records).await?;
+                last_flush = Instant::now();
             }
             if stopping {
                 tracing::info!("pipeline stopped");
@@ -150,6 +152,9 @@ impl Pipeline {
 
         let counters = self.counters();
         add(&counters.batches_total, 1);
+        if commits.is_empty() {
+            return Ok(());
+        }
         let mut offsets = TopicPartitionList::new();
         for (topic, partition, next) in &commits {
             offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;

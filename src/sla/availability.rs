@@ -122,6 +122,37 @@ impl ProbeTracker {
         }
     }
 
+    /// The first instant in `window` (before `now`) at which the bad time exceeded the error
+    /// budget of the whole window, or `None` while budget remains. Independent of when the
+    /// data arrived, so a breach carries the same time however the stream was batched.
+    pub fn exhausted_at(&self, window: Interval, now: Micros, target: f64) -> Option<Micros> {
+        let allowed = ((1.0 - target) * (window.end - window.start) as f64).round() as Micros;
+        let end = window.end.min(now);
+        let mut bad: Micros = 0;
+        let mut start = floor_to(window.start, self.slice);
+        while start < end {
+            let counted_bad = match self.slices.get(&start) {
+                Some(c) => !c.is_good(),
+                None => self.missing == MissingPolicy::Bad,
+            };
+            if counted_bad {
+                let from = start.max(window.start);
+                let overlap = (start + self.slice).min(end) - from;
+                if bad + overlap > allowed {
+                    return Some(from + (allowed - bad));
+                }
+                bad += overlap;
+            }
+            // Skip runs without data quickly unless they count as bad.
+            start = match (self.missing, self.slices.range(start + self.slice..).next()) {
+                (MissingPolicy::Bad, _) => start + self.slice,
+                (_, Some((&next, _))) => next,
+                (_, None) => end,
+            };
+        }
+        None
+    }
+
     /// Drops slices that start before `horizon` (already in the Parquet history).
     pub fn forget_before(&mut self, horizon: Micros) {
         self.slices = self.slices.split_off(&floor_to(horizon, self.slice));
@@ -254,6 +285,20 @@ mod tests {
         // allowed 60 bad events, 30 spent
         assert!((a.error_budget_remaining.unwrap() - 0.5).abs() < 1e-9);
         assert_eq!(a.no_data_seconds, 0);
+    }
+
+    /// 0.99 over one hour allows 36 s of bad time: minutes 10 and 11 are down, so the budget
+    /// is gone 36 s into minute 10.
+    #[test]
+    fn the_budget_is_exhausted_at_the_exact_instant() {
+        let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        for m in 0..60 {
+            p.record(hour().start + m * MIN, if m == 10 || m == 11 { 0.0 } else { 1.0 });
+        }
+        let at = p.exhausted_at(hour(), hour().end, 0.99);
+        assert_eq!(at, Some(hour().start + 10 * MIN + 36 * MICROS_PER_SECOND));
+        assert_eq!(p.exhausted_at(hour(), hour().start + 10 * MIN, 0.99), None, "not yet at minute 10");
+        assert_eq!(p.exhausted_at(hour(), hour().end, 0.9), None, "6 minutes allowed at 90%");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use super::availability::{floor_to, ProbeTracker, RatioTracker, RATIO_BUCKET};
 use super::findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord};
 use super::report::{AvailabilityRow, ServiceSla, TicketRow, WindowSpan};
 use super::ticket_clock::{self, Outcome, TicketClocks};
-use super::window::{slo_window_at, Interval};
-use crate::config::{Catalogue, Sli, Slo};
+use super::window::{month_containing, slo_window_at, Interval};
+use crate::config::{Catalogue, Sli, Slo, SloWindow};
 use crate::model::{format_rfc3339, MetricEvent, Micros, Source, TicketEvent, TicketType, MICROS_PER_SECOND};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -197,6 +197,7 @@ impl SlaEngine {
     /// returns what became final behind it.
     pub fn advance(&mut self) -> Findings {
         let mut findings = Findings::default();
+        let previous = self.watermark;
         if let Some(candidate) = self.candidate_watermark() {
             self.restore_watermark(candidate);
         }
@@ -204,7 +205,7 @@ impl SlaEngine {
             return findings;
         };
         self.advance_tickets(watermark, &mut findings);
-        self.advance_slos(watermark, &mut findings);
+        self.advance_slos(previous, watermark, &mut findings);
         for b in &findings.breaches {
             self.breach_ids.insert(b.id.clone());
         }
@@ -277,39 +278,20 @@ impl SlaEngine {
         }
     }
 
-    fn advance_slos(&mut self, watermark: Micros, findings: &mut Findings) {
+    fn advance_slos(&mut self, previous: Option<Micros>, watermark: Micros, findings: &mut Findings) {
         for state in &mut self.slos {
             emit_closed_slices(state, watermark, &mut findings.slices);
-            for &window in &state.slo.windows {
-                let (interval, label) = slo_window_at(window, watermark);
-                let a = state.attainment(interval, watermark);
-                let exhausted = a.error_budget_remaining.is_some_and(|r| r <= 0.0);
-                if !exhausted {
-                    state.exhausted.remove(&label);
-                    continue;
+            for window in state.slo.windows.clone() {
+                // A batch can carry the watermark into the next month: finish the last one too.
+                let mut instants = vec![watermark];
+                if let Some(previous) = previous.filter(|p| window == SloWindow::CalendarMonth && month_containing(*p) != month_containing(watermark)) {
+                    instants.insert(0, month_containing(previous).end - 1);
                 }
-                if !state.exhausted.insert(label.clone()) {
-                    continue;
+                for now in instants {
+                    if let Some(breach) = budget_breach(state, window, now, &self.breach_ids) {
+                        findings.breaches.push(breach);
+                    }
                 }
-                let mut id = format!("{}:{}:{}", state.service, state.slo.id, label);
-                if label.starts_with("rolling:") {
-                    id.push(':');
-                    id.push_str(&format_rfc3339(watermark)[..10]);
-                }
-                if self.breach_ids.contains(&id) {
-                    continue;
-                }
-                findings.breaches.push(Breach {
-                    id,
-                    service: state.service.clone(),
-                    kind: BreachKind::SloBudgetExhausted,
-                    ticket: None,
-                    slo: Some(state.slo.id.clone()),
-                    slo_window: Some(label),
-                    detected_at: watermark,
-                    observed: a.attained.unwrap_or(0.0),
-                    target: state.slo.target,
-                });
             }
         }
     }
@@ -422,6 +404,44 @@ impl SloState {
             Tracker::Ratio(r) => r.attainment(window, now, self.slo.target),
         }
     }
+}
+
+/// A budget-exhausted breach of `state` in the instance of `window` that contains `now`, if its
+/// budget is gone and no breach was raised for it yet. For calendar windows of probe SLIs the
+/// breach time is the exact instant the budget ran out; otherwise it is `now`.
+fn budget_breach(state: &mut SloState, window: SloWindow, now: Micros, raised: &HashSet<String>) -> Option<Breach> {
+    let (interval, label) = slo_window_at(window, now);
+    let a = state.attainment(interval, now);
+    if !a.error_budget_remaining.is_some_and(|r| r <= 0.0) {
+        state.exhausted.remove(&label);
+        return None;
+    }
+    if !state.exhausted.insert(label.clone()) {
+        return None;
+    }
+    let detected_at = match (&state.tracker, window) {
+        (Tracker::Probe(p), SloWindow::CalendarMonth) => p.exhausted_at(interval, now, state.slo.target).unwrap_or(now),
+        _ => now,
+    };
+    let mut id = format!("{}:{}:{}", state.service, state.slo.id, label);
+    if matches!(window, SloWindow::RollingDays(_)) {
+        id.push(':');
+        id.push_str(&format_rfc3339(detected_at)[..10]);
+    }
+    if raised.contains(&id) {
+        return None;
+    }
+    Some(Breach {
+        id,
+        service: state.service.clone(),
+        kind: BreachKind::SloBudgetExhausted,
+        ticket: None,
+        slo: Some(state.slo.id.clone()),
+        slo_window: Some(label),
+        detected_at,
+        observed: state.attainment(interval, detected_at).attained.unwrap_or(0.0),
+        target: state.slo.target,
+    })
 }
 
 /// Returns the slices that closed behind the watermark since the last call, from the first slice
