@@ -87,8 +87,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Query { config, report, month, sql, json } => {
             let config = Config::load(&config)?;
-            let (store, _) = HistoryStore::open(&config.settings.data_dir)?;
-            let history = HistoryQuery::new(&store)?;
+            let history = HistoryQuery::new(&HistoryStore::reader(&config.settings.data_dir))?;
             let sql = match (report, sql) {
                 (Some(name), _) => {
                     let query = NamedQuery::by_name(&name)?;

@@ -11,7 +11,7 @@ use crate::store::{
 };
 use crate::telemetry::{add, Counters};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// A Kafka record, detached from the consumer so it can cross to a blocking thread.
@@ -53,6 +53,8 @@ pub struct Processor {
     last_seen: HashMap<Source, Instant>,
     /// A partition silent for longer stops holding the watermark back.
     idle_after: Duration,
+    /// The consumer's current assignment and the metrics topic's name (to tell the streams apart).
+    assignment: Option<(Arc<Mutex<Vec<(String, i32)>>>, String)>,
 }
 
 impl Processor {
@@ -64,7 +66,25 @@ impl Processor {
         counters: Arc<Counters>,
         idle_after: Duration,
     ) -> Self {
-        Processor { catalogue, engine, store, checkpoint, counters, last_seen: HashMap::new(), idle_after }
+        Processor { catalogue, engine, store, checkpoint, counters, last_seen: HashMap::new(), idle_after, assignment: None }
+    }
+
+    /// Makes every assigned partition hold the watermark until it delivers or goes idle, so a
+    /// partition that is merely slower to fetch cannot have its events judged late.
+    pub fn follow_assignment(&mut self, assignment: Arc<Mutex<Vec<(String, i32)>>>, metrics_topic: String) {
+        self.assignment = Some((assignment, metrics_topic));
+    }
+
+    fn assigned_sources(&self) -> Vec<Source> {
+        let Some((assignment, metrics_topic)) = &self.assignment else { return Vec::new() };
+        let owned = assignment.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        owned
+            .into_iter()
+            .map(|(topic, partition)| Source {
+                stream: if &topic == metrics_topic { StreamKind::Metrics } else { StreamKind::Tickets },
+                partition,
+            })
+            .collect()
     }
 
     /// Records that the checkpoint of a processed batch has been saved.
@@ -87,6 +107,10 @@ impl Processor {
         let mut events = Vec::new();
         add(&self.counters.records_in_total, records.len() as u64);
         let arrived = Instant::now();
+        let assigned = self.assigned_sources();
+        for source in &assigned {
+            self.last_seen.entry(*source).or_insert(arrived);
+        }
         for record in records {
             if self.checkpoint.covers(&record.topic, record.partition, record.offset) {
                 add(&self.counters.records_replayed_total, 1);
@@ -117,6 +141,9 @@ impl Processor {
 
         let (findings, watermark) = {
             let mut engine = self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for source in &assigned {
+                engine.track(*source);
+            }
             for ((_, partition), rows) in &metrics {
                 let source = Source { stream: StreamKind::Metrics, partition: *partition };
                 for (_, m) in rows {

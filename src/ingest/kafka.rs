@@ -7,7 +7,7 @@ use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Consumer settings: a group member that never commits on its own. Offsets are committed by the
 /// pipeline only after the history holding the records is durable.
@@ -50,6 +50,8 @@ pub fn producer_config(kafka: &KafkaSettings) -> ClientConfig {
 pub struct IngestContext {
     pub assigned: Arc<AtomicBool>,
     pub counters: Arc<Counters>,
+    /// The partitions this instance owns now: (topic, partition).
+    pub assignment: Arc<Mutex<Vec<(String, i32)>>>,
 }
 
 impl ClientContext for IngestContext {
@@ -70,9 +72,14 @@ impl ConsumerContext for IngestContext {
         match rebalance {
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions assigned");
+                let owned = partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                *self.assignment.lock().unwrap_or_else(|p| p.into_inner()) = owned;
                 self.assigned.store(partitions.count() > 0, Ordering::Relaxed);
             }
-            Rebalance::Revoke(_) => self.assigned.store(false, Ordering::Relaxed),
+            Rebalance::Revoke(_) => {
+                self.assignment.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                self.assigned.store(false, Ordering::Relaxed);
+            }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
         }
     }

@@ -54,14 +54,16 @@ impl Pipeline {
     pub fn start(config: Arc<Config>, handles: &PipelineHandles) -> Result<Pipeline, PipelineError> {
         let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
         restore(&store, &handles.engine, checkpoint.watermark)?;
-        let context = IngestContext { assigned: handles.assigned.clone(), counters: handles.counters.clone() };
+        let assignment = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let context = IngestContext { assigned: handles.assigned.clone(), counters: handles.counters.clone(), assignment: assignment.clone() };
         let consumer: StreamConsumer<IngestContext> = consumer_config(&config.settings.kafka).create_with_context(context)?;
         let topics = &config.settings.kafka.topics;
         consumer.subscribe(&[&topics.metrics, &topics.tickets])?;
         let producer: FutureProducer = producer_config(&config.settings.kafka).create()?;
         let catalogue = Arc::new(config.catalogue.clone());
         let idle_after = config.settings.pipeline.idle_partition_timeout;
-        let processor = Processor::new(catalogue, handles.engine.clone(), store, checkpoint, handles.counters.clone(), idle_after);
+        let mut processor = Processor::new(catalogue, handles.engine.clone(), store, checkpoint, handles.counters.clone(), idle_after);
+        processor.follow_assignment(assignment, config.settings.kafka.topics.metrics.clone());
         Ok(Pipeline { config, consumer, producer, processor: Some(processor) })
     }
 

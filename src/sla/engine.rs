@@ -53,8 +53,9 @@ struct TicketState {
 pub struct SlaEngine {
     catalogue: Arc<Catalogue>,
     lateness: Micros,
-    /// Newest event time per source partition.
-    newest: HashMap<Source, Micros>,
+    /// Newest event time per source partition; `None` for an assigned partition that has not
+    /// delivered yet (it holds the watermark until it does, or goes idle).
+    newest: HashMap<Source, Option<Micros>>,
     /// Partitions that have gone quiet; they do not hold the watermark back.
     idle: HashSet<Source>,
     /// Never moves backwards.
@@ -131,16 +132,28 @@ impl SlaEngine {
         }
     }
 
+    /// Starts tracking a partition assigned to this instance: until it delivers an event (or
+    /// goes idle), the watermark waits for it.
+    pub fn track(&mut self, source: Source) {
+        self.newest.entry(source).or_insert(None);
+    }
+
     fn observe(&mut self, source: Source, time: Micros) {
-        let newest = self.newest.entry(source).or_insert(time);
-        *newest = (*newest).max(time);
+        let newest = self.newest.entry(source).or_insert(Some(time));
+        *newest = Some(newest.map_or(time, |t| t.max(time)));
     }
 
     /// min over active partitions of their newest event time, minus the allowed lateness.
     fn candidate_watermark(&self) -> Option<Micros> {
-        let active = self.newest.iter().filter(|(s, _)| !self.idle.contains(s)).map(|(_, t)| *t).min();
-        // With every partition idle, the newest event of any of them is the best we know.
-        active.or_else(|| self.newest.values().copied().max()).map(|t| t - self.lateness)
+        let mut active = self.newest.iter().filter(|(s, _)| !self.idle.contains(s)).map(|(_, t)| *t).peekable();
+        let min = if active.peek().is_some() {
+            // An active partition that has not delivered yet holds everything back.
+            active.collect::<Option<Vec<_>>>()?.into_iter().min()
+        } else {
+            // With every partition idle, the newest event of any of them is the best we know.
+            self.newest.values().flatten().copied().max()
+        };
+        min.map(|t| t - self.lateness)
     }
 
     /// True when `metric` of `service` feeds an SLO (the rest of the metrics only go to history).

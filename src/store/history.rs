@@ -88,6 +88,12 @@ impl HistoryStore {
         Ok((store, checkpoint))
     }
 
+    /// The history for reading only (queries): nothing is created or cleaned up, so it is safe
+    /// next to a running pipeline.
+    pub fn reader(data_dir: &Path) -> HistoryStore {
+        HistoryStore { data_dir: data_dir.to_path_buf() }
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -100,6 +106,9 @@ impl HistoryStore {
     pub fn files(&self, table: Table) -> Result<Vec<PathBuf>, StoreError> {
         let mut files = Vec::new();
         let dir = self.table_dir(table);
+        if !dir.exists() {
+            return Ok(files);
+        }
         for day in std::fs::read_dir(&dir).map_err(io(&dir))? {
             let day = day.map_err(io(&dir))?.path();
             if !day.is_dir() {

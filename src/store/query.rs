@@ -77,6 +77,7 @@ impl HistoryQuery {
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         for table in Table::ALL {
             let dir = store.table_dir(table);
+            std::fs::create_dir_all(&dir).map_err(super::error::io(&dir))?;
             let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet")

@@ -1,0 +1,137 @@
+//! A synthetic month through the whole pipeline, against the in-process mock cluster and against
+//! a real Kafka-protocol broker: the API's answers, the dead letters, the alerts and the Parquet
+//! history read back through DataFusion.
+
+mod common;
+
+use common::*;
+use slacap::demo::generator::{generate_month, Message};
+use slacap::model::StreamKind;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Events the month should leave in each raw table (the two bad messages hold none).
+fn expected_events(messages: &[Message]) -> (u64, u64) {
+    let (mut metrics, mut tickets) = (0, 0);
+    for m in messages {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&m.payload) else { continue };
+        let n = value.as_array().map_or(1, Vec::len) as u64;
+        match m.stream {
+            StreamKind::Metrics if value.to_string().contains("\"billing\"") => {}
+            StreamKind::Metrics => metrics += n,
+            StreamKind::Tickets => tickets += n,
+        }
+    }
+    (metrics, tickets)
+}
+
+async fn month_scenario(broker: TestBroker, name: &str) {
+    let topics = unique_topics(name);
+    broker.create_topics(&topics).await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = config_for(&broker, &topics, data.path(), &format!("{name}-group"));
+    let running = slacap::app::start(config).await.expect("slacap starts");
+    let api = running.api_addr;
+    let counters = running.state.pipeline.counters.clone();
+
+    let messages = generate_month(2026, 11).expect("month");
+    let (metric_events, ticket_events) = expected_events(&messages);
+    let produced = slacap::demo::produce(&broker.bootstrap(), &topics, &messages).await.expect("produce");
+
+    eventually(Duration::from_secs(240), "every record ingested", || {
+        (counters.records_in_total.load(Ordering::Relaxed) >= produced as u64).then_some(())
+    })
+    .await;
+    // The watermark settles once the ticket partitions are idle: the last probe (23:59:17) less
+    // the 5 minutes of allowed lateness.
+    let mut sla = serde_json::Value::Null;
+    for _ in 0..300 {
+        sla = get_json(api, "/api/v1/services/payments/sla?window=month:2026-11").await.1;
+        if sla["as_of"] == "2026-11-30T23:54:17Z" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sla["as_of"], "2026-11-30T23:54:17Z", "{sla}");
+
+    // payments: 50 minutes down out of 30 days less 5m43s.
+    let probe = &sla["availability"][0];
+    assert_eq!(probe["slo"], "availability");
+    assert_eq!(probe["total_seconds"], 2_591_657);
+    assert_eq!(probe["good_seconds"], 2_591_657 - 3000);
+    assert_eq!(probe["no_data_seconds"], 0);
+    assert_eq!(probe["met"], false);
+    let budget = probe["error_budget_remaining"].as_f64().unwrap();
+    assert!((budget - (1.0 - 3000.0 / 2592.0)).abs() < 1e-9, "{budget}");
+    let ratio = &sla["availability"][1];
+    assert_eq!(ratio["sli"], "ratio");
+    assert!(ratio["attained"].as_f64().unwrap() > 0.995 && ratio["met"] == true);
+    let p1 = sla["tickets"].as_array().unwrap().iter().find(|t| t["type"] == "incident" && t["priority"] == "P1" && t["metric"] == "response").unwrap();
+    assert_eq!(p1["count"].as_u64().unwrap(), p1["met"].as_u64().unwrap() + p1["breached"].as_u64().unwrap());
+
+    // notifications: 6 hours without probes (no data), one hour down in 5-minute slices.
+    let (_, n) = get_json(api, "/api/v1/services/notifications/sla?window=month:2026-11").await;
+    let a = &n["availability"][0];
+    assert_eq!(a["no_data_seconds"], 21_600);
+    assert_eq!(a["good_seconds"], 2_591_657 - 21_600 - 3_600);
+    let expected = (2_591_657.0 - 25_200.0) / (2_591_657.0 - 21_600.0);
+    assert!((a["attained"].as_f64().unwrap() - expected).abs() < 1e-12);
+
+    // The budget breach carries the instant the 43.2 minutes ran out.
+    let (_, breaches) = get_json(api, "/api/v1/breaches?service=payments").await;
+    let budget_breach = breaches.as_array().unwrap().iter().find(|b| b["id"] == "payments:availability:month:2026-11").expect("budget breach");
+    assert_eq!(budget_breach["detected_at"], "2026-11-14T02:43:12Z");
+    assert_eq!(budget_breach["kind"], "slo_budget_exhausted");
+    let (_, all) = get_json(api, "/api/v1/breaches").await;
+    let breach_count = all.as_array().unwrap().len();
+    assert!(breach_count > 10, "the month has late tickets: {breach_count}");
+
+    // Bad input went to the dead-letter topic with its reason and origin.
+    let brokers = broker.bootstrap();
+    let (dlq_topic, alerts_topic) = (topics.dead_letter.clone(), topics.alerts.clone());
+    let dead = tokio::task::spawn_blocking(move || read_topic(&brokers, &dlq_topic, 2, Duration::from_secs(30))).await.unwrap();
+    assert_eq!(dead.len(), 2);
+    let reasons: Vec<String> = dead.iter().map(|(_, _, h)| h.iter().find(|(k, _)| k == "slacap.error.reason").unwrap().1.clone()).collect();
+    assert!(reasons.iter().any(|r| r.starts_with("invalid event")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("unknown service `billing`")), "{reasons:?}");
+    assert!(dead.iter().all(|(_, _, h)| h.iter().any(|(k, v)| k == "slacap.source.topic" && v == &topics.metrics)));
+
+    // Every breach was published once, keyed by its id.
+    let brokers = broker.bootstrap();
+    let alerts = tokio::task::spawn_blocking(move || read_topic(&brokers, &alerts_topic, breach_count, Duration::from_secs(30))).await.unwrap();
+    assert_eq!(alerts.len(), breach_count);
+    assert!(alerts.iter().any(|(k, v, _)| k.as_deref() == Some("payments:availability:month:2026-11") && v.contains("spent its error budget")));
+
+    // The history holds every event once, and agrees with the live figures.
+    let dir = data.path();
+    assert_eq!(sql_value(dir, "SELECT count(*) FROM metrics").await, metric_events);
+    assert_eq!(sql_value(dir, "SELECT count(*) FROM ticket_events").await, ticket_events);
+    assert_eq!(sql_value(dir, "SELECT count(DISTINCT id) FROM breaches").await, breach_count as u64);
+    assert_eq!(sql_value(dir, "SELECT count(*) FROM breaches").await, breach_count as u64);
+    let (status, report) = get_json(api, "/api/v1/reports/monthly_sla_report?month=2026-11").await;
+    assert_eq!(status, 200, "{report}");
+    let row = report["rows"].as_array().unwrap().iter().find(|r| r[0] == "identity" && r[1] == "availability").expect("identity row").clone();
+    // The history holds closed slices only: compare over the same span.
+    let (_, identity) = get_json(api, "/api/v1/services/identity/sla?window=range:2026-11-01T00:00:00Z/2026-11-30T23:54:00Z").await;
+    let live = identity["availability"][0]["attained"].as_f64().unwrap();
+    assert!((row[5].as_f64().unwrap() - live).abs() < 1e-12, "SQL {row:?} vs live {live}");
+
+    // Operations endpoints.
+    let (status, body) = tokio::task::spawn_blocking(move || http(api, "GET", "/metrics", None)).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("slacap_records_dead_lettered_total 2\n"), "{body}");
+    assert!(body.contains(&format!("slacap_records_in_total {produced}\n")));
+    assert_eq!(get_json(api, "/healthz").await.0, 200);
+
+    running.run_until(async {}).await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_through_the_mock_cluster() {
+    month_scenario(TestBroker::mock(), "mock-month").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_through_a_real_broker() {
+    month_scenario(TestBroker::real(), "real-month").await;
+}
