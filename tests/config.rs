@@ -1,0 +1,109 @@
+//! The shipped configuration parses, and bad configuration is refused with the file, the key and
+//! the problem.
+
+use slacap::config::{Catalogue, Config, ConfigError, Sli, SloWindow};
+use std::path::Path;
+use std::process::Command;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const SETTINGS: &str = r#"
+data_dir = "data"
+catalogue = "catalogue.toml"
+[kafka]
+brokers = "127.0.0.1:9092"
+group_id = "slacap"
+"#;
+
+#[test]
+fn the_example_configuration_parses_to_what_it_says() {
+    let config = Config::load(Path::new("config/slacap.toml")).expect("config/slacap.toml");
+    let s = &config.settings;
+    assert_eq!(s.kafka.topics.metrics, "slacap.metrics");
+    assert_eq!(s.pipeline.allowed_lateness.as_secs(), 300);
+    assert_eq!(s.api.listen.to_string(), "127.0.0.1:8080");
+    assert!(s.data_dir.ends_with("config/../data"));
+    let c = &config.catalogue;
+    assert!(c.services.len() >= 4);
+    let payments = c.service("payments").unwrap();
+    assert_eq!(payments.depends_on, ["identity"]);
+    assert!(matches!(payments.slos[0].sli, Sli::Probe { .. }));
+    assert!(matches!(payments.slos[1].sli, Sli::Ratio { .. }));
+    assert_eq!(payments.slos[0].windows, [SloWindow::CalendarMonth, SloWindow::RollingDays(30)]);
+    let p1 = c.policy(slacap::model::TicketType::Incident, "P1").unwrap();
+    assert_eq!((p1.response.as_secs(), p1.resolution.as_secs()), (900, 14_400));
+}
+
+#[test]
+fn an_unknown_key_names_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "catalogue.toml", slacap::demo::SAMPLE_CATALOGUE);
+    let path = write(dir.path(), "slacap.toml", &SETTINGS.replace("group_id", "groupid"));
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("slacap.toml"), "{err}");
+    assert!(err.contains("unknown field `groupid`"), "{err}");
+}
+
+#[test]
+fn a_bad_duration_says_what_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "catalogue.toml", slacap::demo::SAMPLE_CATALOGUE);
+    let path = write(dir.path(), "slacap.toml", &format!("{SETTINGS}\n[pipeline]\nallowed_lateness = \"soon\"\n"));
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("allowed_lateness") && err.contains("`soon` is not a duration"), "{err}");
+}
+
+fn catalogue_error(text: &str) -> ConfigError {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "catalogue.toml", text);
+    Catalogue::load(&path).unwrap_err()
+}
+
+#[test]
+fn catalogue_mistakes_name_the_key() {
+    let cases = [
+        (
+            "[[service]]\nid = \"a\"\nname = \"A\"\ndepends_on = [\"ghost\"]\n",
+            "key `service[0].depends_on[0]`: no service `ghost` in the catalogue",
+        ),
+        (
+            "[[service]]\nid = \"a\"\nname = \"A\"\n[[service.slo]]\nid = \"x\"\ntarget = 99.9\nsli = { kind = \"ratio\", good = \"g\", total = \"t\" }\n",
+            "key `service[0].slo[0].target`: 99.9 must be a fraction strictly between 0 and 1",
+        ),
+        (
+            "[[service]]\nid = \"a\"\nname = \"A\"\n[[service.component]]\nid = \"c\"\nresource = \"cpu\"\ncapacity = 1.0\nthreshold = 2.0\n",
+            "key `service[0].component[0].threshold`",
+        ),
+        (
+            "[[service]]\nid = \"a\"\nname = \"A\"\n[[service.slo]]\nid = \"x\"\ntarget = 0.9\nsli = { kind = \"probe\", metric = \"up\", timeslice = \"7m\" }\n",
+            "key `service[0].slo[0].sli.timeslice`: must be whole seconds that divide a day",
+        ),
+        ("[[service]]\nid = \"a\"\nname = \"A\"\n[[service]]\nid = \"a\"\nname = \"B\"\n", "service `a` is defined twice"),
+        ("[[service]]\nid = \"a\"\nname = \"A\"\nwindows = 3\n", "unknown field `windows`"),
+    ];
+    for (text, expected) in cases {
+        let err = catalogue_error(text).to_string();
+        assert!(err.contains("catalogue.toml"), "{err}");
+        assert!(err.contains(expected), "{err}\nshould contain: {expected}");
+    }
+}
+
+#[test]
+fn check_config_prints_a_summary_or_fails_with_the_reason() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_slacap")).args(["check-config", "--config", "config/slacap.toml"]).output().unwrap();
+    assert!(ok.status.success());
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("4 services") && out.contains("payments (Payments API)"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "catalogue.toml", "[[service]]\nid = \"a\"\n");
+    let path = write(dir.path(), "slacap.toml", SETTINGS);
+    let bad = Command::new(env!("CARGO_BIN_EXE_slacap")).args(["check-config", "--config"]).arg(&path).output().unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("catalogue.toml") && err.contains("missing field `name`"), "{err}");
+}
