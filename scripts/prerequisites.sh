@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine needs to build slacap (the bundled librdkafka is compiled
+# from source) and to run its tests. Idempotent; needs root (or sudo) only to install packages.
+set -euo pipefail
+
+missing=()
+command -v cargo >/dev/null || { echo "prerequisites: cargo not found; install Rust from rustup first" >&2; exit 1; }
+for tool in cc:gcc c++:g++ make:make perl:perl python3:python3 pkg-config:pkg-config; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
+done
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+[ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "prerequisites: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
