@@ -1,1 +1,153 @@
-fn main() {}
+//! End-to-end throughput: Kafka → decode → SLA state → Parquet (durable, checkpointed), next to
+//! the raw consume rate of the same messages from the same broker, and Parquet bytes per metric
+//! point.
+//!
+//! Needs a Kafka-protocol broker (the mock cluster keeps only 5 MB per partition, too little):
+//! `scripts/bench.sh` starts the test broker and runs `cargo bench --bench pipeline`.
+//! Set SLACAP_BENCH_MONTHS (default 3) to change the volume.
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use slacap::config::{Config, KafkaSettings, Topics};
+use slacap::demo::generator::{generate_month, Message as Msg};
+use slacap::ingest::{consumer_config, IngestContext};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// CPU seconds (user + system, all threads) this process has used so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of /proc/<pid>/stat; after the ')' they are 12 and 13.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn events_in(messages: &[Msg]) -> u64 {
+    messages
+        .iter()
+        .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).ok().map_or(0, |v| v.as_array().map_or(1, Vec::len) as u64))
+        .sum()
+}
+
+struct Measure {
+    wall: f64,
+    cpu: f64,
+}
+
+async fn raw_consume(brokers: &str, topics: &Topics, expected: usize) -> Measure {
+    let kafka = KafkaSettings {
+        brokers: brokers.to_string(),
+        group_id: format!("{}-raw", topics.metrics),
+        topics: topics.clone(),
+        session_timeout: Duration::from_secs(6),
+        client: Default::default(),
+    };
+    let assigned = Arc::new(AtomicBool::new(false));
+    let context = IngestContext { assigned: assigned.clone(), counters: Default::default(), assignment: Default::default() };
+    let consumer: StreamConsumer<IngestContext> = consumer_config(&kafka).create_with_context(context).expect("consumer");
+    consumer.subscribe(&[&topics.metrics, &topics.tickets]).expect("subscribe");
+    let mut received = Vec::with_capacity(expected);
+    let first = consumer.recv().await.expect("first message");
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    received.push(first.payload().map(<[u8]>::to_vec));
+    while received.len() < expected {
+        let m = consumer.recv().await.expect("message");
+        // The pipeline copies each payload off the consumer too.
+        received.push(m.payload().map(<[u8]>::to_vec));
+    }
+    Measure { wall: start.elapsed().as_secs_f64(), cpu: cpu_seconds() - cpu }
+}
+
+async fn pipeline(brokers: &str, topics: &Topics, expected: usize, data: &std::path::Path) -> Measure {
+    let mut settings = slacap::demo::settings_for(
+        brokers.to_string(),
+        &format!("{}-pipeline", topics.metrics),
+        topics.clone(),
+        data.to_path_buf(),
+        "127.0.0.1:0".parse().expect("addr"),
+    );
+    settings.pipeline.batch_max_records = 100_000;
+    let config = Arc::new(Config { settings, catalogue: slacap::demo::sample_catalogue().expect("catalogue"), source: "<bench>".into() });
+    let running = slacap::app::start(config).await.expect("start");
+    let counters = running.state.pipeline.counters.clone();
+    while !running.state.pipeline.assigned.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (start, cpu) = (Instant::now(), cpu_seconds());
+    while counters.offsets_committed_total.load(Ordering::Relaxed) == 0
+        || counters.records_in_total.load(Ordering::Relaxed) < expected as u64
+        || counters.batches_total.load(Ordering::Relaxed) == 0
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let measure = Measure { wall: start.elapsed().as_secs_f64(), cpu: cpu_seconds() - cpu };
+    running.run_until(async {}).await.expect("shutdown");
+    measure
+}
+
+fn parquet_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for the list of benchmarks
+    }
+    let brokers = std::env::var("SLACAP_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let months: u32 = std::env::var("SLACAP_BENCH_MONTHS").ok().and_then(|m| m.parse().ok()).unwrap_or(3);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let mut messages = Vec::new();
+        for i in 0..months {
+            let (y, m) = (2026 + ((10 + i) / 12) as i32, (10 + i) % 12 + 1);
+            messages.extend(generate_month(y, m).expect("month"));
+        }
+        let events = events_in(&messages);
+        let topics = Topics {
+            metrics: format!("bench-{}.metrics", std::process::id()),
+            tickets: format!("bench-{}.tickets", std::process::id()),
+            dead_letter: format!("bench-{}.dead-letter", std::process::id()),
+            alerts: format!("bench-{}.alerts", std::process::id()),
+        };
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            rdkafka::config::ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
+        let new: Vec<_> = [(&topics.metrics, 3), (&topics.tickets, 3), (&topics.dead_letter, 1), (&topics.alerts, 1)]
+            .iter()
+            .map(|(t, p)| rdkafka::admin::NewTopic::new(t, *p, rdkafka::admin::TopicReplication::Fixed(1)))
+            .collect();
+        for r in admin.create_topics(&new, &rdkafka::admin::AdminOptions::new()).await.expect("create topics") {
+            r.expect("topic");
+        }
+        slacap::demo::produce(&brokers, &topics, &messages).await.expect("produce");
+        println!("{} messages, {} events ({} months of the sample catalogue) on {brokers}", messages.len(), events, months);
+
+        let raw = raw_consume(&brokers, &topics, messages.len()).await;
+        let data = tempfile::tempdir().expect("temp dir");
+        let full = pipeline(&brokers, &topics, messages.len(), data.path()).await;
+        let metric_rows: u64 = messages.iter().filter(|m| m.stream == slacap::model::StreamKind::Metrics).map(|m| events_in(std::slice::from_ref(m))).sum();
+        let metric_bytes = parquet_bytes(&data.path().join("history/metrics"));
+
+        let rate = |m: &Measure| (events as f64 / m.wall, events as f64 / m.cpu.max(1e-9));
+        let (raw_wall, raw_cpu) = rate(&raw);
+        let (full_wall, full_cpu) = rate(&full);
+        println!("raw consume : {:>10.0} events/s wall, {:>10.0} events per CPU-second ({:.2}s wall, {:.2}s CPU)", raw_wall, raw_cpu, raw.wall, raw.cpu);
+        println!("end to end  : {:>10.0} events/s wall, {:>10.0} events per CPU-second ({:.2}s wall, {:.2}s CPU)", full_wall, full_cpu, full.wall, full.cpu);
+        println!("end to end / raw consume (wall): {:.2}", full_wall / raw_wall);
+        println!("parquet: {} bytes for {} metric points = {:.2} bytes per point", metric_bytes, metric_rows, metric_bytes as f64 / metric_rows as f64);
+    });
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Throughput benchmark (release build): starts the test broker, runs benches/pipeline.rs, stops
+# the broker. SLACAP_BENCH_MONTHS sets the volume (default 3 months, about 1.1 million events).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/prerequisites.sh
+scripts/test-broker.sh start
+trap 'scripts/test-broker.sh stop' EXIT
+export SLACAP_TEST_BROKERS="127.0.0.1:${SLACAP_TEST_BROKER_PORT:-9092}"
+cargo bench --bench pipeline
