@@ -9,18 +9,26 @@
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use slacap::config::{Config, KafkaSettings, Topics};
-use slacap::demo::generator::{generate_month, Message as Msg};
-use slacap::ingest::{consumer_config, IngestContext};
-use std::sync::atomic::{AtomicBool, Ordering};
+use slacap::demo::generator::{Message as Msg, generate_month};
+use slacap::ingest::{IngestContext, consumer_config};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// CPU seconds (user + system, all threads) this process has used so far.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of /proc/<pid>/stat; after the ')' they are 12 and 13.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -28,7 +36,11 @@ fn cpu_seconds() -> f64 {
 fn events_in(messages: &[Msg]) -> u64 {
     messages
         .iter()
-        .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).ok().map_or(0, |v| v.as_array().map_or(1, Vec::len) as u64))
+        .map(|m| {
+            serde_json::from_slice::<serde_json::Value>(&m.payload)
+                .ok()
+                .map_or(0, |v| v.as_array().map_or(1, Vec::len) as u64)
+        })
         .sum()
 }
 
@@ -46,9 +58,17 @@ async fn raw_consume(brokers: &str, topics: &Topics, expected: usize) -> Measure
         client: Default::default(),
     };
     let assigned = Arc::new(AtomicBool::new(false));
-    let context = IngestContext { assigned: assigned.clone(), counters: Default::default(), assignment: Default::default() };
-    let consumer: StreamConsumer<IngestContext> = consumer_config(&kafka).create_with_context(context).expect("consumer");
-    consumer.subscribe(&[&topics.metrics, &topics.tickets]).expect("subscribe");
+    let context = IngestContext {
+        assigned: assigned.clone(),
+        counters: Default::default(),
+        assignment: Default::default(),
+    };
+    let consumer: StreamConsumer<IngestContext> = consumer_config(&kafka)
+        .create_with_context(context)
+        .expect("consumer");
+    consumer
+        .subscribe(&[&topics.metrics, &topics.tickets])
+        .expect("subscribe");
     let mut received = Vec::with_capacity(expected);
     let first = consumer.recv().await.expect("first message");
     let (start, cpu) = (Instant::now(), cpu_seconds());
@@ -58,10 +78,18 @@ async fn raw_consume(brokers: &str, topics: &Topics, expected: usize) -> Measure
         // The pipeline copies each payload off the consumer too.
         received.push(m.payload().map(<[u8]>::to_vec));
     }
-    Measure { wall: start.elapsed().as_secs_f64(), cpu: cpu_seconds() - cpu }
+    Measure {
+        wall: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu,
+    }
 }
 
-async fn pipeline(brokers: &str, topics: &Topics, expected: usize, data: &std::path::Path) -> Measure {
+async fn pipeline(
+    brokers: &str,
+    topics: &Topics,
+    expected: usize,
+    data: &std::path::Path,
+) -> Measure {
     let mut settings = slacap::demo::settings_for(
         brokers.to_string(),
         &format!("{}-pipeline", topics.metrics),
@@ -70,7 +98,11 @@ async fn pipeline(brokers: &str, topics: &Topics, expected: usize, data: &std::p
         "127.0.0.1:0".parse().expect("addr"),
     );
     settings.pipeline.batch_max_records = 100_000;
-    let config = Arc::new(Config { settings, catalogue: slacap::demo::sample_catalogue().expect("catalogue"), source: "<bench>".into() });
+    let config = Arc::new(Config {
+        settings,
+        catalogue: slacap::demo::sample_catalogue().expect("catalogue"),
+        source: "<bench>".into(),
+    });
     let running = slacap::app::start(config).await.expect("start");
     let counters = running.state.pipeline.counters.clone();
     while !running.state.pipeline.assigned.load(Ordering::Relaxed) {
@@ -83,7 +115,10 @@ async fn pipeline(brokers: &str, topics: &Topics, expected: usize, data: &std::p
     {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let measure = Measure { wall: start.elapsed().as_secs_f64(), cpu: cpu_seconds() - cpu };
+    let measure = Measure {
+        wall: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds() - cpu,
+    };
     running.run_until(async {}).await.expect("shutdown");
     measure
 }
@@ -109,8 +144,15 @@ fn main() {
         return; // `cargo test --benches` asks for the list of benchmarks
     }
     let brokers = std::env::var("SLACAP_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let months: u32 = std::env::var("SLACAP_BENCH_MONTHS").ok().and_then(|m| m.parse().ok()).unwrap_or(3);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let months: u32 = std::env::var("SLACAP_BENCH_MONTHS")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(3);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let mut messages = Vec::new();
         for i in 0..months {

@@ -20,7 +20,10 @@ pub enum AppError {
     #[error("history: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("API server: {0}")]
     Serve(std::io::Error),
 }
@@ -37,21 +40,34 @@ pub struct Running {
 /// Starts the pipeline and the API for `config`.
 pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     let handles = PipelineHandles {
-        engine: Arc::new(RwLock::new(SlaEngine::new(Arc::new(config.catalogue.clone()), config.settings.pipeline.allowed_lateness))),
+        engine: Arc::new(RwLock::new(SlaEngine::new(
+            Arc::new(config.catalogue.clone()),
+            config.settings.pipeline.allowed_lateness,
+        ))),
         counters: Arc::new(Counters::default()),
         assigned: Arc::new(AtomicBool::new(false)),
     };
     let pipeline = {
         let (config, handles) = (config.clone(), handles.clone());
         // Rebuilding state from history reads files: keep it off the async workers.
-        tokio::task::spawn_blocking(move || Pipeline::start(config, &handles)).await.map_err(PipelineError::from)??
+        tokio::task::spawn_blocking(move || Pipeline::start(config, &handles))
+            .await
+            .map_err(PipelineError::from)??
     };
     let (shutdown, signal) = watch::channel(false);
     let history = HistoryQuery::new(pipeline.store())?;
-    let state = AppState { config: config.clone(), pipeline: handles, history };
+    let state = AppState {
+        config: config.clone(),
+        pipeline: handles,
+        history,
+    };
     let addr = config.settings.api.listen;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| AppError::Listen { addr, source })?;
-    let api_addr = listener.local_addr().map_err(|source| AppError::Listen { addr, source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Listen { addr, source })?;
+    let api_addr = listener
+        .local_addr()
+        .map_err(|source| AppError::Listen { addr, source })?;
     let mut api_signal = signal.clone();
     let api = tokio::spawn(api::serve(listener, state.clone(), async move {
         let _ = api_signal.wait_for(|stop| *stop).await;
@@ -64,7 +80,13 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         result
     });
     tracing::info!(%api_addr, "slacap started");
-    Ok(Running { state, api_addr, shutdown, pipeline, api })
+    Ok(Running {
+        state,
+        api_addr,
+        shutdown,
+        pipeline,
+        api,
+    })
 }
 
 impl Running {
@@ -75,7 +97,10 @@ impl Running {
 
     /// Waits until the pipeline stops on its own (an error) or `stop` resolves, then shuts down:
     /// the batch in hand is finished and checkpointed, the API drains.
-    pub async fn run_until(mut self, stop: impl std::future::Future<Output = ()>) -> Result<(), AppError> {
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), AppError> {
         let result = tokio::select! {
             r = &mut self.pipeline => Some(r),
             _ = stop => None,
@@ -87,7 +112,9 @@ impl Running {
         };
         let api_result = self.api.await;
         pipeline_result.map_err(PipelineError::from)??;
-        api_result.map_err(|e| AppError::Serve(std::io::Error::other(e)))?.map_err(AppError::Serve)?;
+        api_result
+            .map_err(|e| AppError::Serve(std::io::Error::other(e)))?
+            .map_err(AppError::Serve)?;
         Ok(())
     }
 }

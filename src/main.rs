@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "slacap", version, about = "Streaming SLA and capacity analytics: Kafka in, SLA attainment and Parquet history out")]
+#[command(
+    name = "slacap",
+    version,
+    about = "Streaming SLA and capacity analytics: Kafka in, SLA attainment and Parquet history out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -50,11 +54,17 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rdkafka=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -85,7 +95,13 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             print!("{}", config.summary());
             Ok(())
         }
-        Command::Query { config, report, month, sql, json } => {
+        Command::Query {
+            config,
+            report,
+            month,
+            sql,
+            json,
+        } => {
             let config = Config::load(&config)?;
             let history = HistoryQuery::new(&HistoryStore::reader(&config.settings.data_dir))?;
             let sql = match (report, sql) {
@@ -101,7 +117,10 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 (None, None) => anyhow::bail!("give SQL or --report NAME"),
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&history.run_json(sql).await?)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&history.run_json(sql).await?)?
+                );
             } else {
                 let batches = history.sql(&sql).await.context("query failed")?;
                 println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);

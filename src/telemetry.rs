@@ -59,7 +59,9 @@ mod tests {
         add(&c.records_in_total, 3);
         c.consumer_lag.store(7, Ordering::Relaxed);
         let text = c.render();
-        assert!(text.contains("# TYPE slacap_records_in_total counter\nslacap_records_in_total 3\n"));
+        assert!(
+            text.contains("# TYPE slacap_records_in_total counter\nslacap_records_in_total 3\n")
+        );
         assert!(text.contains("slacap_consumer_lag 7\n"));
     }
 }

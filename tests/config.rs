@@ -33,16 +33,26 @@ fn the_example_configuration_parses_to_what_it_says() {
     assert_eq!(payments.depends_on, ["identity"]);
     assert!(matches!(payments.slos[0].sli, Sli::Probe { .. }));
     assert!(matches!(payments.slos[1].sli, Sli::Ratio { .. }));
-    assert_eq!(payments.slos[0].windows, [SloWindow::CalendarMonth, SloWindow::RollingDays(30)]);
+    assert_eq!(
+        payments.slos[0].windows,
+        [SloWindow::CalendarMonth, SloWindow::RollingDays(30)]
+    );
     let p1 = c.policy(slacap::model::TicketType::Incident, "P1").unwrap();
-    assert_eq!((p1.response.as_secs(), p1.resolution.as_secs()), (900, 14_400));
+    assert_eq!(
+        (p1.response.as_secs(), p1.resolution.as_secs()),
+        (900, 14_400)
+    );
 }
 
 #[test]
 fn an_unknown_key_names_the_file_and_the_key() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "catalogue.toml", slacap::demo::SAMPLE_CATALOGUE);
-    let path = write(dir.path(), "slacap.toml", &SETTINGS.replace("group_id", "groupid"));
+    let path = write(
+        dir.path(),
+        "slacap.toml",
+        &SETTINGS.replace("group_id", "groupid"),
+    );
     let err = Config::load(&path).unwrap_err().to_string();
     assert!(err.contains("slacap.toml"), "{err}");
     assert!(err.contains("unknown field `groupid`"), "{err}");
@@ -52,9 +62,16 @@ fn an_unknown_key_names_the_file_and_the_key() {
 fn a_bad_duration_says_what_to_write() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "catalogue.toml", slacap::demo::SAMPLE_CATALOGUE);
-    let path = write(dir.path(), "slacap.toml", &format!("{SETTINGS}\n[pipeline]\nallowed_lateness = \"soon\"\n"));
+    let path = write(
+        dir.path(),
+        "slacap.toml",
+        &format!("{SETTINGS}\n[pipeline]\nallowed_lateness = \"soon\"\n"),
+    );
     let err = Config::load(&path).unwrap_err().to_string();
-    assert!(err.contains("allowed_lateness") && err.contains("`soon` is not a duration"), "{err}");
+    assert!(
+        err.contains("allowed_lateness") && err.contains("`soon` is not a duration"),
+        "{err}"
+    );
 }
 
 fn catalogue_error(text: &str) -> ConfigError {
@@ -82,8 +99,14 @@ fn catalogue_mistakes_name_the_key() {
             "[[service]]\nid = \"a\"\nname = \"A\"\n[[service.slo]]\nid = \"x\"\ntarget = 0.9\nsli = { kind = \"probe\", metric = \"up\", timeslice = \"7m\" }\n",
             "key `service[0].slo[0].sli.timeslice`: must be whole seconds that divide a day",
         ),
-        ("[[service]]\nid = \"a\"\nname = \"A\"\n[[service]]\nid = \"a\"\nname = \"B\"\n", "service `a` is defined twice"),
-        ("[[service]]\nid = \"a\"\nname = \"A\"\nwindows = 3\n", "unknown field `windows`"),
+        (
+            "[[service]]\nid = \"a\"\nname = \"A\"\n[[service]]\nid = \"a\"\nname = \"B\"\n",
+            "service `a` is defined twice",
+        ),
+        (
+            "[[service]]\nid = \"a\"\nname = \"A\"\nwindows = 3\n",
+            "unknown field `windows`",
+        ),
     ];
     for (text, expected) in cases {
         let err = catalogue_error(text).to_string();
@@ -94,16 +117,29 @@ fn catalogue_mistakes_name_the_key() {
 
 #[test]
 fn check_config_prints_a_summary_or_fails_with_the_reason() {
-    let ok = Command::new(env!("CARGO_BIN_EXE_slacap")).args(["check-config", "--config", "config/slacap.toml"]).output().unwrap();
+    let ok = Command::new(env!("CARGO_BIN_EXE_slacap"))
+        .args(["check-config", "--config", "config/slacap.toml"])
+        .output()
+        .unwrap();
     assert!(ok.status.success());
     let out = String::from_utf8_lossy(&ok.stdout);
-    assert!(out.contains("4 services") && out.contains("payments (Payments API)"), "{out}");
+    assert!(
+        out.contains("4 services") && out.contains("payments (Payments API)"),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "catalogue.toml", "[[service]]\nid = \"a\"\n");
     let path = write(dir.path(), "slacap.toml", SETTINGS);
-    let bad = Command::new(env!("CARGO_BIN_EXE_slacap")).args(["check-config", "--config"]).arg(&path).output().unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_slacap"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("catalogue.toml") && err.contains("missing field `name`"), "{err}");
+    assert!(
+        err.contains("catalogue.toml") && err.contains("missing field `name`"),
+        "{err}"
+    );
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use slacap::demo::generator::{generate_month, Message};
+use slacap::demo::generator::{Message, generate_month};
 use slacap::model::StreamKind;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -14,7 +14,9 @@ use std::time::Duration;
 fn expected_events(messages: &[Message]) -> (u64, u64) {
     let (mut metrics, mut tickets) = (0, 0);
     for m in messages {
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&m.payload) else { continue };
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&m.payload) else {
+            continue;
+        };
         let n = value.as_array().map_or(1, Vec::len) as u64;
         match m.stream {
             StreamKind::Metrics if value.to_string().contains("\"billing\"") => {}
@@ -36,7 +38,9 @@ async fn month_scenario(broker: TestBroker, name: &str) {
 
     let messages = generate_month(2026, 11).expect("month");
     let (metric_events, ticket_events) = expected_events(&messages);
-    let produced = slacap::demo::produce(&broker.bootstrap(), &topics, &messages).await.expect("produce");
+    let produced = slacap::demo::produce(&broker.bootstrap(), &topics, &messages)
+        .await
+        .expect("produce");
 
     eventually(Duration::from_secs(240), "every record ingested", || {
         (counters.records_in_total.load(Ordering::Relaxed) >= produced as u64).then_some(())
@@ -46,7 +50,9 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     // the 5 minutes of allowed lateness.
     let mut sla = serde_json::Value::Null;
     for _ in 0..300 {
-        sla = get_json(api, "/api/v1/services/payments/sla?window=month:2026-11").await.1;
+        sla = get_json(api, "/api/v1/services/payments/sla?window=month:2026-11")
+            .await
+            .1;
         if sla["as_of"] == "2026-11-30T23:54:17Z" {
             break;
         }
@@ -66,11 +72,23 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     let ratio = &sla["availability"][1];
     assert_eq!(ratio["sli"], "ratio");
     assert!(ratio["attained"].as_f64().unwrap() > 0.995 && ratio["met"] == true);
-    let p1 = sla["tickets"].as_array().unwrap().iter().find(|t| t["type"] == "incident" && t["priority"] == "P1" && t["metric"] == "response").unwrap();
-    assert_eq!(p1["count"].as_u64().unwrap(), p1["met"].as_u64().unwrap() + p1["breached"].as_u64().unwrap());
+    let p1 = sla["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "incident" && t["priority"] == "P1" && t["metric"] == "response")
+        .unwrap();
+    assert_eq!(
+        p1["count"].as_u64().unwrap(),
+        p1["met"].as_u64().unwrap() + p1["breached"].as_u64().unwrap()
+    );
 
     // notifications: 6 hours without probes (no data), one hour down in 5-minute slices.
-    let (_, n) = get_json(api, "/api/v1/services/notifications/sla?window=month:2026-11").await;
+    let (_, n) = get_json(
+        api,
+        "/api/v1/services/notifications/sla?window=month:2026-11",
+    )
+    .await;
     let a = &n["availability"][0];
     assert_eq!(a["no_data_seconds"], 21_600);
     assert_eq!(a["good_seconds"], 2_591_657 - 21_600 - 3_600);
@@ -79,47 +97,120 @@ async fn month_scenario(broker: TestBroker, name: &str) {
 
     // The budget breach carries the instant the 43.2 minutes ran out.
     let (_, breaches) = get_json(api, "/api/v1/breaches?service=payments").await;
-    let budget_breach = breaches.as_array().unwrap().iter().find(|b| b["id"] == "payments:availability:month:2026-11").expect("budget breach");
+    let budget_breach = breaches
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == "payments:availability:month:2026-11")
+        .expect("budget breach");
     assert_eq!(budget_breach["detected_at"], "2026-11-14T02:43:12Z");
     assert_eq!(budget_breach["kind"], "slo_budget_exhausted");
     let (_, all) = get_json(api, "/api/v1/breaches").await;
     let breach_count = all.as_array().unwrap().len();
-    assert!(breach_count > 10, "the month has late tickets: {breach_count}");
+    assert!(
+        breach_count > 10,
+        "the month has late tickets: {breach_count}"
+    );
 
     // Bad input went to the dead-letter topic with its reason and origin.
     let brokers = broker.bootstrap();
     let (dlq_topic, alerts_topic) = (topics.dead_letter.clone(), topics.alerts.clone());
-    let dead = tokio::task::spawn_blocking(move || read_topic(&brokers, &dlq_topic, 2, Duration::from_secs(30))).await.unwrap();
+    let dead = tokio::task::spawn_blocking(move || {
+        read_topic(&brokers, &dlq_topic, 2, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
     assert_eq!(dead.len(), 2);
-    let reasons: Vec<String> = dead.iter().map(|(_, _, h)| h.iter().find(|(k, _)| k == "slacap.error.reason").unwrap().1.clone()).collect();
-    assert!(reasons.iter().any(|r| r.starts_with("invalid event")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("unknown service `billing`")), "{reasons:?}");
-    assert!(dead.iter().all(|(_, _, h)| h.iter().any(|(k, v)| k == "slacap.source.topic" && v == &topics.metrics)));
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|(_, _, h)| {
+            h.iter()
+                .find(|(k, _)| k == "slacap.error.reason")
+                .unwrap()
+                .1
+                .clone()
+        })
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.starts_with("invalid event")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("unknown service `billing`")),
+        "{reasons:?}"
+    );
+    assert!(dead.iter().all(|(_, _, h)| {
+        h.iter()
+            .any(|(k, v)| k == "slacap.source.topic" && v == &topics.metrics)
+    }));
 
     // Every breach was published once, keyed by its id.
     let brokers = broker.bootstrap();
-    let alerts = tokio::task::spawn_blocking(move || read_topic(&brokers, &alerts_topic, breach_count, Duration::from_secs(30))).await.unwrap();
+    let alerts = tokio::task::spawn_blocking(move || {
+        read_topic(
+            &brokers,
+            &alerts_topic,
+            breach_count,
+            Duration::from_secs(30),
+        )
+    })
+    .await
+    .unwrap();
     assert_eq!(alerts.len(), breach_count);
-    assert!(alerts.iter().any(|(k, v, _)| k.as_deref() == Some("payments:availability:month:2026-11") && v.contains("spent its error budget")));
+    assert!(alerts.iter().any(|(k, v, _)| k.as_deref()
+        == Some("payments:availability:month:2026-11")
+        && v.contains("spent its error budget")));
 
     // The history holds every event once, and agrees with the live figures.
     let dir = data.path();
-    assert_eq!(sql_value(dir, "SELECT count(*) FROM metrics").await, metric_events);
-    assert_eq!(sql_value(dir, "SELECT count(*) FROM ticket_events").await, ticket_events);
-    assert_eq!(sql_value(dir, "SELECT count(DISTINCT id) FROM breaches").await, breach_count as u64);
-    assert_eq!(sql_value(dir, "SELECT count(*) FROM breaches").await, breach_count as u64);
+    assert_eq!(
+        sql_value(dir, "SELECT count(*) FROM metrics").await,
+        metric_events
+    );
+    assert_eq!(
+        sql_value(dir, "SELECT count(*) FROM ticket_events").await,
+        ticket_events
+    );
+    assert_eq!(
+        sql_value(dir, "SELECT count(DISTINCT id) FROM breaches").await,
+        breach_count as u64
+    );
+    assert_eq!(
+        sql_value(dir, "SELECT count(*) FROM breaches").await,
+        breach_count as u64
+    );
     let (status, report) = get_json(api, "/api/v1/reports/monthly_sla_report?month=2026-11").await;
     assert_eq!(status, 200, "{report}");
-    let row = report["rows"].as_array().unwrap().iter().find(|r| r[0] == "identity" && r[1] == "availability").expect("identity row").clone();
+    let row = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == "identity" && r[1] == "availability")
+        .expect("identity row")
+        .clone();
     // The history holds closed slices only: compare over the same span.
-    let (_, identity) = get_json(api, "/api/v1/services/identity/sla?window=range:2026-11-01T00:00:00Z/2026-11-30T23:54:00Z").await;
+    let (_, identity) = get_json(
+        api,
+        "/api/v1/services/identity/sla?window=range:2026-11-01T00:00:00Z/2026-11-30T23:54:00Z",
+    )
+    .await;
     let live = identity["availability"][0]["attained"].as_f64().unwrap();
-    assert!((row[5].as_f64().unwrap() - live).abs() < 1e-12, "SQL {row:?} vs live {live}");
+    assert!(
+        (row[5].as_f64().unwrap() - live).abs() < 1e-12,
+        "SQL {row:?} vs live {live}"
+    );
 
     // Operations endpoints.
-    let (status, body) = tokio::task::spawn_blocking(move || http(api, "GET", "/metrics", None)).await.unwrap();
+    let (status, body) = tokio::task::spawn_blocking(move || http(api, "GET", "/metrics", None))
+        .await
+        .unwrap();
     assert_eq!(status, 200);
-    assert!(body.contains("slacap_records_dead_lettered_total 2\n"), "{body}");
+    assert!(
+        body.contains("slacap_records_dead_lettered_total 2\n"),
+        "{body}"
+    );
     assert!(body.contains(&format!("slacap_records_in_total {produced}\n")));
     assert_eq!(get_json(api, "/healthz").await.0, 200);
 

@@ -36,7 +36,11 @@ async fn a_killed_pipeline_resumes_without_losing_or_doubling_records() {
     broker.create_topics(&topics).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    std::fs::write(dir.path().join("catalogue.toml"), slacap::demo::SAMPLE_CATALOGUE).unwrap();
+    std::fs::write(
+        dir.path().join("catalogue.toml"),
+        slacap::demo::SAMPLE_CATALOGUE,
+    )
+    .unwrap();
     let config = dir.path().join("slacap.toml");
     std::fs::write(
         &config,
@@ -73,7 +77,9 @@ listen = "127.0.0.1:0"
     let messages = generate_month(2026, 11).expect("month");
     let (first_half, second_half) = messages.split_at(messages.len() / 2);
     let mut child = start_slacap(&config, &dir.path().join("run1.log"));
-    slacap::demo::produce(&broker.bootstrap(), &topics, first_half).await.expect("produce");
+    slacap::demo::produce(&broker.bootstrap(), &topics, first_half)
+        .await
+        .expect("produce");
 
     // Kill it hard once a few batches are durable, while records are still in flight.
     let start = Instant::now();
@@ -82,18 +88,30 @@ listen = "127.0.0.1:0"
             child.kill().expect("SIGKILL");
             break cp;
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "no durable batch within 2 minutes");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no durable batch within 2 minutes"
+        );
         std::thread::sleep(Duration::from_millis(5));
     };
     child.wait().expect("reaped");
     let durable_at_kill = durable_records(&at_kill);
-    assert!(durable_at_kill < first_half.len() as i64, "killed mid-stream ({durable_at_kill} of {} durable)", first_half.len());
+    assert!(
+        durable_at_kill < first_half.len() as i64,
+        "killed mid-stream ({durable_at_kill} of {} durable)",
+        first_half.len()
+    );
 
     let mut child = start_slacap(&config, &dir.path().join("run2.log"));
-    slacap::demo::produce(&broker.bootstrap(), &topics, second_half).await.expect("produce");
+    slacap::demo::produce(&broker.bootstrap(), &topics, second_half)
+        .await
+        .expect("produce");
     let start = Instant::now();
     while checkpoint(&data).map_or(0, |cp| durable_records(&cp)) < messages.len() as i64 {
-        assert!(start.elapsed() < Duration::from_secs(240), "the restarted pipeline did not catch up");
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "the restarted pipeline did not catch up"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     child.kill().ok();
@@ -102,7 +120,9 @@ listen = "127.0.0.1:0"
     // Exactly once: as many rows as events produced, and no event twice.
     let (mut metric_events, mut ticket_events) = (0u64, 0u64);
     for m in &messages {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.payload) else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.payload) else {
+            continue;
+        };
         if v.to_string().contains("\"billing\"") {
             continue;
         }
@@ -112,19 +132,35 @@ listen = "127.0.0.1:0"
             slacap::model::StreamKind::Tickets => ticket_events += n,
         }
     }
-    assert_eq!(sql_value(&data, "SELECT count(*) FROM metrics").await, metric_events);
+    assert_eq!(
+        sql_value(&data, "SELECT count(*) FROM metrics").await,
+        metric_events
+    );
     assert_eq!(
         sql_value(&data, "SELECT count(*) FROM (SELECT DISTINCT source_partition, source_offset, service, component, metric, time FROM metrics)").await,
         metric_events
     );
-    assert_eq!(sql_value(&data, "SELECT count(*) FROM ticket_events").await, ticket_events);
+    assert_eq!(
+        sql_value(&data, "SELECT count(*) FROM ticket_events").await,
+        ticket_events
+    );
     assert_eq!(sql_value(&data, "SELECT count(*) FROM (SELECT DISTINCT source_partition, source_offset FROM ticket_events)").await, ticket_events);
     // Derived tables do not double either.
     let breaches = sql_value(&data, "SELECT count(*) FROM breaches").await;
-    assert_eq!(sql_value(&data, "SELECT count(DISTINCT id) FROM breaches").await, breaches);
+    assert_eq!(
+        sql_value(&data, "SELECT count(DISTINCT id) FROM breaches").await,
+        breaches
+    );
     assert!(breaches.as_u64().unwrap() > 10);
     let outcomes = sql_value(&data, "SELECT count(*) FROM ticket_sla_outcomes").await;
-    assert_eq!(sql_value(&data, "SELECT count(*) FROM (SELECT DISTINCT ticket, metric FROM ticket_sla_outcomes)").await, outcomes);
+    assert_eq!(
+        sql_value(
+            &data,
+            "SELECT count(*) FROM (SELECT DISTINCT ticket, metric FROM ticket_sla_outcomes)"
+        )
+        .await,
+        outcomes
+    );
     let slices = sql_value(&data, "SELECT count(*) FROM availability_slices").await;
     assert_eq!(sql_value(&data, "SELECT count(*) FROM (SELECT DISTINCT service, slo, slice_start FROM availability_slices)").await, slices);
 }

@@ -1,8 +1,8 @@
 //! API errors: a status code and a JSON body `{"error": "..."}`; internals are logged, not shown.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -12,22 +12,35 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, message: message.into() }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
     }
 
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "request failed");
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error; see the server log".into() }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "internal error; see the server log".into(),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
     }
 }
 
@@ -39,6 +52,9 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError { status: r.status(), message: r.body_text() }
+        ApiError {
+            status: r.status(),
+            message: r.body_text(),
+        }
     }
 }

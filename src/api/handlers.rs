@@ -1,36 +1,46 @@
 //! Route handlers. Each one reads shared state briefly (no lock is held across `.await`) and
 //! answers JSON.
 
-use super::error::ApiError;
 use super::AppState;
-use crate::model::{format_rfc3339, parse_rfc3339, Micros};
-use crate::sla::window::{month_containing, parse_window, Interval};
+use super::error::ApiError;
+use crate::model::{Micros, format_rfc3339, parse_rfc3339};
+use crate::sla::window::{Interval, month_containing, parse_window};
 use crate::sla::{Breach, SlaEngine};
 use crate::store::{NamedQuery, QueryResult};
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
-use std::sync::atomic::Ordering;
 use std::sync::RwLockReadGuard;
+use std::sync::atomic::Ordering;
 
 fn engine(state: &AppState) -> RwLockReadGuard<'_, SlaEngine> {
-    state.pipeline.engine.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .pipeline
+        .engine
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The instant "now" means for the API: the SLA watermark (event time), or the wall clock before
 /// the first event.
 fn now(state: &AppState) -> Micros {
-    engine(state).watermark().unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
+    engine(state)
+        .watermark()
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
 }
 
 pub async fn timeout(request: Request, next: Next) -> Response {
     match tokio::time::timeout(super::REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError { status: StatusCode::REQUEST_TIMEOUT, message: "request timed out".into() }.into_response(),
+        Err(_) => ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: "request timed out".into(),
+        }
+        .into_response(),
     }
 }
 
@@ -38,7 +48,11 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     if state.pipeline.assigned.load(Ordering::Relaxed) {
         (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "waiting for partition assignment"}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "waiting for partition assignment"})),
+        )
+            .into_response()
     }
 }
 
@@ -84,14 +98,18 @@ pub async fn service_sla(
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
     if state.config.catalogue.service(&id).is_none() {
-        return Err(ApiError::not_found(format!("no service `{id}` in the catalogue")));
+        return Err(ApiError::not_found(format!(
+            "no service `{id}` in the catalogue"
+        )));
     }
     let now = now(&state);
     let window = match params.window.as_deref() {
         None => month_containing(now),
         Some(text) => parse_window(text, now).map_err(|e| ApiError::bad_request(e.to_string()))?,
     };
-    let report = engine(&state).service_sla(&id, window).ok_or_else(|| ApiError::not_found(format!("no service `{id}`")))?;
+    let report = engine(&state)
+        .service_sla(&id, window)
+        .ok_or_else(|| ApiError::not_found(format!("no service `{id}`")))?;
     Ok(Json(report).into_response())
 }
 
@@ -101,18 +119,27 @@ pub struct BreachParams {
     since: Option<String>,
 }
 
-pub async fn breaches(State(state): State<AppState>, params: Result<Query<BreachParams>, QueryRejection>) -> Result<Json<Vec<Breach>>, ApiError> {
+pub async fn breaches(
+    State(state): State<AppState>,
+    params: Result<Query<BreachParams>, QueryRejection>,
+) -> Result<Json<Vec<Breach>>, ApiError> {
     let Query(params) = params?;
     if let Some(service) = &params.service {
         if state.config.catalogue.service(service).is_none() {
-            return Err(ApiError::not_found(format!("no service `{service}` in the catalogue")));
+            return Err(ApiError::not_found(format!(
+                "no service `{service}` in the catalogue"
+            )));
         }
     }
     let since = match params.since.as_deref() {
         None => None,
-        Some(text) => Some(parse_rfc3339(text).ok_or_else(|| ApiError::bad_request(format!("`since` is not an RFC 3339 time: `{text}`")))?),
+        Some(text) => Some(parse_rfc3339(text).ok_or_else(|| {
+            ApiError::bad_request(format!("`since` is not an RFC 3339 time: `{text}`"))
+        })?),
     };
-    Ok(Json(engine(&state).breaches(params.service.as_deref(), since)))
+    Ok(Json(
+        engine(&state).breaches(params.service.as_deref(), since),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -121,12 +148,20 @@ pub struct QueryBody {
     sql: String,
 }
 
-pub async fn query(State(state): State<AppState>, body: Result<Json<QueryBody>, JsonRejection>) -> Result<Json<QueryResult>, ApiError> {
+pub async fn query(
+    State(state): State<AppState>,
+    body: Result<Json<QueryBody>, JsonRejection>,
+) -> Result<Json<QueryResult>, ApiError> {
     let Json(body) = body?;
-    state.history.run_json(body.sql).await.map(Json).map_err(|e| match e {
-        crate::store::StoreError::Query(e) => ApiError::bad_request(e.to_string()),
-        other => ApiError::internal(other),
-    })
+    state
+        .history
+        .run_json(body.sql)
+        .await
+        .map(Json)
+        .map_err(|e| match e {
+            crate::store::StoreError::Query(e) => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal(other),
+        })
 }
 
 #[derive(Deserialize)]
@@ -144,9 +179,14 @@ pub async fn report(
     let query = NamedQuery::by_name(&name).map_err(|e| ApiError::not_found(e.to_string()))?;
     let window: Interval = match params.month.as_deref() {
         None => month_containing(now(&state)),
-        Some(month) => parse_window(&format!("month:{month}"), 0).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        Some(month) => parse_window(&format!("month:{month}"), 0)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?,
     };
-    let result = state.history.run_json(query.render(window)).await.map_err(ApiError::internal)?;
+    let result = state
+        .history
+        .run_json(query.render(window))
+        .await
+        .map_err(ApiError::internal)?;
     Ok(Json(serde_json::json!({
         "report": query.name(),
         "window": {"start": format_rfc3339(window.start), "end": format_rfc3339(window.end)},

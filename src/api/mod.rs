@@ -8,8 +8,8 @@ pub use error::ApiError;
 use crate::config::Config;
 use crate::ingest::PipelineHandles;
 use crate::store::HistoryQuery;
-use axum::routing::{get, post};
 use axum::Router;
+use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,5 +47,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -1,7 +1,7 @@
 //! The service catalogue (`catalogue.toml`): services, components with capacities, dependencies,
 //! availability SLOs and ticket SLA policies.
 
-use super::error::{read_toml, ConfigError};
+use super::error::{ConfigError, read_toml};
 use crate::model::TicketType;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -124,14 +124,19 @@ impl TryFrom<String> for SloWindow {
         if text == "month" {
             return Ok(SloWindow::CalendarMonth);
         }
-        if let Some(days) = text.strip_prefix("rolling:").and_then(|d| d.strip_suffix('d')) {
+        if let Some(days) = text
+            .strip_prefix("rolling:")
+            .and_then(|d| d.strip_suffix('d'))
+        {
             if let Ok(n) = days.parse::<u32>() {
                 if (1..=400).contains(&n) {
                     return Ok(SloWindow::RollingDays(n));
                 }
             }
         }
-        Err(format!("`{text}` is not a window; write \"month\" or \"rolling:30d\" (1 to 400 days)"))
+        Err(format!(
+            "`{text}` is not a window; write \"month\" or \"rolling:30d\" (1 to 400 days)"
+        ))
     }
 }
 
@@ -169,7 +174,9 @@ impl Catalogue {
     }
 
     pub fn policy(&self, ticket_type: TicketType, priority: &str) -> Option<&TicketPolicy> {
-        self.ticket_policies.iter().find(|p| p.ticket_type == ticket_type && p.priority == priority)
+        self.ticket_policies
+            .iter()
+            .find(|p| p.ticket_type == ticket_type && p.priority == priority)
     }
 
     /// Cross-field rules that a type cannot express.
@@ -183,40 +190,76 @@ impl Catalogue {
         for (i, s) in self.services.iter().enumerate() {
             let at = format!("service[{i}]");
             if !valid_id(&s.id) {
-                return bad(format!("{at}.id"), format!("`{}` must be non-empty letters, digits, '-', '_' or '.'", s.id));
+                return bad(
+                    format!("{at}.id"),
+                    format!(
+                        "`{}` must be non-empty letters, digits, '-', '_' or '.'",
+                        s.id
+                    ),
+                );
             }
             if !seen.insert(s.id.as_str()) {
-                return bad(format!("{at}.id"), format!("service `{}` is defined twice", s.id));
+                return bad(
+                    format!("{at}.id"),
+                    format!("service `{}` is defined twice", s.id),
+                );
             }
             for (j, dep) in s.depends_on.iter().enumerate() {
                 if !ids.contains(dep.as_str()) {
-                    return bad(format!("{at}.depends_on[{j}]"), format!("no service `{dep}` in the catalogue"));
+                    return bad(
+                        format!("{at}.depends_on[{j}]"),
+                        format!("no service `{dep}` in the catalogue"),
+                    );
                 }
                 if dep == &s.id {
-                    return bad(format!("{at}.depends_on[{j}]"), "a service cannot depend on itself".into());
+                    return bad(
+                        format!("{at}.depends_on[{j}]"),
+                        "a service cannot depend on itself".into(),
+                    );
                 }
             }
             let mut components = HashSet::new();
             for (j, c) in s.components.iter().enumerate() {
                 let at = format!("{at}.component[{j}]");
                 if !components.insert(c.id.as_str()) {
-                    return bad(format!("{at}.id"), format!("component `{}` is defined twice", c.id));
+                    return bad(
+                        format!("{at}.id"),
+                        format!("component `{}` is defined twice", c.id),
+                    );
                 }
                 if !(c.capacity.is_finite() && c.capacity > 0.0) {
-                    return bad(format!("{at}.capacity"), format!("{} must be a positive number", c.capacity));
+                    return bad(
+                        format!("{at}.capacity"),
+                        format!("{} must be a positive number", c.capacity),
+                    );
                 }
                 if !(c.threshold.is_finite() && c.threshold > 0.0 && c.threshold <= c.capacity) {
-                    return bad(format!("{at}.threshold"), format!("{} must be positive and at most the capacity {}", c.threshold, c.capacity));
+                    return bad(
+                        format!("{at}.threshold"),
+                        format!(
+                            "{} must be positive and at most the capacity {}",
+                            c.threshold, c.capacity
+                        ),
+                    );
                 }
             }
             let mut slos = HashSet::new();
             for (j, o) in s.slos.iter().enumerate() {
                 let at = format!("{at}.slo[{j}]");
                 if !slos.insert(o.id.as_str()) {
-                    return bad(format!("{at}.id"), format!("SLO `{}` is defined twice", o.id));
+                    return bad(
+                        format!("{at}.id"),
+                        format!("SLO `{}` is defined twice", o.id),
+                    );
                 }
                 if !(o.target > 0.0 && o.target < 1.0) {
-                    return bad(format!("{at}.target"), format!("{} must be a fraction strictly between 0 and 1 (e.g. 0.999)", o.target));
+                    return bad(
+                        format!("{at}.target"),
+                        format!(
+                            "{} must be a fraction strictly between 0 and 1 (e.g. 0.999)",
+                            o.target
+                        ),
+                    );
                 }
                 if o.windows.is_empty() {
                     return bad(format!("{at}.windows"), "list at least one window".into());
@@ -224,12 +267,18 @@ impl Catalogue {
                 if let Sli::Probe { timeslice, .. } = &o.sli {
                     let secs = timeslice.as_secs();
                     if secs == 0 || timeslice.subsec_nanos() != 0 || 86_400 % secs != 0 {
-                        return bad(format!("{at}.sli.timeslice"), "must be whole seconds that divide a day (e.g. \"1m\", \"5m\")".into());
+                        return bad(
+                            format!("{at}.sli.timeslice"),
+                            "must be whole seconds that divide a day (e.g. \"1m\", \"5m\")".into(),
+                        );
                     }
                 }
                 if let Sli::Ratio { good, total } = &o.sli {
                     if good == total {
-                        return bad(format!("{at}.sli.good"), "good and total must be different metrics".into());
+                        return bad(
+                            format!("{at}.sli.good"),
+                            "good and total must be different metrics".into(),
+                        );
                     }
                 }
             }
@@ -237,14 +286,27 @@ impl Catalogue {
         let mut policies = BTreeMap::new();
         for (i, p) in self.ticket_policies.iter().enumerate() {
             let at = format!("ticket_policy[{i}]");
-            if policies.insert((p.ticket_type, p.priority.clone()), i).is_some() {
-                return bad(at, format!("a second policy for {} {}", p.ticket_type.as_str(), p.priority));
+            if policies
+                .insert((p.ticket_type, p.priority.clone()), i)
+                .is_some()
+            {
+                return bad(
+                    at,
+                    format!(
+                        "a second policy for {} {}",
+                        p.ticket_type.as_str(),
+                        p.priority
+                    ),
+                );
             }
             if p.response.is_zero() {
                 return bad(format!("{at}.response"), "must be longer than zero".into());
             }
             if p.resolution < p.response {
-                return bad(format!("{at}.resolution"), "must not be shorter than the response target".into());
+                return bad(
+                    format!("{at}.resolution"),
+                    "must not be shorter than the response target".into(),
+                );
             }
         }
         Ok(())
@@ -252,5 +314,8 @@ impl Catalogue {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!("`{text}` is not a duration ({e}); write e.g. \"15m\", \"4h\", \"2days\""))
+        serde::de::Error::custom(format!(
+            "`{text}` is not a duration ({e}); write e.g. \"15m\", \"4h\", \"2days\""
+        ))
     })
 }
 

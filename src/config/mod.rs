@@ -38,7 +38,11 @@ impl Config {
             settings.data_dir = base.join(&settings.data_dir);
         }
         let catalogue = Catalogue::load(&settings.catalogue)?;
-        Ok(Config { settings, catalogue, source: settings_path.to_path_buf() })
+        Ok(Config {
+            settings,
+            catalogue,
+            source: settings_path.to_path_buf(),
+        })
     }
 
     /// A human summary for `slacap check-config`.
@@ -69,7 +73,11 @@ impl Config {
                 s.id,
                 s.name,
                 s.components.len(),
-                s.slos.iter().map(|o| format!("{} {}", o.id, o.target)).collect::<Vec<_>>().join(", ")
+                s.slos
+                    .iter()
+                    .map(|o| format!("{} {}", o.id, o.target))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         out

@@ -1,6 +1,6 @@
 //! Runtime settings (`slacap.toml`).
 
-use super::error::{read_toml, ConfigError};
+use super::error::{ConfigError, read_toml};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -98,7 +98,9 @@ pub struct ApiSettings {
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        ApiSettings { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        ApiSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
     }
 }
 
@@ -111,10 +113,18 @@ impl Settings {
 
     fn validate(&self, file: &Path) -> Result<(), ConfigError> {
         if self.kafka.brokers.trim().is_empty() {
-            return Err(ConfigError::invalid(file, "kafka.brokers", "must list at least one host:port"));
+            return Err(ConfigError::invalid(
+                file,
+                "kafka.brokers",
+                "must list at least one host:port",
+            ));
         }
         if self.kafka.group_id.trim().is_empty() {
-            return Err(ConfigError::invalid(file, "kafka.group_id", "must not be empty"));
+            return Err(ConfigError::invalid(
+                file,
+                "kafka.group_id",
+                "must not be empty",
+            ));
         }
         let t = &self.kafka.topics;
         let names = [
@@ -128,7 +138,11 @@ impl Settings {
                 return Err(ConfigError::invalid(file, *key, "must not be empty"));
             }
             if names[..i].iter().any(|(_, other)| other == name) {
-                return Err(ConfigError::invalid(file, *key, format!("topic `{name}` is used twice")));
+                return Err(ConfigError::invalid(
+                    file,
+                    *key,
+                    format!("topic `{name}` is used twice"),
+                ));
             }
         }
         for key in ["enable.auto.commit", "group.id", "bootstrap.servers"] {
@@ -141,10 +155,18 @@ impl Settings {
             }
         }
         if self.pipeline.batch_max_records == 0 {
-            return Err(ConfigError::invalid(file, "pipeline.batch_max_records", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                file,
+                "pipeline.batch_max_records",
+                "must be at least 1",
+            ));
         }
         if self.kafka.session_timeout < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(file, "kafka.session_timeout", "must be at least 1s"));
+            return Err(ConfigError::invalid(
+                file,
+                "kafka.session_timeout",
+                "must be at least 1s",
+            ));
         }
         Ok(())
     }

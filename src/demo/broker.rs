@@ -14,7 +14,9 @@ pub struct EmbeddedBroker {
 
 impl EmbeddedBroker {
     pub fn start() -> anyhow::Result<Self> {
-        Ok(EmbeddedBroker { cluster: MockCluster::new(1)? })
+        Ok(EmbeddedBroker {
+            cluster: MockCluster::new(1)?,
+        })
     }
 
     pub fn bootstrap_servers(&self) -> String {
@@ -32,7 +34,11 @@ impl EmbeddedBroker {
 }
 
 /// Produces `messages` (keyed by service) and waits for every acknowledgement.
-pub async fn produce(brokers: &str, topics: &Topics, messages: &[Message]) -> anyhow::Result<usize> {
+pub async fn produce(
+    brokers: &str,
+    topics: &Topics,
+    messages: &[Message],
+) -> anyhow::Result<usize> {
     let kafka = crate::config::KafkaSettings {
         brokers: brokers.to_string(),
         group_id: String::new(),
@@ -42,22 +48,31 @@ pub async fn produce(brokers: &str, topics: &Topics, messages: &[Message]) -> an
     };
     // The mock cluster keeps only the last 5 MB of each partition: compress, and produce while
     // the pipeline consumes.
-    let producer: FutureProducer =
-        producer_config(&kafka).set("queue.buffering.max.messages", "1000000").set("compression.type", "gzip").create()?;
+    let producer: FutureProducer = producer_config(&kafka)
+        .set("queue.buffering.max.messages", "1000000")
+        .set("compression.type", "gzip")
+        .create()?;
     let mut pending = Vec::with_capacity(messages.len());
     for m in messages {
         let topic = match m.stream {
             StreamKind::Metrics => &topics.metrics,
             StreamKind::Tickets => &topics.tickets,
         };
-        let mut record = FutureRecord::to(topic).key(m.key.as_bytes()).payload(m.payload.as_slice());
+        let mut record = FutureRecord::to(topic)
+            .key(m.key.as_bytes())
+            .payload(m.payload.as_slice());
         loop {
             match producer.send_result(record) {
                 Ok(delivery) => {
                     pending.push(delivery);
                     break;
                 }
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
                     record = back;
                     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 }

@@ -12,9 +12,9 @@
 //! * search answers 40% of queries with errors 13:00–16:00 on day 22.
 //! * About one ticket in ten is acknowledged late and about one in seven resolved late.
 
-use crate::model::{format_rfc3339, Micros, StreamKind, MICROS_PER_SECOND};
-use crate::sla::window::{calendar_month, Interval};
-use serde_json::{json, Value};
+use crate::model::{MICROS_PER_SECOND, Micros, StreamKind, format_rfc3339};
+use crate::sla::window::{Interval, calendar_month};
+use serde_json::{Value, json};
 
 const MINUTE: Micros = 60 * MICROS_PER_SECOND;
 const HOUR: Micros = 60 * MINUTE;
@@ -69,20 +69,62 @@ pub fn generate_month(year: i32, month: u32) -> Option<Vec<Message>> {
     let window = calendar_month(year, month)?;
     let day = |d: i64, h: i64, m: i64| window.start + (d - 1) * DAY + h * HOUR + m * MINUTE;
     let outages = [
-        Outage { service: "payments", start: day(14, 2, 0), end: day(14, 2, 50), down: true },
-        Outage { service: "identity", start: day(20, 9, 0), end: day(20, 9, 10), down: true },
-        Outage { service: "notifications", start: day(5, 12, 0), end: day(5, 18, 0), down: false },
-        Outage { service: "notifications", start: day(26, 3, 0), end: day(26, 4, 0), down: true },
+        Outage {
+            service: "payments",
+            start: day(14, 2, 0),
+            end: day(14, 2, 50),
+            down: true,
+        },
+        Outage {
+            service: "identity",
+            start: day(20, 9, 0),
+            end: day(20, 9, 10),
+            down: true,
+        },
+        Outage {
+            service: "notifications",
+            start: day(5, 12, 0),
+            end: day(5, 18, 0),
+            down: false,
+        },
+        Outage {
+            service: "notifications",
+            start: day(26, 3, 0),
+            end: day(26, 4, 0),
+            down: true,
+        },
     ];
     let mut rng = Rng(u64::from(month) * 1_000_003 + year as u64);
     let mut messages = Vec::new();
-    metrics(window, &outages, day(22, 13, 0)..day(22, 16, 0), &mut rng, &mut messages);
+    metrics(
+        window,
+        &outages,
+        day(22, 13, 0)..day(22, 16, 0),
+        &mut rng,
+        &mut messages,
+    );
     tickets(window, &mut rng, &mut messages);
-    messages.push(change("CHG-9001", "notifications", day(25, 10, 0), day(26, 3, 0), day(26, 4, 0)));
+    messages.push(change(
+        "CHG-9001",
+        "notifications",
+        day(25, 10, 0),
+        day(26, 3, 0),
+        day(26, 4, 0),
+    ));
     // Input that must end up in the dead-letter topic, not stop the pipeline.
-    messages.push(Message { stream: StreamKind::Metrics, key: "payments".into(), payload: b"{not json".to_vec(), time: day(3, 0, 0) });
+    messages.push(Message {
+        stream: StreamKind::Metrics,
+        key: "payments".into(),
+        payload: b"{not json".to_vec(),
+        time: day(3, 0, 0),
+    });
     let unknown = json!({"time": format_rfc3339(day(3, 0, 0)), "service": "billing", "metric": "up", "value": 1});
-    messages.push(Message { stream: StreamKind::Metrics, key: "billing".into(), payload: unknown.to_string().into_bytes(), time: day(3, 0, 0) });
+    messages.push(Message {
+        stream: StreamKind::Metrics,
+        key: "billing".into(),
+        payload: unknown.to_string().into_bytes(),
+        time: day(3, 0, 0),
+    });
     messages.sort_by_key(|m| m.time);
     Some(messages)
 }
@@ -92,7 +134,13 @@ fn daily_shape(t: Micros) -> f64 {
     1.0 + 0.5 * ((hour - 14.0) / 24.0 * std::f64::consts::TAU).cos()
 }
 
-fn metrics(window: Interval, outages: &[Outage], search_errors: std::ops::Range<Micros>, rng: &mut Rng, out: &mut Vec<Message>) {
+fn metrics(
+    window: Interval,
+    outages: &[Outage],
+    search_errors: std::ops::Range<Micros>,
+    rng: &mut Rng,
+    out: &mut Vec<Message>,
+) {
     let services = ["payments", "identity", "search", "notifications"];
     let mut hour = window.start;
     while hour < window.end {
@@ -100,7 +148,9 @@ fn metrics(window: Interval, outages: &[Outage], search_errors: std::ops::Range<
             let mut events: Vec<Value> = Vec::with_capacity(220);
             for minute in 0..60 {
                 let t = hour + minute * MINUTE;
-                let outage = outages.iter().find(|o| o.service == service && o.start <= t && t < o.end);
+                let outage = outages
+                    .iter()
+                    .find(|o| o.service == service && o.start <= t && t < o.end);
                 let at = format_rfc3339(t + 17 * MICROS_PER_SECOND);
                 if service != "search" && !outage.is_some_and(|o| !o.down) {
                     let up = if outage.is_some() { 0 } else { 1 };
@@ -118,9 +168,14 @@ fn metrics(window: Interval, outages: &[Outage], search_errors: std::ops::Range<
                     } else {
                         0.003
                     };
-                    let bad = (total * error_rate * rng.between(0.5, 1.5)).round().min(total);
-                    let (good_metric, total_metric) =
-                        if service == "payments" { ("requests_good", "requests_total") } else { ("queries_good", "queries_total") };
+                    let bad = (total * error_rate * rng.between(0.5, 1.5))
+                        .round()
+                        .min(total);
+                    let (good_metric, total_metric) = if service == "payments" {
+                        ("requests_good", "requests_total")
+                    } else {
+                        ("queries_good", "queries_total")
+                    };
                     events.push(json!({"time": at, "service": service, "metric": good_metric, "value": total - bad}));
                     events.push(json!({"time": at, "service": service, "metric": total_metric, "value": total}));
                 }
@@ -128,31 +183,72 @@ fn metrics(window: Interval, outages: &[Outage], search_errors: std::ops::Range<
                     component_samples(service, t, window.start, rng, &mut events);
                 }
             }
-            out.push(Message { stream: StreamKind::Metrics, key: service.into(), payload: Value::Array(events).to_string().into_bytes(), time: hour });
+            out.push(Message {
+                stream: StreamKind::Metrics,
+                key: service.into(),
+                payload: Value::Array(events).to_string().into_bytes(),
+                time: hour,
+            });
         }
         hour += HOUR;
     }
 }
 
 /// Capacity metrics: CPU with a daily cycle and a slow trend, disks and caches that grow.
-fn component_samples(service: &str, t: Micros, month_start: Micros, rng: &mut Rng, events: &mut Vec<Value>) {
+fn component_samples(
+    service: &str,
+    t: Micros,
+    month_start: Micros,
+    rng: &mut Rng,
+    events: &mut Vec<Value>,
+) {
     let days = (t - month_start) as f64 / DAY as f64;
     let at = format_rfc3339(t);
     let shape = daily_shape(t);
     let samples: Vec<(&str, &str, f64)> = match service {
         "payments" => vec![
-            ("api-gateway", "cpu_utilization", 0.30 * shape + 0.004 * days + rng.between(-0.03, 0.03)),
-            ("db-primary", "disk_used_gb", 280.0 + 2.5 * days + rng.between(-0.5, 0.5)),
+            (
+                "api-gateway",
+                "cpu_utilization",
+                0.30 * shape + 0.004 * days + rng.between(-0.03, 0.03),
+            ),
+            (
+                "db-primary",
+                "disk_used_gb",
+                280.0 + 2.5 * days + rng.between(-0.5, 0.5),
+            ),
         ],
         "identity" => vec![
-            ("auth-service", "cpu_utilization", 0.25 * shape + rng.between(-0.02, 0.02)),
-            ("session-cache", "memory_used_gb", 30.0 + 6.0 * shape + 0.3 * days + rng.between(-1.0, 1.0)),
+            (
+                "auth-service",
+                "cpu_utilization",
+                0.25 * shape + rng.between(-0.02, 0.02),
+            ),
+            (
+                "session-cache",
+                "memory_used_gb",
+                30.0 + 6.0 * shape + 0.3 * days + rng.between(-1.0, 1.0),
+            ),
         ],
         "search" => vec![
-            ("search-cluster", "cpu_utilization", 0.35 * shape + 0.006 * days + rng.between(-0.04, 0.04)),
-            ("index-store", "disk_used_gb", 900.0 + 12.0 * days + rng.between(-2.0, 2.0)),
+            (
+                "search-cluster",
+                "cpu_utilization",
+                0.35 * shape + 0.006 * days + rng.between(-0.04, 0.04),
+            ),
+            (
+                "index-store",
+                "disk_used_gb",
+                900.0 + 12.0 * days + rng.between(-2.0, 2.0),
+            ),
         ],
-        _ => vec![("mail-relay", "queue_depth", (1500.0 * shape + 50.0 * days + rng.between(-200.0, 200.0)).max(0.0).round())],
+        _ => vec![(
+            "mail-relay",
+            "queue_depth",
+            (1500.0 * shape + 50.0 * days + rng.between(-200.0, 200.0))
+                .max(0.0)
+                .round(),
+        )],
     };
     for (component, metric, value) in samples {
         let value = (value * 1000.0).round() / 1000.0;
@@ -181,8 +277,18 @@ fn target(kind: &str, priority: &str) -> (Micros, Micros) {
 
 fn tickets(window: Interval, rng: &mut Rng, out: &mut Vec<Message>) {
     let kinds = [
-        TicketKind { prefix: "INC", kind: "incident", priorities: &[("P1", 0.06), ("P2", 0.2), ("P3", 0.5), ("P4", 1.0)], per_day: 3 },
-        TicketKind { prefix: "REQ", kind: "request", priorities: &[("P3", 0.5), ("P4", 1.0)], per_day: 3 },
+        TicketKind {
+            prefix: "INC",
+            kind: "incident",
+            priorities: &[("P1", 0.06), ("P2", 0.2), ("P3", 0.5), ("P4", 1.0)],
+            per_day: 3,
+        },
+        TicketKind {
+            prefix: "REQ",
+            kind: "request",
+            priorities: &[("P3", 0.5), ("P4", 1.0)],
+            per_day: 3,
+        },
     ];
     let services = ["payments", "identity", "search", "notifications"];
     let mut serial = 1000;
@@ -193,7 +299,11 @@ fn tickets(window: Interval, rng: &mut Rng, out: &mut Vec<Message>) {
                 for _ in 0..rng.below(k.per_day + 1) {
                     serial += 1;
                     let draw = rng.unit();
-                    let priority = k.priorities.iter().find(|(_, cut)| draw < *cut).map_or("P4", |(p, _)| p);
+                    let priority = k
+                        .priorities
+                        .iter()
+                        .find(|(_, cut)| draw < *cut)
+                        .map_or("P4", |(p, _)| p);
                     let created = day + rng.below(DAY as u64) as Micros;
                     let id = format!("{}-{serial}", k.prefix);
                     lifecycle(window, &id, k.kind, service, priority, created, rng, out);
@@ -203,25 +313,59 @@ fn tickets(window: Interval, rng: &mut Rng, out: &mut Vec<Message>) {
         day += DAY;
     }
     // One problem record linking recurring incidents, resolved within its 30 days.
-    lifecycle(window, "PRB-2001", "problem", "payments", "P2", window.start + 14 * DAY + 4 * HOUR, rng, out);
+    lifecycle(
+        window,
+        "PRB-2001",
+        "problem",
+        "payments",
+        "P2",
+        window.start + 14 * DAY + 4 * HOUR,
+        rng,
+        out,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
-fn lifecycle(window: Interval, id: &str, kind: &str, service: &str, priority: &str, created: Micros, rng: &mut Rng, out: &mut Vec<Message>) {
+fn lifecycle(
+    window: Interval,
+    id: &str,
+    kind: &str,
+    service: &str,
+    priority: &str,
+    created: Micros,
+    rng: &mut Rng,
+    out: &mut Vec<Message>,
+) {
     let (response, resolution) = target(kind, priority);
     let mut emit = |t: Micros, status: &str| {
         if t < window.end {
             let event = json!({"time": format_rfc3339(t), "ticket": id, "type": kind, "service": service, "priority": priority, "status": status});
-            out.push(Message { stream: StreamKind::Tickets, key: service.into(), payload: event.to_string().into_bytes(), time: t });
+            out.push(Message {
+                stream: StreamKind::Tickets,
+                key: service.into(),
+                payload: event.to_string().into_bytes(),
+                time: t,
+            });
         }
     };
     emit(created, "new");
     let late_response = rng.unit() < 0.1;
-    let responded = created + (response as f64 * if late_response { rng.between(1.1, 2.0) } else { rng.between(0.1, 0.9) }) as Micros;
+    let responded = created
+        + (response as f64
+            * if late_response {
+                rng.between(1.1, 2.0)
+            } else {
+                rng.between(0.1, 0.9)
+            }) as Micros;
     emit(responded, "acknowledged");
     emit(responded + 5 * MINUTE, "in_progress");
     let late_resolution = rng.unit() < 0.15;
-    let working = (resolution as f64 * if late_resolution { rng.between(1.05, 1.6) } else { rng.between(0.2, 0.95) }) as Micros;
+    let working = (resolution as f64
+        * if late_resolution {
+            rng.between(1.05, 1.6)
+        } else {
+            rng.between(0.2, 0.95)
+        }) as Micros;
     let mut paused = 0;
     if rng.unit() < 0.2 {
         let pause_at = responded + 10 * MINUTE;
@@ -240,7 +384,12 @@ fn change(id: &str, service: &str, created: Micros, start: Micros, end: Micros) 
         "status": "new", "planned_start": format_rfc3339(start), "planned_end": format_rfc3339(end),
         "approved": true, "outage": true, "summary": "Mail relay upgrade"
     });
-    Message { stream: StreamKind::Tickets, key: service.into(), payload: event.to_string().into_bytes(), time: created }
+    Message {
+        stream: StreamKind::Tickets,
+        key: service.into(),
+        payload: event.to_string().into_bytes(),
+        time: created,
+    }
 }
 
 #[cfg(test)]

@@ -5,14 +5,16 @@
 mod broker;
 pub mod generator;
 
-pub use broker::{produce, EmbeddedBroker};
+pub use broker::{EmbeddedBroker, produce};
 
-use crate::config::{ApiSettings, Catalogue, Config, KafkaSettings, PipelineSettings, Settings, Topics};
+use crate::config::{
+    ApiSettings, Catalogue, Config, KafkaSettings, PipelineSettings, Settings, Topics,
+};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The sample catalogue, compiled in so the demo needs no files.
@@ -38,13 +40,20 @@ pub struct DemoArgs {
 }
 
 pub fn sample_catalogue() -> anyhow::Result<Catalogue> {
-    let catalogue: Catalogue = toml::from_str(SAMPLE_CATALOGUE).context("the embedded catalogue does not parse")?;
+    let catalogue: Catalogue =
+        toml::from_str(SAMPLE_CATALOGUE).context("the embedded catalogue does not parse")?;
     catalogue.validate(Path::new("<embedded catalogue.toml>"))?;
     Ok(catalogue)
 }
 
 /// Settings for a pipeline against `brokers` (used by the demo, the tests and the benchmark).
-pub fn settings_for(brokers: String, group_id: &str, topics: Topics, data_dir: PathBuf, listen: SocketAddr) -> Settings {
+pub fn settings_for(
+    brokers: String,
+    group_id: &str,
+    topics: Topics,
+    data_dir: PathBuf,
+    listen: SocketAddr,
+) -> Settings {
     Settings {
         data_dir,
         catalogue: PathBuf::from("<embedded>"),
@@ -55,12 +64,18 @@ pub fn settings_for(brokers: String, group_id: &str, topics: Topics, data_dir: P
             session_timeout: Duration::from_secs(6),
             client: Default::default(),
         },
-        pipeline: PipelineSettings { idle_partition_timeout: Duration::from_secs(5), ..Default::default() },
+        pipeline: PipelineSettings {
+            idle_partition_timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
         api: ApiSettings { listen },
     }
 }
 
-pub async fn run(args: DemoArgs, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    args: DemoArgs,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (year, month) = args
         .month
         .split_once('-')
@@ -73,7 +88,13 @@ pub async fn run(args: DemoArgs, stop: impl std::future::Future<Output = ()>) ->
     println!("embedded Kafka broker at {}", broker.bootstrap_servers());
 
     let config = Arc::new(Config {
-        settings: settings_for(broker.bootstrap_servers(), "slacap-demo", topics.clone(), args.data_dir.clone(), args.listen),
+        settings: settings_for(
+            broker.bootstrap_servers(),
+            "slacap-demo",
+            topics.clone(),
+            args.data_dir.clone(),
+            args.listen,
+        ),
         catalogue: sample_catalogue()?,
         source: PathBuf::from("<demo>"),
     });
@@ -84,7 +105,10 @@ pub async fn run(args: DemoArgs, stop: impl std::future::Future<Output = ()>) ->
         .with_context(|| format!("no month {year}-{month:02}"))?;
     let started = std::time::Instant::now();
     let produced = produce(&broker.bootstrap_servers(), &topics, &messages).await?;
-    println!("produced {produced} messages for {year}-{month:02} in {:.1}s", started.elapsed().as_secs_f64());
+    println!(
+        "produced {produced} messages for {year}-{month:02} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let counters = running.state.pipeline.counters.clone();
     let started = std::time::Instant::now();
     while counters.records_in_total.load(Ordering::Relaxed) < produced as u64 {
@@ -97,11 +121,19 @@ pub async fn run(args: DemoArgs, stop: impl std::future::Future<Output = ()>) ->
         }
     }
     // Let the last batch become durable.
-    while counters.batches_total.load(Ordering::Relaxed) == 0 || counters.consumer_lag.load(Ordering::Relaxed) > 0 {
+    while counters.batches_total.load(Ordering::Relaxed) == 0
+        || counters.consumer_lag.load(Ordering::Relaxed) > 0
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let breaches = running.state.pipeline.engine.read().map(|e| e.breaches(None, None).len()).unwrap_or(0);
+    let breaches = running
+        .state
+        .pipeline
+        .engine
+        .read()
+        .map(|e| e.breaches(None, None).len())
+        .unwrap_or(0);
     println!(
         "ingested {} records ({} events, {} dead-lettered) in {:.1}s; {} breaches",
         counters.records_in_total.load(Ordering::Relaxed),
@@ -116,7 +148,9 @@ pub async fn run(args: DemoArgs, stop: impl std::future::Future<Output = ()>) ->
     println!("  {api}/api/v1/services/payments/sla?window=month:{year}-{month:02}");
     println!("  {api}/api/v1/breaches");
     println!("  {api}/api/v1/reports/monthly_sla_report?month={year}-{month:02}");
-    println!("  curl -s {api}/api/v1/query -d '{{\"sql\":\"SELECT service, count(*) FROM metrics GROUP BY service\"}}' -H 'content-type: application/json'");
+    println!(
+        "  curl -s {api}/api/v1/query -d '{{\"sql\":\"SELECT service, count(*) FROM metrics GROUP BY service\"}}' -H 'content-type: application/json'"
+    );
     println!("  {api}/metrics");
     println!("Parquet history in {}", args.data_dir.display());
     if args.exit_when_ingested {
@@ -134,11 +168,17 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir)?.next().is_none();
         if !empty && !dir.join(MARKER).exists() {
-            anyhow::bail!("{} exists and was not made by `slacap demo`; choose another --data-dir", dir.display());
+            anyhow::bail!(
+                "{} exists and was not made by `slacap demo`; choose another --data-dir",
+                dir.display()
+            );
         }
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(MARKER), b"made by slacap demo; deleted by the next one\n")?;
+    std::fs::write(
+        dir.join(MARKER),
+        b"made by slacap demo; deleted by the next one\n",
+    )?;
     Ok(())
 }

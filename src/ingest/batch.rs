@@ -1,15 +1,15 @@
 //! One batch through the CPU-bound part of the pipeline: decode, apply to the SLA state, encode
 //! Parquet and write it durably. Runs on a blocking thread, never on the async workers.
 
-use super::decode::{decode, Stream};
+use super::decode::{Stream, decode};
 use crate::config::Catalogue;
 use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent};
 use crate::sla::{Breach, SlaEngine};
 use crate::store::{
-    breach_batches, metrics_batches, outcome_batches, slice_batches, ticket_batches, Checkpoint, FileOrigin, HistoryStore,
-    PendingFile, StoreError, Table,
+    Checkpoint, FileOrigin, HistoryStore, PendingFile, StoreError, Table, breach_batches,
+    metrics_batches, outcome_batches, slice_batches, ticket_batches,
 };
-use crate::telemetry::{add, Counters};
+use crate::telemetry::{Counters, add};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -66,22 +66,41 @@ impl Processor {
         counters: Arc<Counters>,
         idle_after: Duration,
     ) -> Self {
-        Processor { catalogue, engine, store, checkpoint, counters, last_seen: HashMap::new(), idle_after, assignment: None }
+        Processor {
+            catalogue,
+            engine,
+            store,
+            checkpoint,
+            counters,
+            last_seen: HashMap::new(),
+            idle_after,
+            assignment: None,
+        }
     }
 
     /// Makes every assigned partition hold the watermark until it delivers or goes idle, so a
     /// partition that is merely slower to fetch cannot have its events judged late.
-    pub fn follow_assignment(&mut self, assignment: Arc<Mutex<Vec<(String, i32)>>>, metrics_topic: String) {
+    pub fn follow_assignment(
+        &mut self,
+        assignment: Arc<Mutex<Vec<(String, i32)>>>,
+        metrics_topic: String,
+    ) {
         self.assignment = Some((assignment, metrics_topic));
     }
 
     fn assigned_sources(&self) -> Vec<Source> {
-        let Some((assignment, metrics_topic)) = &self.assignment else { return Vec::new() };
+        let Some((assignment, metrics_topic)) = &self.assignment else {
+            return Vec::new();
+        };
         let owned = assignment.lock().unwrap_or_else(|p| p.into_inner()).clone();
         owned
             .into_iter()
             .map(|(topic, partition)| Source {
-                stream: if &topic == metrics_topic { StreamKind::Metrics } else { StreamKind::Tickets },
+                stream: if &topic == metrics_topic {
+                    StreamKind::Metrics
+                } else {
+                    StreamKind::Tickets
+                },
                 partition,
             })
             .collect()
@@ -101,8 +120,10 @@ impl Processor {
     /// `None` when there is nothing new (every record was already durable, or nothing moved).
     pub fn process(&mut self, records: Vec<RawRecord>) -> Result<Option<BatchOutcome>, StoreError> {
         let mut ranges: BTreeMap<(Arc<str>, i32), (i64, i64)> = BTreeMap::new();
-        let mut metrics: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, MetricEvent)>> = BTreeMap::new();
-        let mut tickets: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, TicketEvent)>> = BTreeMap::new();
+        let mut metrics: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, MetricEvent)>> =
+            BTreeMap::new();
+        let mut tickets: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, TicketEvent)>> =
+            BTreeMap::new();
         let mut dead_letters = Vec::new();
         let mut events = Vec::new();
         add(&self.counters.records_in_total, records.len() as u64);
@@ -112,13 +133,24 @@ impl Processor {
             self.last_seen.entry(*source).or_insert(arrived);
         }
         for record in records {
-            if self.checkpoint.covers(&record.topic, record.partition, record.offset) {
+            if self
+                .checkpoint
+                .covers(&record.topic, record.partition, record.offset)
+            {
                 add(&self.counters.records_replayed_total, 1);
                 continue;
             }
-            self.last_seen.insert(Source { stream: record.stream, partition: record.partition }, arrived);
+            self.last_seen.insert(
+                Source {
+                    stream: record.stream,
+                    partition: record.partition,
+                },
+                arrived,
+            );
             let key = (record.topic.clone(), record.partition);
-            let range = ranges.entry(key.clone()).or_insert((record.offset, record.offset));
+            let range = ranges
+                .entry(key.clone())
+                .or_insert((record.offset, record.offset));
             range.0 = range.0.min(record.offset);
             range.1 = range.1.max(record.offset);
             events.clear();
@@ -127,7 +159,10 @@ impl Processor {
                 dead_letters.push(DeadLetter { record, reason });
                 continue;
             }
-            let position = SourcePosition { partition: record.partition, offset: record.offset };
+            let position = SourcePosition {
+                partition: record.partition,
+                offset: record.offset,
+            };
             for event in events.drain(..) {
                 match event {
                     Event::Metric(m) => metrics.entry(key.clone()).or_default().push((position, m)),
@@ -135,23 +170,36 @@ impl Processor {
                 }
             }
         }
-        let decoded: usize = metrics.values().map(Vec::len).sum::<usize>() + tickets.values().map(Vec::len).sum::<usize>();
+        let decoded: usize = metrics.values().map(Vec::len).sum::<usize>()
+            + tickets.values().map(Vec::len).sum::<usize>();
         add(&self.counters.events_decoded_total, decoded as u64);
-        add(&self.counters.records_dead_lettered_total, dead_letters.len() as u64);
+        add(
+            &self.counters.records_dead_lettered_total,
+            dead_letters.len() as u64,
+        );
 
         let (findings, watermark) = {
-            let mut engine = self.engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut engine = self
+                .engine
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             for source in &assigned {
                 engine.track(*source);
             }
             for ((_, partition), rows) in &metrics {
-                let source = Source { stream: StreamKind::Metrics, partition: *partition };
+                let source = Source {
+                    stream: StreamKind::Metrics,
+                    partition: *partition,
+                };
                 for (_, m) in rows {
                     engine.apply_metric(m, source);
                 }
             }
             for ((_, partition), rows) in &tickets {
-                let source = Source { stream: StreamKind::Tickets, partition: *partition };
+                let source = Source {
+                    stream: StreamKind::Tickets,
+                    partition: *partition,
+                };
                 for (_, t) in rows {
                     engine.apply_ticket(t, source);
                 }
@@ -165,30 +213,51 @@ impl Processor {
         if ranges.is_empty() && findings.is_empty() && watermark == self.checkpoint.watermark {
             return Ok(None); // a replay of durable records, or an idle tick with nothing new
         }
-        add(&self.counters.breaches_total, findings.breaches.len() as u64);
+        add(
+            &self.counters.breaches_total,
+            findings.breaches.len() as u64,
+        );
 
         let seq = self.checkpoint.seq + 1;
         let mut files = Vec::new();
         for ((topic, partition), rows) in &metrics {
             let origin = source_origin(&ranges, topic, *partition);
             for (day, batch) in metrics_batches(rows)? {
-                files.push(PendingFile { table: Table::Metrics, day, origin: origin.clone(), batch });
+                files.push(PendingFile {
+                    table: Table::Metrics,
+                    day,
+                    origin: origin.clone(),
+                    batch,
+                });
             }
         }
         for ((topic, partition), rows) in &tickets {
             let origin = source_origin(&ranges, topic, *partition);
             for (day, batch) in ticket_batches(rows)? {
-                files.push(PendingFile { table: Table::TicketEvents, day, origin: origin.clone(), batch });
+                files.push(PendingFile {
+                    table: Table::TicketEvents,
+                    day,
+                    origin: origin.clone(),
+                    batch,
+                });
             }
         }
         let derived = FileOrigin::Batch { seq };
         for (table, batches) in [
             (Table::AvailabilitySlices, slice_batches(&findings.slices)?),
-            (Table::TicketSlaOutcomes, outcome_batches(&findings.outcomes)?),
+            (
+                Table::TicketSlaOutcomes,
+                outcome_batches(&findings.outcomes)?,
+            ),
             (Table::Breaches, breach_batches(&findings.breaches)?),
         ] {
             for (day, batch) in batches {
-                files.push(PendingFile { table, day, origin: derived.clone(), batch });
+                files.push(PendingFile {
+                    table,
+                    day,
+                    origin: derived.clone(),
+                    batch,
+                });
             }
         }
         let bytes = self.store.write(&files)?;
@@ -203,11 +272,28 @@ impl Processor {
             checkpoint.advance(&topic, partition, last + 1);
             commits.push((topic, partition, last + 1));
         }
-        Ok(Some(BatchOutcome { dead_letters, alerts: findings.breaches, checkpoint, commits }))
+        Ok(Some(BatchOutcome {
+            dead_letters,
+            alerts: findings.breaches,
+            checkpoint,
+            commits,
+        }))
     }
 }
 
-fn source_origin(ranges: &BTreeMap<(Arc<str>, i32), (i64, i64)>, topic: &Arc<str>, partition: i32) -> FileOrigin {
-    let (first, last) = ranges.get(&(topic.clone(), partition)).copied().unwrap_or_default();
-    FileOrigin::Source { topic: topic.to_string(), partition, first, last }
+fn source_origin(
+    ranges: &BTreeMap<(Arc<str>, i32), (i64, i64)>,
+    topic: &Arc<str>,
+    partition: i32,
+) -> FileOrigin {
+    let (first, last) = ranges
+        .get(&(topic.clone(), partition))
+        .copied()
+        .unwrap_or_default();
+    FileOrigin::Source {
+        topic: topic.to_string(),
+        partition,
+        first,
+        last,
+    }
 }

@@ -4,7 +4,7 @@
 //! dead-letter topic as it came, with a reason naming the element, so nothing is half-applied.
 
 use crate::config::Catalogue;
-use crate::model::{parse_rfc3339, Event, MetricEvent, TicketEvent, TicketStatus, TicketType};
+use crate::model::{Event, MetricEvent, TicketEvent, TicketStatus, TicketType, parse_rfc3339};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -58,11 +58,24 @@ struct WireTicket<'a> {
 }
 
 /// Decodes one message payload into events, or explains why it cannot be used.
-pub fn decode(stream: Stream, payload: &[u8], catalogue: &Catalogue, out: &mut Vec<Event>) -> Result<(), String> {
+pub fn decode(
+    stream: Stream,
+    payload: &[u8],
+    catalogue: &Catalogue,
+    out: &mut Vec<Event>,
+) -> Result<(), String> {
     let start = out.len();
     let result = match stream {
-        Stream::Metrics => decode_all::<WireMetric>(payload, |i, w| metric(i, w, catalogue).map(Event::Metric), out),
-        Stream::Tickets => decode_all::<WireTicket>(payload, |i, w| ticket(i, w, catalogue).map(Event::Ticket), out),
+        Stream::Metrics => decode_all::<WireMetric>(
+            payload,
+            |i, w| metric(i, w, catalogue).map(Event::Metric),
+            out,
+        ),
+        Stream::Tickets => decode_all::<WireTicket>(
+            payload,
+            |i, w| ticket(i, w, catalogue).map(Event::Ticket),
+            out,
+        ),
     };
     if result.is_err() {
         out.truncate(start);
@@ -78,7 +91,8 @@ fn decode_all<'a, W: Deserialize<'a>>(
     let first = payload.iter().find(|b| !b.is_ascii_whitespace()).copied();
     match first {
         Some(b'[') => {
-            let items: Vec<W> = serde_json::from_slice(payload).map_err(|e| format!("invalid JSON array of events: {e}"))?;
+            let items: Vec<W> = serde_json::from_slice(payload)
+                .map_err(|e| format!("invalid JSON array of events: {e}"))?;
             if items.is_empty() {
                 return Err("empty array: no events".into());
             }
@@ -88,7 +102,8 @@ fn decode_all<'a, W: Deserialize<'a>>(
             Ok(())
         }
         Some(b'{') => {
-            let w: W = serde_json::from_slice(payload).map_err(|e| format!("invalid event: {e}"))?;
+            let w: W =
+                serde_json::from_slice(payload).map_err(|e| format!("invalid event: {e}"))?;
             out.push(convert(None, w)?);
             Ok(())
         }
@@ -104,15 +119,27 @@ fn at(index: Option<usize>) -> String {
 fn known_service(index: Option<usize>, service: &str, catalogue: &Catalogue) -> Result<(), String> {
     match catalogue.service(service) {
         Some(_) => Ok(()),
-        None => Err(format!("{}unknown service `{service}` (not in the catalogue)", at(index))),
+        None => Err(format!(
+            "{}unknown service `{service}` (not in the catalogue)",
+            at(index)
+        )),
     }
 }
 
 fn time(index: Option<usize>, field: &str, text: &str) -> Result<i64, String> {
-    parse_rfc3339(text).ok_or_else(|| format!("{}`{field}` is not an RFC 3339 time with offset: `{text}`", at(index)))
+    parse_rfc3339(text).ok_or_else(|| {
+        format!(
+            "{}`{field}` is not an RFC 3339 time with offset: `{text}`",
+            at(index)
+        )
+    })
 }
 
-fn metric(index: Option<usize>, w: WireMetric, catalogue: &Catalogue) -> Result<MetricEvent, String> {
+fn metric(
+    index: Option<usize>,
+    w: WireMetric,
+    catalogue: &Catalogue,
+) -> Result<MetricEvent, String> {
     known_service(index, &w.service, catalogue)?;
     if w.metric.is_empty() {
         return Err(format!("{}`metric` is empty", at(index)));
@@ -130,12 +157,17 @@ fn metric(index: Option<usize>, w: WireMetric, catalogue: &Catalogue) -> Result<
     })
 }
 
-fn ticket(index: Option<usize>, w: WireTicket, catalogue: &Catalogue) -> Result<TicketEvent, String> {
+fn ticket(
+    index: Option<usize>,
+    w: WireTicket,
+    catalogue: &Catalogue,
+) -> Result<TicketEvent, String> {
     known_service(index, &w.service, catalogue)?;
     if w.ticket.is_empty() {
         return Err(format!("{}`ticket` is empty", at(index)));
     }
-    let planned = |field: &str, v: &Option<Cow<str>>| v.as_deref().map(|t| time(index, field, t)).transpose();
+    let planned =
+        |field: &str, v: &Option<Cow<str>>| v.as_deref().map(|t| time(index, field, t)).transpose();
     Ok(TicketEvent {
         time: time(index, "time", &w.time)?,
         planned_start: planned("planned_start", &w.planned_start)?,
@@ -191,7 +223,10 @@ mod tests {
                       "planned_start":"2026-11-03T01:00:00Z","planned_end":"2026-11-03T02:00:00Z","approved":true,"outage":true}"#;
         decode(Stream::Tickets, msg, &c, &mut out).unwrap();
         let Event::Ticket(t) = &out[0] else { panic!() };
-        assert_eq!((t.ticket_type, t.status, t.outage), (TicketType::Change, TicketStatus::New, Some(true)));
+        assert_eq!(
+            (t.ticket_type, t.status, t.outage),
+            (TicketType::Change, TicketStatus::New, Some(true))
+        );
         assert!(t.planned_end.unwrap() - t.planned_start.unwrap() == 3_600_000_000);
     }
 
@@ -199,10 +234,14 @@ mod tests {
     fn a_bad_element_rejects_the_whole_message_with_a_reason() {
         let c = catalogue();
         let mut out = Vec::new();
-        let msg = br#"[{"time":"2026-11-02T10:00:00Z","service":"payments","metric":"up","value":1},
+        let msg =
+            br#"[{"time":"2026-11-02T10:00:00Z","service":"payments","metric":"up","value":1},
                        {"time":"2026-11-02T10:00:00Z","service":"ghost","metric":"up","value":1}]"#;
         let err = decode(Stream::Metrics, msg, &c, &mut out).unwrap_err();
-        assert_eq!(err, "element 1: unknown service `ghost` (not in the catalogue)");
+        assert_eq!(
+            err,
+            "element 1: unknown service `ghost` (not in the catalogue)"
+        );
         assert!(out.is_empty(), "nothing of a rejected message is kept");
     }
 
@@ -218,7 +257,11 @@ mod tests {
             (br#"{"time":"2026-11-02T10:00:00Z","ticket":"I-1","type":"incident","service":"payments","priority":"P1","status":"lost"}"#, "unknown variant `lost`"),
         ];
         for (i, (msg, expected)) in cases.iter().enumerate() {
-            let stream = if i == 4 { Stream::Tickets } else { Stream::Metrics };
+            let stream = if i == 4 {
+                Stream::Tickets
+            } else {
+                Stream::Metrics
+            };
             let err = decode(stream, msg, &c, &mut out).unwrap_err();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }

@@ -2,10 +2,10 @@
 
 use crate::config::KafkaSettings;
 use crate::telemetry::Counters;
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;
-use rdkafka::ClientContext;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +21,10 @@ pub fn consumer_config(kafka: &KafkaSettings) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", session_ms.to_string())
-        .set("heartbeat.interval.ms", (session_ms / 3).min(3000).to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (session_ms / 3).min(3000).to_string(),
+        )
         .set("statistics.interval.ms", "1000")
         .set("client.id", "slacap");
     for (key, value) in &kafka.client {
@@ -72,12 +75,20 @@ impl ConsumerContext for IngestContext {
         match rebalance {
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions assigned");
-                let owned = partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                let owned = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
                 *self.assignment.lock().unwrap_or_else(|p| p.into_inner()) = owned;
-                self.assigned.store(partitions.count() > 0, Ordering::Relaxed);
+                self.assigned
+                    .store(partitions.count() > 0, Ordering::Relaxed);
             }
             Rebalance::Revoke(_) => {
-                self.assignment.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                self.assignment
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
                 self.assigned.store(false, Ordering::Relaxed);
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),

@@ -7,6 +7,6 @@ mod kafka;
 mod pipeline;
 
 pub use batch::{BatchOutcome, DeadLetter, Processor, RawRecord};
-pub use decode::{decode, Stream};
-pub use kafka::{consumer_config, producer_config, IngestContext};
-pub use pipeline::{alert_payload, Pipeline, PipelineError, PipelineHandles};
+pub use decode::{Stream, decode};
+pub use kafka::{IngestContext, consumer_config, producer_config};
+pub use pipeline::{Pipeline, PipelineError, PipelineHandles, alert_payload};

@@ -4,12 +4,12 @@
 
 use super::batch::{BatchOutcome, DeadLetter, Processor, RawRecord};
 use super::decode::Stream;
-use super::kafka::{consumer_config, producer_config, IngestContext};
+use super::kafka::{IngestContext, consumer_config, producer_config};
 use crate::config::Config;
-use crate::model::{format_rfc3339, Source, StreamKind};
+use crate::model::{Source, StreamKind, format_rfc3339};
 use crate::sla::{Breach, SlaEngine};
-use crate::store::{replay_events, HistoryStore, Replayed, StoreError};
-use crate::telemetry::{add, Counters};
+use crate::store::{HistoryStore, Replayed, StoreError, replay_events};
+use crate::telemetry::{Counters, add};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -51,20 +51,40 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Opens the history, rebuilds the SLA state from it, and connects to Kafka.
-    pub fn start(config: Arc<Config>, handles: &PipelineHandles) -> Result<Pipeline, PipelineError> {
+    pub fn start(
+        config: Arc<Config>,
+        handles: &PipelineHandles,
+    ) -> Result<Pipeline, PipelineError> {
         let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
         restore(&store, &handles.engine, checkpoint.watermark)?;
         let assignment = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let context = IngestContext { assigned: handles.assigned.clone(), counters: handles.counters.clone(), assignment: assignment.clone() };
-        let consumer: StreamConsumer<IngestContext> = consumer_config(&config.settings.kafka).create_with_context(context)?;
+        let context = IngestContext {
+            assigned: handles.assigned.clone(),
+            counters: handles.counters.clone(),
+            assignment: assignment.clone(),
+        };
+        let consumer: StreamConsumer<IngestContext> =
+            consumer_config(&config.settings.kafka).create_with_context(context)?;
         let topics = &config.settings.kafka.topics;
         consumer.subscribe(&[&topics.metrics, &topics.tickets])?;
         let producer: FutureProducer = producer_config(&config.settings.kafka).create()?;
         let catalogue = Arc::new(config.catalogue.clone());
         let idle_after = config.settings.pipeline.idle_partition_timeout;
-        let mut processor = Processor::new(catalogue, handles.engine.clone(), store, checkpoint, handles.counters.clone(), idle_after);
+        let mut processor = Processor::new(
+            catalogue,
+            handles.engine.clone(),
+            store,
+            checkpoint,
+            handles.counters.clone(),
+            idle_after,
+        );
         processor.follow_assignment(assignment, config.settings.kafka.topics.metrics.clone());
-        Ok(Pipeline { config, consumer, producer, processor: Some(processor) })
+        Ok(Pipeline {
+            config,
+            consumer,
+            producer,
+            processor: Some(processor),
+        })
     }
 
     /// The history this pipeline writes.
@@ -79,8 +99,10 @@ impl Pipeline {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), PipelineError> {
         let settings = self.config.settings.pipeline.clone();
         let metrics_topic = self.config.settings.kafka.topics.metrics.clone();
-        let (metrics_name, tickets_name): (Arc<str>, Arc<str>) =
-            (metrics_topic.as_str().into(), self.config.settings.kafka.topics.tickets.as_str().into());
+        let (metrics_name, tickets_name): (Arc<str>, Arc<str>) = (
+            metrics_topic.as_str().into(),
+            self.config.settings.kafka.topics.tickets.as_str().into(),
+        );
         let counters = self.counters();
         let mut last_flush = Instant::now();
         loop {
@@ -127,7 +149,9 @@ impl Pipeline {
     }
 
     async fn flush(&mut self, records: Vec<RawRecord>) -> Result<(), PipelineError> {
-        let Some(mut processor) = self.processor.take() else { return Ok(()) };
+        let Some(mut processor) = self.processor.take() else {
+            return Ok(());
+        };
         let (mut processor, result) = tokio::task::spawn_blocking(move || {
             let result = processor.process(records);
             (processor, result)
@@ -141,9 +165,18 @@ impl Pipeline {
             }
             Err(e) => return Err(e.into()),
         };
-        let BatchOutcome { dead_letters, alerts, checkpoint, commits } = outcome;
+        let BatchOutcome {
+            dead_letters,
+            alerts,
+            checkpoint,
+            commits,
+        } = outcome;
         if !alerts.is_empty() || !dead_letters.is_empty() {
-            tracing::info!(breaches = alerts.len(), dead_letters = dead_letters.len(), "batch findings");
+            tracing::info!(
+                breaches = alerts.len(),
+                dead_letters = dead_letters.len(),
+                "batch findings"
+            );
         }
         self.deliver(&dead_letters, &alerts).await?;
         let store = processor.store().clone();
@@ -174,16 +207,33 @@ impl Pipeline {
     }
 
     /// Sends dead letters and alerts and waits until the broker has acknowledged all of them.
-    async fn deliver(&self, dead_letters: &[DeadLetter], alerts: &[Breach]) -> Result<(), PipelineError> {
+    async fn deliver(
+        &self,
+        dead_letters: &[DeadLetter],
+        alerts: &[Breach],
+    ) -> Result<(), PipelineError> {
         let topics = &self.config.settings.kafka.topics;
         let mut pending = Vec::new();
         for letter in dead_letters {
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "slacap.error.reason", value: Some(letter.reason.as_bytes()) })
-                .insert(Header { key: "slacap.source.topic", value: Some(letter.record.topic.as_bytes()) })
-                .insert(Header { key: "slacap.source.partition", value: Some(letter.record.partition.to_string().as_bytes()) })
-                .insert(Header { key: "slacap.source.offset", value: Some(letter.record.offset.to_string().as_bytes()) });
-            let mut record: FutureRecord<[u8], [u8]> = FutureRecord::to(&topics.dead_letter).headers(headers);
+                .insert(Header {
+                    key: "slacap.error.reason",
+                    value: Some(letter.reason.as_bytes()),
+                })
+                .insert(Header {
+                    key: "slacap.source.topic",
+                    value: Some(letter.record.topic.as_bytes()),
+                })
+                .insert(Header {
+                    key: "slacap.source.partition",
+                    value: Some(letter.record.partition.to_string().as_bytes()),
+                })
+                .insert(Header {
+                    key: "slacap.source.offset",
+                    value: Some(letter.record.offset.to_string().as_bytes()),
+                });
+            let mut record: FutureRecord<[u8], [u8]> =
+                FutureRecord::to(&topics.dead_letter).headers(headers);
             if let Some(payload) = &letter.record.payload {
                 record = record.payload(payload);
             }
@@ -197,7 +247,9 @@ impl Pipeline {
         for breach in alerts {
             let payload = alert_payload(breach);
             tracing::debug!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
-            let record = FutureRecord::to(&topics.alerts).key(breach.id.as_bytes()).payload(payload.as_bytes());
+            let record = FutureRecord::to(&topics.alerts)
+                .key(breach.id.as_bytes())
+                .payload(payload.as_bytes());
             pending.push((topics.alerts.clone(), self.enqueue(record).await?));
         }
         for (topic, delivery) in pending {
@@ -208,21 +260,32 @@ impl Pipeline {
                     }
                 }
                 Ok(Err((error, _))) => return Err(PipelineError::Delivery { topic, error }),
-                Err(_) => return Err(PipelineError::Delivery { topic, error: KafkaError::Canceled }),
+                Err(_) => {
+                    return Err(PipelineError::Delivery {
+                        topic,
+                        error: KafkaError::Canceled,
+                    });
+                }
             }
         }
         Ok(())
     }
 
     /// Queues a record, waiting while the producer's queue is full.
-    async fn enqueue<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
+    async fn enqueue<
+        K: rdkafka::message::ToBytes + ?Sized,
+        P: rdkafka::message::ToBytes + ?Sized,
+    >(
         &self,
         mut record: FutureRecord<'_, K, P>,
     ) -> Result<rdkafka::producer::DeliveryFuture, PipelineError> {
         loop {
             match self.producer.send_result(record) {
                 Ok(delivery) => return Ok(delivery),
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    back,
+                )) => {
                     record = back;
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -262,19 +325,49 @@ pub fn alert_payload(breach: &Breach) -> String {
 
 /// Rebuilds the SLA state from the history, without emitting anything: every finding up to the
 /// restored watermark was written (and alerted) before the restart.
-fn restore(store: &HistoryStore, engine: &Arc<RwLock<SlaEngine>>, watermark: Option<i64>) -> Result<(), StoreError> {
-    let mut engine = engine.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+fn restore(
+    store: &HistoryStore,
+    engine: &Arc<RwLock<SlaEngine>>,
+    watermark: Option<i64>,
+) -> Result<(), StoreError> {
+    let mut engine = engine
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let started = std::time::Instant::now();
     let count = replay_events(store, |event| match event {
-        Replayed::Ticket { event, partition } => engine.apply_ticket(event, Source { stream: StreamKind::Tickets, partition }),
-        Replayed::Sample { service, metric, time, value, partition } => {
-            engine.apply_sample(service, metric, time, value, Source { stream: StreamKind::Metrics, partition })
-        }
+        Replayed::Ticket { event, partition } => engine.apply_ticket(
+            event,
+            Source {
+                stream: StreamKind::Tickets,
+                partition,
+            },
+        ),
+        Replayed::Sample {
+            service,
+            metric,
+            time,
+            value,
+            partition,
+        } => engine.apply_sample(
+            service,
+            metric,
+            time,
+            value,
+            Source {
+                stream: StreamKind::Metrics,
+                partition,
+            },
+        ),
     })?;
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }
     let silent = engine.advance();
-    tracing::info!(events = count, findings_restored = silent.slices.len() + silent.outcomes.len() + silent.breaches.len(), elapsed_ms = started.elapsed().as_millis() as u64, "state rebuilt from history");
+    tracing::info!(
+        events = count,
+        findings_restored = silent.slices.len() + silent.outcomes.len() + silent.breaches.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "state rebuilt from history"
+    );
     Ok(())
 }

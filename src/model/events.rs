@@ -90,7 +90,10 @@ impl TicketStatus {
 
     /// Statuses that stop the response clock: someone has picked the ticket up (or solved it).
     pub fn responds(self) -> bool {
-        matches!(self, Self::Acknowledged | Self::InProgress | Self::Resolved | Self::Closed)
+        matches!(
+            self,
+            Self::Acknowledged | Self::InProgress | Self::Resolved | Self::Closed
+        )
     }
 
     /// Statuses that stop the resolution clock.

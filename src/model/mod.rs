@@ -3,5 +3,7 @@
 mod events;
 mod time;
 
-pub use events::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent, TicketStatus, TicketType};
-pub use time::{Micros, format_rfc3339, parse_rfc3339, MICROS_PER_SECOND};
+pub use events::{
+    Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent, TicketStatus, TicketType,
+};
+pub use time::{MICROS_PER_SECOND, Micros, format_rfc3339, parse_rfc3339};

@@ -7,7 +7,7 @@
 
 use super::window::Interval;
 use crate::config::MissingPolicy;
-use crate::model::{Micros, MICROS_PER_SECOND};
+use crate::model::{MICROS_PER_SECOND, Micros};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -69,7 +69,11 @@ pub fn floor_to(t: Micros, step: Micros) -> Micros {
 
 impl ProbeTracker {
     pub fn new(slice: Micros, missing: MissingPolicy) -> Self {
-        ProbeTracker { slice, missing, slices: BTreeMap::new() }
+        ProbeTracker {
+            slice,
+            missing,
+            slices: BTreeMap::new(),
+        }
     }
 
     /// Records one probe sample (`value >= 1` is up).
@@ -161,17 +165,26 @@ impl ProbeTracker {
 
 impl RatioTracker {
     pub fn record_good(&mut self, time: Micros, value: f64) {
-        self.buckets.entry(floor_to(time, RATIO_BUCKET)).or_default().0 += value;
+        self.buckets
+            .entry(floor_to(time, RATIO_BUCKET))
+            .or_default()
+            .0 += value;
     }
 
     pub fn record_total(&mut self, time: Micros, value: f64) {
-        self.buckets.entry(floor_to(time, RATIO_BUCKET)).or_default().1 += value;
+        self.buckets
+            .entry(floor_to(time, RATIO_BUCKET))
+            .or_default()
+            .1 += value;
     }
 
     pub fn attainment(&self, window: Interval, now: Micros, target: f64) -> Attainment {
         let end = window.end.min(now).max(window.start);
         let (mut good, mut total, mut covered) = (0.0, 0.0, 0i64);
-        for (&start, &(g, t)) in self.buckets.range(floor_to(window.start, RATIO_BUCKET)..end) {
+        for (&start, &(g, t)) in self
+            .buckets
+            .range(floor_to(window.start, RATIO_BUCKET)..end)
+        {
             if start < window.start {
                 continue;
             }
@@ -193,7 +206,8 @@ impl RatioTracker {
             good_events: Some(good),
             total_events: Some(total),
             met: attained.map(|a| a >= target),
-            error_budget_remaining: (total > 0.0).then(|| 1.0 - (total - good).max(0.0) / allowed_bad),
+            error_budget_remaining: (total > 0.0)
+                .then(|| 1.0 - (total - good).max(0.0) / allowed_bad),
         }
     }
 
@@ -214,7 +228,10 @@ mod tests {
     }
 
     fn hour() -> Interval {
-        Interval { start: t("2026-11-02T10:00:00Z"), end: t("2026-11-02T11:00:00Z") }
+        Interval {
+            start: t("2026-11-02T10:00:00Z"),
+            end: t("2026-11-02T11:00:00Z"),
+        }
     }
 
     /// 60 one-minute slices, one probe each; minutes 10 and 11 down: 58/60 good.
@@ -222,7 +239,10 @@ mod tests {
     fn a_slice_with_any_failed_probe_is_bad() {
         let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
         for m in 0..60 {
-            p.record(hour().start + m * MIN + 5 * MICROS_PER_SECOND, if m == 10 || m == 11 { 0.0 } else { 1.0 });
+            p.record(
+                hour().start + m * MIN + 5 * MICROS_PER_SECOND,
+                if m == 10 || m == 11 { 0.0 } else { 1.0 },
+            );
         }
         p.record(hour().start + 20 * MIN, 0.0); // one failed probe among good ones spoils minute 20
         let a = p.attainment(hour(), hour().end, 0.99);
@@ -261,7 +281,10 @@ mod tests {
             p.record(hour().start + m * MIN, 1.0);
         }
         let a = p.attainment(hour(), hour().start + 15 * MIN, 0.999);
-        assert_eq!((a.total_seconds, a.no_data_seconds, a.attained), (900, 0, Some(1.0)));
+        assert_eq!(
+            (a.total_seconds, a.no_data_seconds, a.attained),
+            (900, 0, Some(1.0))
+        );
     }
 
     #[test]
@@ -293,12 +316,23 @@ mod tests {
     fn the_budget_is_exhausted_at_the_exact_instant() {
         let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
         for m in 0..60 {
-            p.record(hour().start + m * MIN, if m == 10 || m == 11 { 0.0 } else { 1.0 });
+            p.record(
+                hour().start + m * MIN,
+                if m == 10 || m == 11 { 0.0 } else { 1.0 },
+            );
         }
         let at = p.exhausted_at(hour(), hour().end, 0.99);
         assert_eq!(at, Some(hour().start + 10 * MIN + 36 * MICROS_PER_SECOND));
-        assert_eq!(p.exhausted_at(hour(), hour().start + 10 * MIN, 0.99), None, "not yet at minute 10");
-        assert_eq!(p.exhausted_at(hour(), hour().end, 0.9), None, "6 minutes allowed at 90%");
+        assert_eq!(
+            p.exhausted_at(hour(), hour().start + 10 * MIN, 0.99),
+            None,
+            "not yet at minute 10"
+        );
+        assert_eq!(
+            p.exhausted_at(hour(), hour().end, 0.9),
+            None,
+            "6 minutes allowed at 90%"
+        );
     }
 
     #[test]

@@ -4,13 +4,15 @@
 //! (newest event time − allowed lateness) and returns what became final behind it: closed
 //! availability slices, decided ticket clocks and breaches. Each finding is returned once.
 
-use super::availability::{floor_to, ProbeTracker, RatioTracker, RATIO_BUCKET};
+use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, floor_to};
 use super::findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord};
 use super::report::{AvailabilityRow, ServiceSla, TicketRow, WindowSpan};
 use super::ticket_clock::{self, Outcome, TicketClocks};
-use super::window::{month_containing, slo_window_at, Interval};
+use super::window::{Interval, month_containing, slo_window_at};
 use crate::config::{Catalogue, Sli, Slo, SloWindow};
-use crate::model::{format_rfc3339, MetricEvent, Micros, Source, TicketEvent, TicketType, MICROS_PER_SECOND};
+use crate::model::{
+    MICROS_PER_SECOND, MetricEvent, Micros, Source, TicketEvent, TicketType, format_rfc3339,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -78,9 +80,20 @@ impl SlaEngine {
         for service in &catalogue.services {
             for slo in &service.slos {
                 let index = slos.len();
-                let mut feed = |metric: &str, f| feeds.entry(service.id.clone()).or_default().entry(metric.to_string()).or_default().push((index, f));
+                let mut feed = |metric: &str, f| {
+                    feeds
+                        .entry(service.id.clone())
+                        .or_default()
+                        .entry(metric.to_string())
+                        .or_default()
+                        .push((index, f))
+                };
                 let tracker = match &slo.sli {
-                    Sli::Probe { metric, timeslice, missing } => {
+                    Sli::Probe {
+                        metric,
+                        timeslice,
+                        missing,
+                    } => {
                         feed(metric, Feed::Probe);
                         Tracker::Probe(ProbeTracker::new(timeslice.as_micros() as Micros, *missing))
                     }
@@ -90,7 +103,13 @@ impl SlaEngine {
                         Tracker::Ratio(RatioTracker::default())
                     }
                 };
-                slos.push(SloState { service: service.id.clone(), slo: slo.clone(), tracker, emitted_through: None, exhausted: HashSet::new() });
+                slos.push(SloState {
+                    service: service.id.clone(),
+                    slo: slo.clone(),
+                    tracker,
+                    emitted_through: None,
+                    exhausted: HashSet::new(),
+                });
             }
         }
         SlaEngine {
@@ -145,7 +164,12 @@ impl SlaEngine {
 
     /// min over active partitions of their newest event time, minus the allowed lateness.
     fn candidate_watermark(&self) -> Option<Micros> {
-        let mut active = self.newest.iter().filter(|(s, _)| !self.idle.contains(s)).map(|(_, t)| *t).peekable();
+        let mut active = self
+            .newest
+            .iter()
+            .filter(|(s, _)| !self.idle.contains(s))
+            .map(|(_, t)| *t)
+            .peekable();
         let min = if active.peek().is_some() {
             // An active partition that has not delivered yet holds everything back.
             active.collect::<Option<Vec<_>>>()?.into_iter().min()
@@ -158,7 +182,9 @@ impl SlaEngine {
 
     /// True when `metric` of `service` feeds an SLO (the rest of the metrics only go to history).
     pub fn is_sli_metric(&self, service: &str, metric: &str) -> bool {
-        self.feeds.get(service).is_some_and(|m| m.contains_key(metric))
+        self.feeds
+            .get(service)
+            .is_some_and(|m| m.contains_key(metric))
     }
 
     pub fn apply_metric(&mut self, m: &MetricEvent, source: Source) {
@@ -166,7 +192,14 @@ impl SlaEngine {
     }
 
     /// Applies one metric sample; samples of metrics that feed no SLO only move event time.
-    pub fn apply_sample(&mut self, service: &str, metric: &str, time: Micros, value: f64, source: Source) {
+    pub fn apply_sample(
+        &mut self,
+        service: &str,
+        metric: &str,
+        time: Micros,
+        value: f64,
+        source: Source,
+    ) {
         self.observe(source, time);
         let Some(feeds) = self.feeds.get(service).and_then(|m| m.get(metric)) else {
             return;
@@ -183,18 +216,26 @@ impl SlaEngine {
 
     pub fn apply_ticket(&mut self, e: &TicketEvent, source: Source) {
         self.observe(source, e.time);
-        let state = self.tickets.entry(e.ticket.clone()).or_insert_with(|| TicketState {
-            service: e.service.clone(),
-            ticket_type: e.ticket_type,
-            priority: e.priority.clone(),
-            history: Vec::new(),
-            clocks: None,
-            response_reported: false,
-            resolution_reported: false,
-        });
+        let state = self
+            .tickets
+            .entry(e.ticket.clone())
+            .or_insert_with(|| TicketState {
+                service: e.service.clone(),
+                ticket_type: e.ticket_type,
+                priority: e.priority.clone(),
+                history: Vec::new(),
+                clocks: None,
+                response_reported: false,
+                resolution_reported: false,
+            });
         let entry = (e.time, e.status);
         let at = state.history.partition_point(|x| x.0 <= e.time);
-        if state.history[..at].iter().rev().take_while(|x| x.0 == e.time).any(|x| *x == entry) {
+        if state.history[..at]
+            .iter()
+            .rev()
+            .take_while(|x| x.0 == e.time)
+            .any(|x| *x == entry)
+        {
             return; // the same status at the same time counts once
         }
         if at == 0 {
@@ -230,7 +271,9 @@ impl SlaEngine {
     fn advance_tickets(&mut self, watermark: Micros, findings: &mut Findings) {
         let mut settled = Vec::new();
         for id in &self.open_tickets {
-            let Some(state) = self.tickets.get_mut(id) else { continue };
+            let Some(state) = self.tickets.get_mut(id) else {
+                continue;
+            };
             let Some(policy) = self.catalogue.policy(state.ticket_type, &state.priority) else {
                 settled.push(id.clone());
                 continue;
@@ -247,10 +290,22 @@ impl SlaEngine {
             };
             state.clocks = Some(clocks);
             for (metric, clock, reported, kind) in [
-                ("response", clocks.response, &mut state.response_reported, BreachKind::TicketResponse),
-                ("resolution", clocks.resolution, &mut state.resolution_reported, BreachKind::TicketResolution),
+                (
+                    "response",
+                    clocks.response,
+                    &mut state.response_reported,
+                    BreachKind::TicketResponse,
+                ),
+                (
+                    "resolution",
+                    clocks.resolution,
+                    &mut state.resolution_reported,
+                    BreachKind::TicketResolution,
+                ),
             ] {
-                let Some(decided) = clock.decided else { continue };
+                let Some(decided) = clock.decided else {
+                    continue;
+                };
                 if *reported || clocks.cancelled {
                     continue;
                 }
@@ -281,7 +336,10 @@ impl SlaEngine {
                     });
                 }
             }
-            let done = clocks.cancelled || (state.response_reported && state.resolution_reported && !clocks.resolution.running);
+            let done = clocks.cancelled
+                || (state.response_reported
+                    && state.resolution_reported
+                    && !clocks.resolution.running);
             if done && known == state.history.len() {
                 settled.push(id.clone());
             }
@@ -291,13 +349,21 @@ impl SlaEngine {
         }
     }
 
-    fn advance_slos(&mut self, previous: Option<Micros>, watermark: Micros, findings: &mut Findings) {
+    fn advance_slos(
+        &mut self,
+        previous: Option<Micros>,
+        watermark: Micros,
+        findings: &mut Findings,
+    ) {
         for state in &mut self.slos {
             emit_closed_slices(state, watermark, &mut findings.slices);
             for window in state.slo.windows.clone() {
                 // A batch can carry the watermark into the next month: finish the last one too.
                 let mut instants = vec![watermark];
-                if let Some(previous) = previous.filter(|p| window == SloWindow::CalendarMonth && month_containing(*p) != month_containing(watermark)) {
+                if let Some(previous) = previous.filter(|p| {
+                    window == SloWindow::CalendarMonth
+                        && month_containing(*p) != month_containing(watermark)
+                }) {
                     instants.insert(0, month_containing(previous).end - 1);
                 }
                 for now in instants {
@@ -353,8 +419,17 @@ impl SlaEngine {
                 );
             }
         }
-        let cancelled = |ticket: &str| self.tickets.get(ticket).and_then(|t| t.clocks).is_some_and(|c| c.cancelled);
-        for o in self.outcomes.iter().filter(|o| o.service == service && window.contains(o.decided_at)) {
+        let cancelled = |ticket: &str| {
+            self.tickets
+                .get(ticket)
+                .and_then(|t| t.clocks)
+                .is_some_and(|c| c.cancelled)
+        };
+        for o in self
+            .outcomes
+            .iter()
+            .filter(|o| o.service == service && window.contains(o.decided_at))
+        {
             if cancelled(&o.ticket) {
                 continue;
             }
@@ -422,7 +497,12 @@ impl SloState {
 /// A budget-exhausted breach of `state` in the instance of `window` that contains `now`, if its
 /// budget is gone and no breach was raised for it yet. For calendar windows of probe SLIs the
 /// breach time is the exact instant the budget ran out; otherwise it is `now`.
-fn budget_breach(state: &mut SloState, window: SloWindow, now: Micros, raised: &HashSet<String>) -> Option<Breach> {
+fn budget_breach(
+    state: &mut SloState,
+    window: SloWindow,
+    now: Micros,
+    raised: &HashSet<String>,
+) -> Option<Breach> {
     let (interval, label) = slo_window_at(window, now);
     let a = state.attainment(interval, now);
     if !a.error_budget_remaining.is_some_and(|r| r <= 0.0) {
@@ -433,7 +513,9 @@ fn budget_breach(state: &mut SloState, window: SloWindow, now: Micros, raised: &
         return None;
     }
     let detected_at = match (&state.tracker, window) {
-        (Tracker::Probe(p), SloWindow::CalendarMonth) => p.exhausted_at(interval, now, state.slo.target).unwrap_or(now),
+        (Tracker::Probe(p), SloWindow::CalendarMonth) => p
+            .exhausted_at(interval, now, state.slo.target)
+            .unwrap_or(now),
         _ => now,
     };
     let mut id = format!("{}:{}:{}", state.service, state.slo.id, label);
@@ -452,7 +534,10 @@ fn budget_breach(state: &mut SloState, window: SloWindow, now: Micros, raised: &
         slo: Some(state.slo.id.clone()),
         slo_window: Some(label),
         detected_at,
-        observed: state.attainment(interval, detected_at).attained.unwrap_or(0.0),
+        observed: state
+            .attainment(interval, detected_at)
+            .attained
+            .unwrap_or(0.0),
         target: state.slo.target,
     })
 }
@@ -464,13 +549,19 @@ fn emit_closed_slices(state: &mut SloState, watermark: Micros, out: &mut Vec<Sli
         Tracker::Probe(p) => (p.slice, p.slices.keys().next().copied()),
         Tracker::Ratio(r) => (RATIO_BUCKET, r.buckets.keys().next().copied()),
     };
-    let Some(first) = state.emitted_through.or(first) else { return };
+    let Some(first) = state.emitted_through.or(first) else {
+        return;
+    };
     let closed_through = floor_to(watermark, step);
     let mut start = first;
     while start < closed_through {
         let (good, total, slice_state) = match &state.tracker {
             Tracker::Probe(p) => match p.slices.get(&start) {
-                Some(c) => (f64::from(c.up), f64::from(c.up + c.down), if c.is_good() { "good" } else { "bad" }),
+                Some(c) => (
+                    f64::from(c.up),
+                    f64::from(c.up + c.down),
+                    if c.is_good() { "good" } else { "bad" },
+                ),
                 None => (0.0, 0.0, "no_data"),
             },
             Tracker::Ratio(r) => match r.buckets.get(&start) {
@@ -498,7 +589,7 @@ fn emit_closed_slices(state: &mut SloState, watermark: Micros, out: &mut Vec<Sli
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{parse_rfc3339, StreamKind, TicketStatus};
+    use crate::model::{StreamKind, TicketStatus, parse_rfc3339};
     use std::time::Duration;
 
     fn catalogue() -> Arc<Catalogue> {
@@ -524,8 +615,14 @@ mod tests {
         )
     }
 
-    const METRICS: Source = Source { stream: StreamKind::Metrics, partition: 0 };
-    const TICKETS: Source = Source { stream: StreamKind::Tickets, partition: 0 };
+    const METRICS: Source = Source {
+        stream: StreamKind::Metrics,
+        partition: 0,
+    };
+    const TICKETS: Source = Source {
+        stream: StreamKind::Tickets,
+        partition: 0,
+    };
 
     fn t(text: &str) -> Micros {
         parse_rfc3339(text).unwrap()
@@ -555,7 +652,10 @@ mod tests {
         let mut e = SlaEngine::new(catalogue(), Duration::ZERO);
         e.apply_ticket(&ticket("2026-11-02T10:00:00Z", TicketStatus::New), TICKETS);
         e.apply_sample("svc", "up", t("2026-11-02T10:10:00Z"), 1.0, TICKETS);
-        assert!(e.advance().breaches.is_empty(), "10 minutes in, the 15-minute response target holds");
+        assert!(
+            e.advance().breaches.is_empty(),
+            "10 minutes in, the 15-minute response target holds"
+        );
         e.apply_sample("svc", "up", t("2026-11-02T10:20:00Z"), 1.0, TICKETS);
         let f = e.advance();
         assert_eq!(f.breaches.len(), 1);
@@ -571,13 +671,21 @@ mod tests {
         e.track(TICKETS);
         e.apply_sample("svc", "up", t("2026-11-02T12:00:00Z"), 1.0, METRICS);
         e.advance();
-        assert_eq!(e.watermark(), None, "the ticket partition has not delivered yet");
+        assert_eq!(
+            e.watermark(),
+            None,
+            "the ticket partition has not delivered yet"
+        );
         e.apply_ticket(&ticket("2026-11-02T10:00:00Z", TicketStatus::New), TICKETS);
         e.advance();
         assert_eq!(e.watermark(), Some(t("2026-11-02T09:59:00Z")));
         e.set_idle(TICKETS, true);
         e.advance();
-        assert_eq!(e.watermark(), Some(t("2026-11-02T11:59:00Z")), "an idle partition no longer holds it");
+        assert_eq!(
+            e.watermark(),
+            Some(t("2026-11-02T11:59:00Z")),
+            "an idle partition no longer holds it"
+        );
     }
 
     #[test]

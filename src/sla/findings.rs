@@ -1,7 +1,7 @@
 //! What the SLA core hands to the history and the alert sinks once the watermark has passed it.
 
 use super::ticket_clock::Outcome;
-use crate::model::{format_rfc3339, Micros, TicketType};
+use crate::model::{Micros, TicketType, format_rfc3339};
 use serde::{Serialize, Serializer};
 
 fn rfc3339<S: Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {

@@ -1,7 +1,7 @@
 //! The shape of `GET /api/v1/services/{id}/sla`.
 
 use super::availability::Attainment;
-use crate::model::{format_rfc3339, Micros};
+use crate::model::{Micros, format_rfc3339};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -12,7 +12,10 @@ pub struct WindowSpan {
 
 impl WindowSpan {
     pub fn new(start: Micros, end: Micros) -> Self {
-        WindowSpan { start: format_rfc3339(start), end: format_rfc3339(end) }
+        WindowSpan {
+            start: format_rfc3339(start),
+            end: format_rfc3339(end),
+        }
     }
 }
 

@@ -68,10 +68,29 @@ pub fn evaluate(
     now: Micros,
 ) -> Option<TicketClocks> {
     let created = history.first()?.0;
-    let response = run_clock(history, response_target, now, TicketStatus::responds, &[], false);
-    let resolution = run_clock(history, resolution_target, now, TicketStatus::resolves, &DEFAULT_PAUSING, true);
+    let response = run_clock(
+        history,
+        response_target,
+        now,
+        TicketStatus::responds,
+        &[],
+        false,
+    );
+    let resolution = run_clock(
+        history,
+        resolution_target,
+        now,
+        TicketStatus::resolves,
+        &DEFAULT_PAUSING,
+        true,
+    );
     let cancelled = history.iter().any(|(_, s)| *s == TicketStatus::Cancelled);
-    Some(TicketClocks { created, cancelled, response, resolution })
+    Some(TicketClocks {
+        created,
+        cancelled,
+        response,
+        resolution,
+    })
 }
 
 fn run_clock(
@@ -82,7 +101,13 @@ fn run_clock(
     pausing: &[TicketStatus],
     reopen_resumes: bool,
 ) -> Clock {
-    let mut clock = Clock { target, elapsed: 0, paused: 0, running: true, decided: None };
+    let mut clock = Clock {
+        target,
+        elapsed: 0,
+        paused: 0,
+        running: true,
+        decided: None,
+    };
     let Some(&(mut last, _)) = history.first() else {
         return clock;
     };
@@ -96,7 +121,10 @@ fn run_clock(
             (Mode::Stopped, _) => Mode::Stopped,
             (_, s) if stops(s) => {
                 if clock.decided.is_none() {
-                    clock.decided = Some(Decided { outcome: Outcome::Met, at: t });
+                    clock.decided = Some(Decided {
+                        outcome: Outcome::Met,
+                        at: t,
+                    });
                 }
                 Mode::Stopped
             }
@@ -119,7 +147,10 @@ fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros) {
         Mode::Running => {
             if clock.decided.is_none() && clock.elapsed + span > clock.target {
                 let at = from + (clock.target - clock.elapsed);
-                clock.decided = Some(Decided { outcome: Outcome::Breached, at });
+                clock.decided = Some(Decided {
+                    outcome: Outcome::Breached,
+                    at,
+                });
             }
             clock.elapsed += span;
         }
@@ -146,7 +177,13 @@ mod tests {
         let h = [(at(0), New), (at(10), Acknowledged), (at(30), InProgress)];
         let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(60)).unwrap();
         assert_eq!(c.response.elapsed, 10 * MIN);
-        assert_eq!(c.response.decided, Some(Decided { outcome: Outcome::Met, at: at(10) }));
+        assert_eq!(
+            c.response.decided,
+            Some(Decided {
+                outcome: Outcome::Met,
+                at: at(10)
+            })
+        );
         assert!(!c.response.running);
     }
 
@@ -154,7 +191,13 @@ mod tests {
     fn a_running_clock_breaches_the_moment_it_passes_its_target() {
         let h = [(at(0), New)];
         let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(20)).unwrap();
-        assert_eq!(c.response.decided, Some(Decided { outcome: Outcome::Breached, at: at(15) }));
+        assert_eq!(
+            c.response.decided,
+            Some(Decided {
+                outcome: Outcome::Breached,
+                at: at(15)
+            })
+        );
         assert_eq!(c.resolution.decided, None, "resolution still in flight");
         assert!(c.resolution.running);
     }
@@ -169,11 +212,22 @@ mod tests {
     #[test]
     fn paused_time_is_not_counted() {
         // 1h working, 3h awaiting customer, 1h working, resolved: 2h counted against 4h.
-        let h = [(at(0), New), (at(60), AwaitingCustomer), (at(240), InProgress), (at(300), Resolved)];
+        let h = [
+            (at(0), New),
+            (at(60), AwaitingCustomer),
+            (at(240), InProgress),
+            (at(300), Resolved),
+        ];
         let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(600)).unwrap();
         assert_eq!(c.resolution.elapsed, 2 * HOUR);
         assert_eq!(c.resolution.paused, 3 * HOUR);
-        assert_eq!(c.resolution.decided, Some(Decided { outcome: Outcome::Met, at: at(300) }));
+        assert_eq!(
+            c.resolution.decided,
+            Some(Decided {
+                outcome: Outcome::Met,
+                at: at(300)
+            })
+        );
     }
 
     #[test]
@@ -185,18 +239,35 @@ mod tests {
 
     #[test]
     fn reopened_resumes_the_resolution_clock_but_keeps_the_first_outcome() {
-        let h = [(at(0), New), (at(60), Resolved), (at(120), Reopened), (at(400), Resolved)];
+        let h = [
+            (at(0), New),
+            (at(60), Resolved),
+            (at(120), Reopened),
+            (at(400), Resolved),
+        ];
         let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(500)).unwrap();
         // 60 + 280 = 340 minutes counted: past the target, but the met outcome came first.
         assert_eq!(c.resolution.elapsed, 340 * MIN);
-        assert_eq!(c.resolution.decided, Some(Decided { outcome: Outcome::Met, at: at(60) }));
+        assert_eq!(
+            c.resolution.decided,
+            Some(Decided {
+                outcome: Outcome::Met,
+                at: at(60)
+            })
+        );
     }
 
     #[test]
     fn a_late_resolution_is_a_breach_at_the_target_instant() {
         let h = [(at(0), New), (at(5), Acknowledged), (at(300), Resolved)];
         let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(300)).unwrap();
-        assert_eq!(c.resolution.decided, Some(Decided { outcome: Outcome::Breached, at: at(240) }));
+        assert_eq!(
+            c.resolution.decided,
+            Some(Decided {
+                outcome: Outcome::Breached,
+                at: at(240)
+            })
+        );
         assert_eq!(c.resolution.elapsed, 300 * MIN);
     }
 

@@ -2,7 +2,7 @@
 //! intervals `[start, end)` of UTC microseconds.
 
 use crate::config::SloWindow;
-use crate::model::{parse_rfc3339, Micros, MICROS_PER_SECOND};
+use crate::model::{MICROS_PER_SECOND, Micros, parse_rfc3339};
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 
 pub const DAY: Micros = 86_400 * MICROS_PER_SECOND;
@@ -24,7 +24,9 @@ impl Interval {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad window `{text}`: {problem}; use month:YYYY-MM, rolling:<N>d or range:<RFC 3339>/<RFC 3339>")]
+#[error(
+    "bad window `{text}`: {problem}; use month:YYYY-MM, rolling:<N>d or range:<RFC 3339>/<RFC 3339>"
+)]
 pub struct WindowError {
     pub text: String,
     pub problem: &'static str,
@@ -32,9 +34,14 @@ pub struct WindowError {
 
 /// Parses the API's `window` parameter. Rolling windows end at `now`.
 pub fn parse_window(text: &str, now: Micros) -> Result<Interval, WindowError> {
-    let err = |problem| WindowError { text: text.to_string(), problem };
+    let err = |problem| WindowError {
+        text: text.to_string(),
+        problem,
+    };
     if let Some(month) = text.strip_prefix("month:") {
-        let (y, m) = month.split_once('-').ok_or(err("the month is not YYYY-MM"))?;
+        let (y, m) = month
+            .split_once('-')
+            .ok_or(err("the month is not YYYY-MM"))?;
         let year: i32 = y.parse().map_err(|_| err("the year is not a number"))?;
         let month: u32 = m.parse().map_err(|_| err("the month is not a number"))?;
         return calendar_month(year, month).ok_or(err("no such month"));
@@ -45,7 +52,10 @@ pub fn parse_window(text: &str, now: Micros) -> Result<Interval, WindowError> {
             .and_then(|d| d.parse().ok())
             .filter(|n| (1..=400).contains(n))
             .ok_or(err("the rolling length must be 1d to 400d"))?;
-        return Ok(Interval { start: now - n * DAY, end: now });
+        return Ok(Interval {
+            start: now - n * DAY,
+            end: now,
+        });
     }
     if let Some(range) = text.strip_prefix("range:") {
         let (a, b) = range.split_once('/').ok_or(err("a range is START/END"))?;
@@ -67,13 +77,21 @@ pub fn calendar_month(year: i32, month: u32) -> Option<Interval> {
     } else {
         NaiveDate::from_ymd_opt(year, month + 1, 1)?
     };
-    let at = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default()).timestamp_micros();
-    Some(Interval { start: at(first), end: at(next) })
+    let at = |d: NaiveDate| {
+        Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+            .timestamp_micros()
+    };
+    Some(Interval {
+        start: at(first),
+        end: at(next),
+    })
 }
 
 /// The calendar month that contains `t`.
 pub fn month_containing(t: Micros) -> Interval {
-    let date = chrono::DateTime::<Utc>::from_timestamp_micros(t).unwrap_or_default().date_naive();
+    let date = chrono::DateTime::<Utc>::from_timestamp_micros(t)
+        .unwrap_or_default()
+        .date_naive();
     calendar_month(date.year(), date.month()).unwrap_or(Interval { start: t, end: t })
 }
 
@@ -82,12 +100,17 @@ pub fn slo_window_at(window: SloWindow, now: Micros) -> (Interval, String) {
     match window {
         SloWindow::CalendarMonth => {
             let month = month_containing(now);
-            let date = chrono::DateTime::<Utc>::from_timestamp_micros(month.start).unwrap_or_default();
+            let date =
+                chrono::DateTime::<Utc>::from_timestamp_micros(month.start).unwrap_or_default();
             (month, format!("month:{}", date.format("%Y-%m")))
         }
-        SloWindow::RollingDays(n) => {
-            (Interval { start: now - i64::from(n) * DAY, end: now }, format!("rolling:{n}d"))
-        }
+        SloWindow::RollingDays(n) => (
+            Interval {
+                start: now - i64::from(n) * DAY,
+                end: now,
+            },
+            format!("rolling:{n}d"),
+        ),
     }
 }
 
@@ -117,7 +140,13 @@ mod tests {
 
     #[test]
     fn bad_windows_are_rejected() {
-        for text in ["month:2026-13", "rolling:0d", "rolling:30", "range:2026-11-02T00:00:00Z/2026-11-01T00:00:00Z", "week:1"] {
+        for text in [
+            "month:2026-13",
+            "rolling:0d",
+            "rolling:30",
+            "range:2026-11-02T00:00:00Z/2026-11-01T00:00:00Z",
+            "week:1",
+        ] {
             assert!(parse_window(text, 0).is_err(), "{text}");
         }
     }

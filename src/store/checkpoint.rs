@@ -3,7 +3,7 @@
 //! offsets are committed to Kafka, so it is the ground truth after a crash.
 
 use super::durable::write_atomically;
-use super::error::{io, StoreError};
+use super::error::{StoreError, io};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,11 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn next_offset(&self, topic: &str, partition: i32) -> i64 {
-        self.offsets.get(topic).and_then(|p| p.get(&partition)).copied().unwrap_or(0)
+        self.offsets
+            .get(topic)
+            .and_then(|p| p.get(&partition))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// True when the record is already durable (a replay after a crash delivers it again).
@@ -31,7 +35,12 @@ impl Checkpoint {
     }
 
     pub fn advance(&mut self, topic: &str, partition: i32, next: i64) {
-        let slot = self.offsets.entry(topic.to_string()).or_default().entry(partition).or_insert(0);
+        let slot = self
+            .offsets
+            .entry(topic.to_string())
+            .or_default()
+            .entry(partition)
+            .or_insert(0);
         *slot = (*slot).max(next);
     }
 }
@@ -43,13 +52,21 @@ pub fn path(data_dir: &Path) -> PathBuf {
 pub fn load(data_dir: &Path) -> Result<Checkpoint, StoreError> {
     let file = path(data_dir);
     match std::fs::read(&file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Checkpoint { path: file, message: e.to_string() }),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Checkpoint {
+            path: file,
+            message: e.to_string(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Checkpoint::default()),
         Err(e) => Err(io(&file)(e)),
     }
 }
 
 pub fn save(data_dir: &Path, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec_pretty(checkpoint).map_err(|e| StoreError::Checkpoint { path: path(data_dir), message: e.to_string() })?;
-    write_atomically(&path(data_dir), |file| std::io::Write::write_all(file, &bytes).map_err(io(&path(data_dir))))
+    let bytes = serde_json::to_vec_pretty(checkpoint).map_err(|e| StoreError::Checkpoint {
+        path: path(data_dir),
+        message: e.to_string(),
+    })?;
+    write_atomically(&path(data_dir), |file| {
+        std::io::Write::write_all(file, &bytes).map_err(io(&path(data_dir)))
+    })
 }

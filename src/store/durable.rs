@@ -1,6 +1,6 @@
 //! Crash-safe file writes: write to a temporary name, fsync, rename, fsync the folder.
 
-use super::error::{io, StoreError};
+use super::error::{StoreError, io};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,10 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Writes `path` so that after a crash it holds either the old content or the new, whole.
-pub fn write_atomically(path: &Path, write: impl FnOnce(&mut File) -> Result<(), StoreError>) -> Result<(), StoreError> {
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let temp = temp_path(path);
     let mut file = File::create(&temp).map_err(io(&temp))?;
     write(&mut file)?;

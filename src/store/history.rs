@@ -6,9 +6,9 @@
 //! start-up and rewritten by the replay: nothing is lost and nothing doubles.
 
 use super::checkpoint::{self, Checkpoint};
-use super::durable::{write_atomically, TEMP_SUFFIX};
-use super::error::{io, StoreError};
-use super::tables::{date_label, Table};
+use super::durable::{TEMP_SUFFIX, write_atomically};
+use super::error::{StoreError, io};
+use super::tables::{Table, date_label};
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -20,7 +20,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOrigin {
     /// `<topic>~p<partition>~<first>-<last>.parquet`
-    Source { topic: String, partition: i32, first: i64, last: i64 },
+    Source {
+        topic: String,
+        partition: i32,
+        first: i64,
+        last: i64,
+    },
     /// `batch-<seq>.parquet`
     Batch { seq: u64 },
 }
@@ -28,7 +33,12 @@ pub enum FileOrigin {
 impl FileOrigin {
     pub fn file_name(&self) -> String {
         match self {
-            FileOrigin::Source { topic, partition, first, last } => format!("{topic}~p{partition}~{first:019}-{last:019}.parquet"),
+            FileOrigin::Source {
+                topic,
+                partition,
+                first,
+                last,
+            } => format!("{topic}~p{partition}~{first:019}-{last:019}.parquet"),
             FileOrigin::Batch { seq } => format!("batch-{seq:012}.parquet"),
         }
     }
@@ -52,7 +62,12 @@ impl FileOrigin {
     /// True when the file's content is not covered by `checkpoint` (written after it).
     fn is_beyond(&self, checkpoint: &Checkpoint) -> bool {
         match self {
-            FileOrigin::Source { topic, partition, first, .. } => !checkpoint.covers(topic, *partition, *first),
+            FileOrigin::Source {
+                topic,
+                partition,
+                first,
+                ..
+            } => !checkpoint.covers(topic, *partition, *first),
             FileOrigin::Batch { seq } => *seq > checkpoint.seq,
         }
     }
@@ -75,7 +90,9 @@ impl HistoryStore {
     /// Opens (or creates) the history under `data_dir`, deletes what a crash left beyond the
     /// checkpoint, and returns the checkpoint.
     pub fn open(data_dir: &Path) -> Result<(HistoryStore, Checkpoint), StoreError> {
-        let store = HistoryStore { data_dir: data_dir.to_path_buf() };
+        let store = HistoryStore {
+            data_dir: data_dir.to_path_buf(),
+        };
         for table in Table::ALL {
             let dir = store.table_dir(table);
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -83,7 +100,10 @@ impl HistoryStore {
         let checkpoint = checkpoint::load(data_dir)?;
         let removed = store.remove_uncommitted(&checkpoint)?;
         if removed > 0 {
-            tracing::warn!(files = removed, "removed history files written after the last checkpoint; they will be rewritten from Kafka");
+            tracing::warn!(
+                files = removed,
+                "removed history files written after the last checkpoint; they will be rewritten from Kafka"
+            );
         }
         Ok((store, checkpoint))
     }
@@ -91,7 +111,9 @@ impl HistoryStore {
     /// The history for reading only (queries): nothing is created or cleaned up, so it is safe
     /// next to a running pipeline.
     pub fn reader(data_dir: &Path) -> HistoryStore {
-        HistoryStore { data_dir: data_dir.to_path_buf() }
+        HistoryStore {
+            data_dir: data_dir.to_path_buf(),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -136,8 +158,12 @@ impl HistoryStore {
                 }
                 for file in std::fs::read_dir(&day).map_err(io(&day))? {
                     let path = file.map_err(io(&day))?.path();
-                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    let stale = name.ends_with(TEMP_SUFFIX) || FileOrigin::parse(name).is_some_and(|o| o.is_beyond(checkpoint));
+                    let name = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default();
+                    let stale = name.ends_with(TEMP_SUFFIX)
+                        || FileOrigin::parse(name).is_some_and(|o| o.is_beyond(checkpoint));
                     if stale {
                         std::fs::remove_file(&path).map_err(io(&path))?;
                         removed += 1;
@@ -153,14 +179,28 @@ impl HistoryStore {
     pub fn write(&self, files: &[PendingFile]) -> Result<u64, StoreError> {
         let mut bytes = 0;
         for f in files {
-            let dir = self.table_dir(f.table).join(format!("date={}", date_label(f.day)));
+            let dir = self
+                .table_dir(f.table)
+                .join(format!("date={}", date_label(f.day)));
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
             let path = dir.join(f.origin.file_name());
             write_atomically(&path, |file| {
-                let mut writer = ArrowWriter::try_new(file, f.batch.schema(), Some(writer_properties(f.table)))
-                    .map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
-                writer.write(&f.batch).map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
-                writer.close().map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+                let mut writer =
+                    ArrowWriter::try_new(file, f.batch.schema(), Some(writer_properties(f.table)))
+                        .map_err(|source| StoreError::Parquet {
+                            path: path.clone(),
+                            source,
+                        })?;
+                writer
+                    .write(&f.batch)
+                    .map_err(|source| StoreError::Parquet {
+                        path: path.clone(),
+                        source,
+                    })?;
+                writer.close().map_err(|source| StoreError::Parquet {
+                    path: path.clone(),
+                    source,
+                })?;
                 Ok(())
             })?;
             bytes += std::fs::metadata(&path).map_err(io(&path))?.len();
@@ -184,7 +224,9 @@ fn writer_properties(table: Table) -> WriterProperties {
         .set_column_encoding(time, Encoding::DELTA_BINARY_PACKED);
     if table == Table::Metrics || table == Table::TicketEvents {
         let offset = ColumnPath::from("source_offset");
-        props = props.set_column_dictionary_enabled(offset.clone(), false).set_column_encoding(offset, Encoding::DELTA_BINARY_PACKED);
+        props = props
+            .set_column_dictionary_enabled(offset.clone(), false)
+            .set_column_encoding(offset, Encoding::DELTA_BINARY_PACKED);
     }
     props.build()
 }
@@ -196,8 +238,18 @@ mod tests {
     #[test]
     fn file_names_round_trip() {
         for origin in [
-            FileOrigin::Source { topic: "slacap.metrics".into(), partition: 2, first: 10, last: 99 },
-            FileOrigin::Source { topic: "odd~topic".into(), partition: 0, first: 0, last: 0 },
+            FileOrigin::Source {
+                topic: "slacap.metrics".into(),
+                partition: 2,
+                first: 10,
+                last: 99,
+            },
+            FileOrigin::Source {
+                topic: "odd~topic".into(),
+                partition: 0,
+                first: 0,
+                last: 0,
+            },
             FileOrigin::Batch { seq: 42 },
         ] {
             assert_eq!(FileOrigin::parse(&origin.file_name()), Some(origin));
@@ -206,12 +258,28 @@ mod tests {
 
     #[test]
     fn files_beyond_the_checkpoint_are_uncommitted() {
-        let mut cp = Checkpoint { seq: 3, ..Default::default() };
+        let mut cp = Checkpoint {
+            seq: 3,
+            ..Default::default()
+        };
         cp.advance("t", 0, 100);
-        let src = |first| FileOrigin::Source { topic: "t".into(), partition: 0, first, last: first + 10 };
+        let src = |first| FileOrigin::Source {
+            topic: "t".into(),
+            partition: 0,
+            first,
+            last: first + 10,
+        };
         assert!(!src(90).is_beyond(&cp));
         assert!(src(100).is_beyond(&cp));
-        assert!(FileOrigin::Source { topic: "t".into(), partition: 1, first: 0, last: 1 }.is_beyond(&cp));
+        assert!(
+            FileOrigin::Source {
+                topic: "t".into(),
+                partition: 1,
+                first: 0,
+                last: 1
+            }
+            .is_beyond(&cp)
+        );
         assert!(!FileOrigin::Batch { seq: 3 }.is_beyond(&cp));
         assert!(FileOrigin::Batch { seq: 4 }.is_beyond(&cp));
     }

@@ -12,6 +12,9 @@ mod tables;
 pub use checkpoint::Checkpoint;
 pub use error::StoreError;
 pub use history::{FileOrigin, HistoryStore, PendingFile};
-pub use query::{batches_to_json, HistoryQuery, NamedQuery, QueryResult};
-pub use replay::{replay_events, Replayed};
-pub use tables::{breach_batches, date_label, day_of, metrics_batches, outcome_batches, slice_batches, ticket_batches, Table};
+pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json};
+pub use replay::{Replayed, replay_events};
+pub use tables::{
+    Table, breach_batches, date_label, day_of, metrics_batches, outcome_batches, slice_batches,
+    ticket_batches,
+};

@@ -10,7 +10,9 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -43,15 +45,24 @@ impl NamedQuery {
     }
 
     pub fn by_name(name: &str) -> Result<NamedQuery, StoreError> {
-        Self::ALL.into_iter().find(|q| q.name() == name).ok_or_else(|| StoreError::UnknownQuery(name.to_string()))
+        Self::ALL
+            .into_iter()
+            .find(|q| q.name() == name)
+            .ok_or_else(|| StoreError::UnknownQuery(name.to_string()))
     }
 
     /// The SQL with the window substituted (the values are timestamps slacap formatted itself,
     /// never user text).
     pub fn render(self, window: Interval) -> String {
         self.sql()
-            .replace(":start", &format!("TIMESTAMP '{}'", format_rfc3339(window.start)))
-            .replace(":end", &format!("TIMESTAMP '{}'", format_rfc3339(window.end)))
+            .replace(
+                ":start",
+                &format!("TIMESTAMP '{}'", format_rfc3339(window.start)),
+            )
+            .replace(
+                ":end",
+                &format!("TIMESTAMP '{}'", format_rfc3339(window.end)),
+            )
     }
 }
 
@@ -73,7 +84,9 @@ impl HistoryQuery {
         let runtime = RuntimeEnvBuilder::new()
             .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()?;
-        let config = SessionConfig::new().with_information_schema(true).with_target_partitions(2);
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(2);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         for table in Table::ALL {
             let dir = store.table_dir(table);
@@ -82,7 +95,9 @@ impl HistoryQuery {
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet")
                 .with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
-            let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(table.schema());
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .with_schema(table.schema());
             ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
         }
         Ok(HistoryQuery { ctx })
@@ -98,9 +113,13 @@ impl HistoryQuery {
     pub async fn run_json(&self, sql: String) -> Result<QueryResult, StoreError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
-                StoreError::Io { path: std::path::PathBuf::from("<query runtime>"), source: e }
-            })?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StoreError::Io {
+                    path: std::path::PathBuf::from("<query runtime>"),
+                    source: e,
+                })?;
             runtime.block_on(this.sql_json(&sql))
         })
         .await
@@ -110,9 +129,17 @@ impl HistoryQuery {
     /// Runs SQL and converts the result for JSON.
     pub async fn sql_json(&self, sql: &str) -> Result<QueryResult, StoreError> {
         let frame = self.ctx.sql(sql).await?;
-        let columns = frame.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let columns = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let batches = frame.collect().await?;
-        Ok(QueryResult { columns, rows: batches_to_json(&batches)? })
+        Ok(QueryResult {
+            columns,
+            rows: batches_to_json(&batches)?,
+        })
     }
 }
 
@@ -121,7 +148,11 @@ impl HistoryQuery {
 pub fn batches_to_json(batches: &[RecordBatch]) -> Result<Vec<Vec<serde_json::Value>>, StoreError> {
     let mut rows = Vec::new();
     for batch in batches {
-        let columns: Vec<Vec<serde_json::Value>> = batch.columns().iter().map(|c| column_to_json(c.as_ref())).collect::<Result<_, _>>()?;
+        let columns: Vec<Vec<serde_json::Value>> = batch
+            .columns()
+            .iter()
+            .map(|c| column_to_json(c.as_ref()))
+            .collect::<Result<_, _>>()?;
         for i in 0..batch.num_rows() {
             rows.push(columns.iter().map(|c| c[i].clone()).collect());
         }
@@ -133,28 +164,74 @@ fn column_to_json(array: &dyn Array) -> Result<Vec<serde_json::Value>, StoreErro
     use serde_json::Value;
     let cast = |to: &DataType| arrow::compute::cast(array, to);
     let out: Vec<Value> = match array.data_type() {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => {
             let a = cast(&DataType::Int64)?;
             let a = a.as_primitive::<Int64Type>();
-            (0..a.len()).map(|i| if a.is_null(i) { Value::Null } else { Value::from(a.value(i)) }).collect()
+            (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::from(a.value(i))
+                    }
+                })
+                .collect()
         }
         DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) => {
             let a = cast(&DataType::Float64)?;
             let a = a.as_primitive::<Float64Type>();
-            (0..a.len()).map(|i| if a.is_null(i) { Value::Null } else { serde_json::Number::from_f64(a.value(i)).map_or(Value::Null, Value::Number) }).collect()
+            (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        serde_json::Number::from_f64(a.value(i)).map_or(Value::Null, Value::Number)
+                    }
+                })
+                .collect()
         }
         DataType::Boolean => {
             let a = array.as_boolean();
-            (0..a.len()).map(|i| if a.is_null(i) { Value::Null } else { Value::Bool(a.value(i)) }).collect()
+            (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::Bool(a.value(i))
+                    }
+                })
+                .collect()
         }
         DataType::Timestamp(_, _) => {
             let a = cast(&DataType::Timestamp(TimeUnit::Microsecond, None))?;
             let a = a.as_primitive::<TimestampMicrosecondType>();
-            (0..a.len()).map(|i| if a.is_null(i) { Value::Null } else { Value::String(format_rfc3339(a.value(i))) }).collect()
+            (0..a.len())
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::String(format_rfc3339(a.value(i)))
+                    }
+                })
+                .collect()
         }
         _ => {
             let formatter = ArrayFormatter::try_new(array, &FormatOptions::default())?;
-            (0..array.len()).map(|i| if array.is_null(i) { Value::Null } else { Value::String(formatter.value(i).to_string()) }).collect()
+            (0..array.len())
+                .map(|i| {
+                    if array.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::String(formatter.value(i).to_string())
+                    }
+                })
+                .collect()
         }
     };
     Ok(out)

@@ -11,30 +11,55 @@ use std::path::Path;
 
 /// One event read back from the history.
 pub enum Replayed<'a> {
-    Ticket { event: &'a TicketEvent, partition: i32 },
-    Sample { service: &'a str, metric: &'a str, time: i64, value: f64, partition: i32 },
+    Ticket {
+        event: &'a TicketEvent,
+        partition: i32,
+    },
+    Sample {
+        service: &'a str,
+        metric: &'a str,
+        time: i64,
+        value: f64,
+        partition: i32,
+    },
 }
 
 /// Calls `apply` with every ticket event and every metric sample of the history, file by file.
 /// Returns the number of events replayed.
-pub fn replay_events(store: &HistoryStore, mut apply: impl FnMut(Replayed<'_>)) -> Result<u64, StoreError> {
+pub fn replay_events(
+    store: &HistoryStore,
+    mut apply: impl FnMut(Replayed<'_>),
+) -> Result<u64, StoreError> {
     let mut count = 0;
     for path in store.files(Table::TicketEvents)? {
         for batch in read(&path)? {
             for (event, partition) in tickets(&batch) {
-                apply(Replayed::Ticket { event: &event, partition });
+                apply(Replayed::Ticket {
+                    event: &event,
+                    partition,
+                });
                 count += 1;
             }
         }
     }
     for path in store.files(Table::Metrics)? {
         for batch in read(&path)? {
-            let service = batch.column_by_name("service").map(|c| c.as_string::<i32>());
+            let service = batch
+                .column_by_name("service")
+                .map(|c| c.as_string::<i32>());
             let metric = batch.column_by_name("metric").map(|c| c.as_string::<i32>());
-            let time = batch.column_by_name("time").map(|c| c.as_primitive::<TimestampMicrosecondType>());
-            let value = batch.column_by_name("value").map(|c| c.as_primitive::<Float64Type>());
-            let partition = batch.column_by_name("source_partition").map(|c| c.as_primitive::<Int32Type>());
-            let (Some(service), Some(metric), Some(time), Some(value), Some(partition)) = (service, metric, time, value, partition) else {
+            let time = batch
+                .column_by_name("time")
+                .map(|c| c.as_primitive::<TimestampMicrosecondType>());
+            let value = batch
+                .column_by_name("value")
+                .map(|c| c.as_primitive::<Float64Type>());
+            let partition = batch
+                .column_by_name("source_partition")
+                .map(|c| c.as_primitive::<Int32Type>());
+            let (Some(service), Some(metric), Some(time), Some(value), Some(partition)) =
+                (service, metric, time, value, partition)
+            else {
                 continue;
             };
             for i in 0..batch.num_rows() {
@@ -53,23 +78,46 @@ pub fn replay_events(store: &HistoryStore, mut apply: impl FnMut(Replayed<'_>)) 
 }
 
 fn read(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
-    let parquet = |source| StoreError::Parquet { path: path.to_path_buf(), source };
+    let parquet = |source| StoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(super::error::io(path))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?.with_batch_size(65_536).build().map_err(parquet)?;
-    reader.collect::<Result<Vec<_>, _>>().map_err(StoreError::Arrow)
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(parquet)?
+        .with_batch_size(65_536)
+        .build()
+        .map_err(parquet)?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::Arrow)
 }
 
 fn tickets(batch: &RecordBatch) -> Vec<(TicketEvent, i32)> {
-    let text = |name: &str| batch.column_by_name(name).map(|c| c.as_string::<i32>().clone());
-    let (Some(service), Some(ticket), Some(kind), Some(priority), Some(status)) =
-        (text("service"), text("ticket"), text("type"), text("priority"), text("status"))
+    let text = |name: &str| {
+        batch
+            .column_by_name(name)
+            .map(|c| c.as_string::<i32>().clone())
+    };
+    let (Some(service), Some(ticket), Some(kind), Some(priority), Some(status)) = (
+        text("service"),
+        text("ticket"),
+        text("type"),
+        text("priority"),
+        text("status"),
+    ) else {
+        return Vec::new();
+    };
+    let Some(time) = batch
+        .column_by_name("time")
+        .map(|c| c.as_primitive::<TimestampMicrosecondType>().clone())
     else {
         return Vec::new();
     };
-    let Some(time) = batch.column_by_name("time").map(|c| c.as_primitive::<TimestampMicrosecondType>().clone()) else {
-        return Vec::new();
-    };
-    let Some(partition) = batch.column_by_name("source_partition").map(|c| c.as_primitive::<Int32Type>().clone()) else {
+    let Some(partition) = batch
+        .column_by_name("source_partition")
+        .map(|c| c.as_primitive::<Int32Type>().clone())
+    else {
         return Vec::new();
     };
     fn enum_of<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {

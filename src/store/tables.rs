@@ -4,8 +4,8 @@
 use crate::model::{MetricEvent, Micros, SourcePosition, TicketEvent};
 use crate::sla::{Breach, SliceRecord, TicketOutcomeRecord};
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, RecordBatch,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::BTreeMap;
@@ -23,7 +23,13 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [Table::Metrics, Table::TicketEvents, Table::AvailabilitySlices, Table::TicketSlaOutcomes, Table::Breaches];
+    pub const ALL: [Table; 5] = [
+        Table::Metrics,
+        Table::TicketEvents,
+        Table::AvailabilitySlices,
+        Table::TicketSlaOutcomes,
+        Table::Breaches,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -148,7 +154,9 @@ pub fn day_of(t: Micros) -> i64 {
 
 /// `YYYY-MM-DD` of a day number.
 pub fn date_label(day: i64) -> String {
-    chrono::DateTime::from_timestamp(day * 86_400, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
 }
 
 /// Groups rows by day and sorts each group by `key`, then builds one batch per day.
@@ -170,7 +178,10 @@ fn by_day<T, K: Ord>(
         .collect()
 }
 
-fn finish(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, arrow::error::ArrowError> {
+fn finish(
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     RecordBatch::try_new(schema, columns)
 }
 
@@ -180,16 +191,38 @@ fn ts_builder(n: usize) -> TimestampMicrosecondBuilder {
 
 /// Raw metric samples, sorted by service, component, metric, time (runs of equal keys compress
 /// to almost nothing; the time column becomes small deltas).
-pub fn metrics_batches(rows: &[(SourcePosition, MetricEvent)]) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
+pub fn metrics_batches(
+    rows: &[(SourcePosition, MetricEvent)],
+) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
     by_day(
         rows,
         |(_, m)| m.time,
-        |(p, m)| (m.service.clone(), m.component.clone(), m.metric.clone(), m.time, p.partition, p.offset),
+        |(p, m)| {
+            (
+                m.service.clone(),
+                m.component.clone(),
+                m.metric.clone(),
+                m.time,
+                p.partition,
+                p.offset,
+            )
+        },
         |group| {
             let n = group.len();
-            let (mut service, mut component, mut metric) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-            let (mut time, mut value, mut labels) = (ts_builder(n), Float64Builder::with_capacity(n), StringBuilder::new());
-            let (mut part, mut offset) = (Int32Builder::with_capacity(n), Int64Builder::with_capacity(n));
+            let (mut service, mut component, mut metric) = (
+                StringBuilder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            );
+            let (mut time, mut value, mut labels) = (
+                ts_builder(n),
+                Float64Builder::with_capacity(n),
+                StringBuilder::new(),
+            );
+            let (mut part, mut offset) = (
+                Int32Builder::with_capacity(n),
+                Int64Builder::with_capacity(n),
+            );
             for (p, m) in group {
                 service.append_value(&m.service);
                 component.append_option(m.component.as_deref());
@@ -221,17 +254,30 @@ pub fn metrics_batches(rows: &[(SourcePosition, MetricEvent)]) -> Result<Vec<(i6
     )
 }
 
-pub fn ticket_batches(rows: &[(SourcePosition, TicketEvent)]) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
+pub fn ticket_batches(
+    rows: &[(SourcePosition, TicketEvent)],
+) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
     by_day(
         rows,
         |(_, t)| t.time,
-        |(p, t)| (t.service.clone(), t.time, t.ticket.clone(), p.partition, p.offset),
+        |(p, t)| {
+            (
+                t.service.clone(),
+                t.time,
+                t.ticket.clone(),
+                p.partition,
+                p.offset,
+            )
+        },
         |group| {
             let n = group.len();
             let mut s: Vec<StringBuilder> = (0..9).map(|_| StringBuilder::new()).collect();
             let (mut time, mut start, mut end) = (ts_builder(n), ts_builder(n), ts_builder(n));
             let (mut approved, mut outage) = (BooleanBuilder::new(), BooleanBuilder::new());
-            let (mut part, mut offset) = (Int32Builder::with_capacity(n), Int64Builder::with_capacity(n));
+            let (mut part, mut offset) = (
+                Int32Builder::with_capacity(n),
+                Int64Builder::with_capacity(n),
+            );
             for (p, t) in group {
                 s[0].append_value(&t.service);
                 time.append_value(t.time);
@@ -250,7 +296,17 @@ pub fn ticket_batches(rows: &[(SourcePosition, TicketEvent)]) -> Result<Vec<(i64
                 part.append_value(p.partition);
                 offset.append_value(p.offset);
             }
-            let [service, ticket, ty, priority, status, component, assignee, problem, summary] = s.map_array();
+            let [
+                service,
+                ticket,
+                ty,
+                priority,
+                status,
+                component,
+                assignee,
+                problem,
+                summary,
+            ] = s.map_array();
             finish(
                 TICKET_EVENTS.clone(),
                 vec![
@@ -276,16 +332,26 @@ pub fn ticket_batches(rows: &[(SourcePosition, TicketEvent)]) -> Result<Vec<(i64
     )
 }
 
-pub fn slice_batches(rows: &[SliceRecord]) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
+pub fn slice_batches(
+    rows: &[SliceRecord],
+) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
     by_day(
         rows,
         |r| r.start,
         |r| (r.service.clone(), r.slo.clone(), r.start),
         |group| {
             let n = group.len();
-            let (mut service, mut slo, mut sli, mut state) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+            let (mut service, mut slo, mut sli, mut state) = (
+                StringBuilder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            );
             let (mut start, mut secs) = (ts_builder(n), Int64Builder::with_capacity(n));
-            let (mut good, mut total) = (Float64Builder::with_capacity(n), Float64Builder::with_capacity(n));
+            let (mut good, mut total) = (
+                Float64Builder::with_capacity(n),
+                Float64Builder::with_capacity(n),
+            );
             let mut target = Float64Builder::with_capacity(n);
             for r in group {
                 service.append_value(&r.service);
@@ -316,7 +382,9 @@ pub fn slice_batches(rows: &[SliceRecord]) -> Result<Vec<(i64, RecordBatch)>, ar
     )
 }
 
-pub fn outcome_batches(rows: &[TicketOutcomeRecord]) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
+pub fn outcome_batches(
+    rows: &[TicketOutcomeRecord],
+) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
     by_day(
         rows,
         |r| r.decided_at,
@@ -325,7 +393,10 @@ pub fn outcome_batches(rows: &[TicketOutcomeRecord]) -> Result<Vec<(i64, RecordB
             let n = group.len();
             let mut s: Vec<StringBuilder> = (0..6).map(|_| StringBuilder::new()).collect();
             let (mut decided, mut created) = (ts_builder(n), ts_builder(n));
-            let (mut target, mut elapsed) = (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
+            let (mut target, mut elapsed) = (
+                Int64Builder::with_capacity(n),
+                Int64Builder::with_capacity(n),
+            );
             for r in group {
                 s[0].append_value(&r.service);
                 decided.append_value(r.decided_at);
@@ -361,7 +432,9 @@ pub fn outcome_batches(rows: &[TicketOutcomeRecord]) -> Result<Vec<(i64, RecordB
     )
 }
 
-pub fn breach_batches(rows: &[Breach]) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
+pub fn breach_batches(
+    rows: &[Breach],
+) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
     by_day(
         rows,
         |r| r.detected_at,
@@ -370,7 +443,10 @@ pub fn breach_batches(rows: &[Breach]) -> Result<Vec<(i64, RecordBatch)>, arrow:
             let n = group.len();
             let mut s: Vec<StringBuilder> = (0..6).map(|_| StringBuilder::new()).collect();
             let mut detected = ts_builder(n);
-            let (mut observed, mut target) = (Float64Builder::with_capacity(n), Float64Builder::with_capacity(n));
+            let (mut observed, mut target) = (
+                Float64Builder::with_capacity(n),
+                Float64Builder::with_capacity(n),
+            );
             for r in group {
                 s[0].append_value(&r.service);
                 detected.append_value(r.detected_at);
@@ -385,7 +461,17 @@ pub fn breach_batches(rows: &[Breach]) -> Result<Vec<(i64, RecordBatch)>, arrow:
             let [service, id, kind, ticket, slo, window] = s.map_array();
             finish(
                 BREACHES.clone(),
-                vec![service, Arc::new(detected.finish()), id, kind, ticket, slo, window, Arc::new(observed.finish()), Arc::new(target.finish())],
+                vec![
+                    service,
+                    Arc::new(detected.finish()),
+                    id,
+                    kind,
+                    ticket,
+                    slo,
+                    window,
+                    Arc::new(observed.finish()),
+                    Arc::new(target.finish()),
+                ],
             )
         },
     )
@@ -398,7 +484,13 @@ trait MapArray<const N: usize> {
 
 impl<const N: usize> MapArray<N> for Vec<StringBuilder> {
     fn map_array(self) -> [ArrayRef; N] {
-        let mut arrays = self.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef);
-        std::array::from_fn(|_| arrays.next().unwrap_or_else(|| Arc::new(StringBuilder::new().finish())))
+        let mut arrays = self
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+        std::array::from_fn(|_| {
+            arrays
+                .next()
+                .unwrap_or_else(|| Arc::new(StringBuilder::new().finish()))
+        })
     }
 }

@@ -9,20 +9,27 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use slacap::config::{Config, Topics};
-use slacap::demo::{sample_catalogue, settings_for, EmbeddedBroker};
+use slacap::demo::{EmbeddedBroker, sample_catalogue, settings_for};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The real broker the project's scripts start (Tansu on 127.0.0.1:9092 by default).
 pub fn real_broker() -> String {
     let brokers = std::env::var("SLACAP_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let addr = brokers.split(',').next().unwrap_or_default().to_string();
-    if std::net::TcpStream::connect_timeout(&addr.parse().expect("SLACAP_TEST_BROKERS is host:port"), Duration::from_secs(2)).is_err() {
-        panic!("no Kafka broker at {brokers}: start one with `scripts/test-broker.sh start` (scripts/test.sh does it for you)");
+    if std::net::TcpStream::connect_timeout(
+        &addr.parse().expect("SLACAP_TEST_BROKERS is host:port"),
+        Duration::from_secs(2),
+    )
+    .is_err()
+    {
+        panic!(
+            "no Kafka broker at {brokers}: start one with `scripts/test-broker.sh start` (scripts/test.sh does it for you)"
+        );
     }
     brokers
 }
@@ -30,7 +37,11 @@ pub fn real_broker() -> String {
 /// Topic names no other test uses.
 pub fn unique_topics(test: &str) -> Topics {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let id = format!("{test}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let id = format!(
+        "{test}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
     Topics {
         metrics: format!("{id}.metrics"),
         tickets: format!("{id}.tickets"),
@@ -65,15 +76,23 @@ impl TestBroker {
         match self {
             TestBroker::Mock(b) => b.create_topics(topics).expect("create topics"),
             TestBroker::Real(brokers) => {
-                let admin: AdminClient<DefaultClientContext> =
-                    ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+                let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                    .set("bootstrap.servers", brokers)
+                    .create()
+                    .expect("admin client");
                 let new = [
                     NewTopic::new(&topics.metrics, 3, TopicReplication::Fixed(1)),
                     NewTopic::new(&topics.tickets, 3, TopicReplication::Fixed(1)),
                     NewTopic::new(&topics.dead_letter, 1, TopicReplication::Fixed(1)),
                     NewTopic::new(&topics.alerts, 1, TopicReplication::Fixed(1)),
                 ];
-                let results = admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await.expect("create topics");
+                let results = admin
+                    .create_topics(
+                        &new,
+                        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+                    )
+                    .await
+                    .expect("create topics");
                 for r in results {
                     r.expect("topic created");
                 }
@@ -82,9 +101,20 @@ impl TestBroker {
     }
 }
 
-pub fn config_for(broker: &TestBroker, topics: &Topics, data_dir: &Path, group: &str) -> Arc<Config> {
+pub fn config_for(
+    broker: &TestBroker,
+    topics: &Topics,
+    data_dir: &Path,
+    group: &str,
+) -> Arc<Config> {
     Arc::new(Config {
-        settings: settings_for(broker.bootstrap(), group, topics.clone(), data_dir.to_path_buf(), SocketAddr::from(([127, 0, 0, 1], 0))),
+        settings: settings_for(
+            broker.bootstrap(),
+            group,
+            topics.clone(),
+            data_dir.to_path_buf(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        ),
         catalogue: sample_catalogue().expect("sample catalogue"),
         source: "<test>".into(),
     })
@@ -97,7 +127,10 @@ pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() 
         if let Some(v) = check() {
             return v;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -117,8 +150,19 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (
     stream.read_to_end(&mut response).expect("read response");
     let text = String::from_utf8_lossy(&response).to_string();
     let (head, rest) = text.split_once("\r\n\r\n").expect("HTTP response");
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status code");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
     (status, body)
 }
 
@@ -137,18 +181,34 @@ fn dechunk(mut text: &str) -> String {
 
 pub async fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
     let path = path.to_string();
-    let (status, body) = tokio::task::spawn_blocking(move || http(addr, "GET", &path, None)).await.expect("http");
-    (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")))
+    let (status, body) = tokio::task::spawn_blocking(move || http(addr, "GET", &path, None))
+        .await
+        .expect("http");
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")),
+    )
 }
 
 pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
     let (path, body) = (path.to_string(), body.to_string());
-    let (status, text) = tokio::task::spawn_blocking(move || http(addr, "POST", &path, Some(&body))).await.expect("http");
-    (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+    let (status, text) =
+        tokio::task::spawn_blocking(move || http(addr, "POST", &path, Some(&body)))
+            .await
+            .expect("http");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")),
+    )
 }
 
 /// Reads every message of a one-partition topic: (key, payload, headers).
-pub fn read_topic(brokers: &str, topic: &str, expected: usize, limit: Duration) -> Vec<(Option<String>, String, Vec<(String, String)>)> {
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    limit: Duration,
+) -> Vec<(Option<String>, String, Vec<(String, String)>)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{topic}"))
@@ -156,7 +216,8 @@ pub fn read_topic(brokers: &str, topic: &str, expected: usize, limit: Duration) 
         .create()
         .expect("reader");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("partition");
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("partition");
     consumer.assign(&tpl).expect("assign");
     let start = Instant::now();
     let mut out = Vec::new();
@@ -164,7 +225,16 @@ pub fn read_topic(brokers: &str, topic: &str, expected: usize, limit: Duration) 
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             let headers = m
                 .headers()
-                .map(|h| h.iter().map(|x| (x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).to_string())).collect())
+                .map(|h| {
+                    h.iter()
+                        .map(|x| {
+                            (
+                                x.key.to_string(),
+                                String::from_utf8_lossy(x.value.unwrap_or_default()).to_string(),
+                            )
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
             out.push((
                 m.key().map(|k| String::from_utf8_lossy(k).to_string()),
@@ -178,7 +248,13 @@ pub fn read_topic(brokers: &str, topic: &str, expected: usize, limit: Duration) 
 
 /// One value of a single-row SQL result over the history.
 pub async fn sql_value(data_dir: &Path, sql: &str) -> serde_json::Value {
-    let q = slacap::store::HistoryQuery::new(&slacap::store::HistoryStore::reader(data_dir)).expect("session");
+    let q = slacap::store::HistoryQuery::new(&slacap::store::HistoryStore::reader(data_dir))
+        .expect("session");
     let result = q.sql_json(sql).await.expect("query");
-    result.rows.first().and_then(|r| r.first()).cloned().unwrap_or(serde_json::Value::Null)
+    result
+        .rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
 }
