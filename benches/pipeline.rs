@@ -139,6 +139,99 @@ fn parquet_bytes(dir: &std::path::Path) -> u64 {
     total
 }
 
+/// The same events with one event per Kafka message (how many monitoring agents send them).
+fn one_event_per_message(messages: &[Msg]) -> Vec<Msg> {
+    let mut out = Vec::new();
+    for m in messages {
+        match serde_json::from_slice::<serde_json::Value>(&m.payload) {
+            Ok(serde_json::Value::Array(items)) => {
+                for item in items {
+                    out.push(Msg {
+                        payload: item.to_string().into_bytes(),
+                        ..m.clone()
+                    });
+                }
+            }
+            _ => out.push(m.clone()),
+        }
+    }
+    out
+}
+
+async fn create_topics(brokers: &str, name: &str) -> Topics {
+    let topics = Topics {
+        metrics: format!("bench-{name}-{}.metrics", std::process::id()),
+        tickets: format!("bench-{name}-{}.tickets", std::process::id()),
+        dead_letter: format!("bench-{name}-{}.dead-letter", std::process::id()),
+        alerts: format!("bench-{name}-{}.alerts", std::process::id()),
+    };
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .create()
+            .expect("admin");
+    let new: Vec<_> = [
+        (&topics.metrics, 3),
+        (&topics.tickets, 3),
+        (&topics.dead_letter, 1),
+        (&topics.alerts, 1),
+    ]
+    .iter()
+    .map(|(t, p)| rdkafka::admin::NewTopic::new(t, *p, rdkafka::admin::TopicReplication::Fixed(1)))
+    .collect();
+    for r in admin
+        .create_topics(&new, &rdkafka::admin::AdminOptions::new())
+        .await
+        .expect("create topics")
+    {
+        r.expect("topic");
+    }
+    topics
+}
+
+async fn run_case(brokers: &str, name: &str, messages: &[Msg]) {
+    let events = events_in(messages);
+    let topics = create_topics(brokers, name).await;
+    slacap::demo::produce(brokers, &topics, messages)
+        .await
+        .expect("produce");
+    println!(
+        "\n[{name}] {} messages, {} events on {brokers}",
+        messages.len(),
+        events
+    );
+
+    let raw = raw_consume(brokers, &topics, messages.len()).await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let full = pipeline(brokers, &topics, messages.len(), data.path()).await;
+    let metric_rows: u64 = messages
+        .iter()
+        .filter(|m| m.stream == slacap::model::StreamKind::Metrics)
+        .map(|m| events_in(std::slice::from_ref(m)))
+        .sum();
+    let metric_bytes = parquet_bytes(&data.path().join("history/metrics"));
+
+    let rate = |m: &Measure| (events as f64 / m.wall, events as f64 / m.cpu.max(1e-9));
+    let (raw_wall, raw_cpu) = rate(&raw);
+    let (full_wall, full_cpu) = rate(&full);
+    println!(
+        "raw consume : {raw_wall:>10.0} events/s wall, {raw_cpu:>10.0} events per CPU-second ({:.2}s wall, {:.2}s CPU)",
+        raw.wall, raw.cpu
+    );
+    println!(
+        "end to end  : {full_wall:>10.0} events/s wall, {full_cpu:>10.0} events per CPU-second ({:.2}s wall, {:.2}s CPU)",
+        full.wall, full.cpu
+    );
+    println!(
+        "end to end / raw consume (wall): {:.2}",
+        full_wall / raw_wall
+    );
+    println!(
+        "parquet: {metric_bytes} bytes for {metric_rows} metric points = {:.2} bytes per point",
+        metric_bytes as f64 / metric_rows as f64
+    );
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for the list of benchmarks
@@ -148,6 +241,7 @@ fn main() {
         .ok()
         .and_then(|m| m.parse().ok())
         .unwrap_or(3);
+    // One async worker: the pipeline's CPU work runs on one blocking thread besides it.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -159,37 +253,8 @@ fn main() {
             let (y, m) = (2026 + ((10 + i) / 12) as i32, (10 + i) % 12 + 1);
             messages.extend(generate_month(y, m).expect("month"));
         }
-        let events = events_in(&messages);
-        let topics = Topics {
-            metrics: format!("bench-{}.metrics", std::process::id()),
-            tickets: format!("bench-{}.tickets", std::process::id()),
-            dead_letter: format!("bench-{}.dead-letter", std::process::id()),
-            alerts: format!("bench-{}.alerts", std::process::id()),
-        };
-        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-            rdkafka::config::ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
-        let new: Vec<_> = [(&topics.metrics, 3), (&topics.tickets, 3), (&topics.dead_letter, 1), (&topics.alerts, 1)]
-            .iter()
-            .map(|(t, p)| rdkafka::admin::NewTopic::new(t, *p, rdkafka::admin::TopicReplication::Fixed(1)))
-            .collect();
-        for r in admin.create_topics(&new, &rdkafka::admin::AdminOptions::new()).await.expect("create topics") {
-            r.expect("topic");
-        }
-        slacap::demo::produce(&brokers, &topics, &messages).await.expect("produce");
-        println!("{} messages, {} events ({} months of the sample catalogue) on {brokers}", messages.len(), events, months);
-
-        let raw = raw_consume(&brokers, &topics, messages.len()).await;
-        let data = tempfile::tempdir().expect("temp dir");
-        let full = pipeline(&brokers, &topics, messages.len(), data.path()).await;
-        let metric_rows: u64 = messages.iter().filter(|m| m.stream == slacap::model::StreamKind::Metrics).map(|m| events_in(std::slice::from_ref(m))).sum();
-        let metric_bytes = parquet_bytes(&data.path().join("history/metrics"));
-
-        let rate = |m: &Measure| (events as f64 / m.wall, events as f64 / m.cpu.max(1e-9));
-        let (raw_wall, raw_cpu) = rate(&raw);
-        let (full_wall, full_cpu) = rate(&full);
-        println!("raw consume : {:>10.0} events/s wall, {:>10.0} events per CPU-second ({:.2}s wall, {:.2}s CPU)", raw_wall, raw_cpu, raw.wall, raw.cpu);
-        println!("end to end  : {:>10.0} events/s wall, {:>10.0} events per CPU-second ({:.2}s wall, {:.2}s CPU)", full_wall, full_cpu, full.wall, full.cpu);
-        println!("end to end / raw consume (wall): {:.2}", full_wall / raw_wall);
-        println!("parquet: {} bytes for {} metric points = {:.2} bytes per point", metric_bytes, metric_rows, metric_bytes as f64 / metric_rows as f64);
+        println!("{months} months of the sample catalogue");
+        run_case(&brokers, "arrays", &messages).await;
+        run_case(&brokers, "single", &one_event_per_message(&messages)).await;
     });
 }

@@ -207,6 +207,7 @@ impl Processor {
             for (source, seen) in &self.last_seen {
                 engine.set_idle(*source, arrived.duration_since(*seen) > self.idle_after);
             }
+            add(&self.counters.late_events_total, engine.take_late_events());
             let findings = engine.advance();
             (findings, engine.watermark())
         };

@@ -121,6 +121,35 @@ pub struct TicketEvent {
     pub outage: Option<bool>,
 }
 
+impl TicketEvent {
+    /// A status change with none of the optional fields (what the SLA clocks need).
+    pub fn status_change(
+        time: Micros,
+        ticket: &str,
+        ticket_type: TicketType,
+        service: &str,
+        priority: &str,
+        status: TicketStatus,
+    ) -> TicketEvent {
+        TicketEvent {
+            time,
+            ticket: ticket.to_string(),
+            ticket_type,
+            service: service.to_string(),
+            priority: priority.to_string(),
+            status,
+            component: None,
+            assignee: None,
+            problem: None,
+            summary: None,
+            planned_start: None,
+            planned_end: None,
+            approved: None,
+            outage: None,
+        }
+    }
+}
+
 /// A decoded inbound event of either topic.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {

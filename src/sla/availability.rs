@@ -159,7 +159,14 @@ impl ProbeTracker {
 
     /// Drops slices that start before `horizon` (already in the Parquet history).
     pub fn forget_before(&mut self, horizon: Micros) {
-        self.slices = self.slices.split_off(&floor_to(horizon, self.slice));
+        let horizon = floor_to(horizon, self.slice);
+        if self
+            .slices
+            .first_key_value()
+            .is_some_and(|(&first, _)| first < horizon)
+        {
+            self.slices = self.slices.split_off(&horizon);
+        }
     }
 }
 
@@ -212,7 +219,14 @@ impl RatioTracker {
     }
 
     pub fn forget_before(&mut self, horizon: Micros) {
-        self.buckets = self.buckets.split_off(&floor_to(horizon, RATIO_BUCKET));
+        let horizon = floor_to(horizon, RATIO_BUCKET);
+        if self
+            .buckets
+            .first_key_value()
+            .is_some_and(|(&first, _)| first < horizon)
+        {
+            self.buckets = self.buckets.split_off(&horizon);
+        }
     }
 }
 

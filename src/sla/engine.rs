@@ -62,6 +62,8 @@ pub struct SlaEngine {
     idle: HashSet<Source>,
     /// Never moves backwards.
     watermark: Option<Micros>,
+    /// Events that arrived behind the watermark since the last `take_late_events`.
+    late_events: u64,
     slos: Vec<SloState>,
     /// service → metric → the SLOs that metric feeds (nested so lookups need no allocation).
     feeds: HashMap<String, HashMap<String, Vec<(usize, Feed)>>>,
@@ -118,6 +120,7 @@ impl SlaEngine {
             newest: HashMap::new(),
             idle: HashSet::new(),
             watermark: None,
+            late_events: 0,
             slos,
             feeds,
             tickets: HashMap::new(),
@@ -157,7 +160,16 @@ impl SlaEngine {
         self.newest.entry(source).or_insert(None);
     }
 
+    /// Events that arrived behind the watermark since the last call. They update the live
+    /// state, but findings already returned for their time are not revised.
+    pub fn take_late_events(&mut self) -> u64 {
+        std::mem::take(&mut self.late_events)
+    }
+
     fn observe(&mut self, source: Source, time: Micros) {
+        if self.watermark.is_some_and(|w| time < w) {
+            self.late_events += 1;
+        }
         let newest = self.newest.entry(source).or_insert(Some(time));
         *newest = Some(newest.map_or(time, |t| t.max(time)));
     }
@@ -357,6 +369,7 @@ impl SlaEngine {
     ) {
         for state in &mut self.slos {
             emit_closed_slices(state, watermark, &mut findings.slices);
+            state.forget_before(watermark - LIVE_RETENTION);
             for window in state.slo.windows.clone() {
                 // A batch can carry the watermark into the next month: finish the last one too.
                 let mut instants = vec![watermark];
@@ -478,7 +491,18 @@ impl SlaEngine {
     }
 }
 
+/// How far back the live state keeps availability slices: the longest rolling window, plus the
+/// current month. Older periods are answered from the Parquet history.
+const LIVE_RETENTION: Micros = 430 * 86_400 * MICROS_PER_SECOND;
+
 impl SloState {
+    fn forget_before(&mut self, horizon: Micros) {
+        match &mut self.tracker {
+            Tracker::Probe(p) => p.forget_before(horizon),
+            Tracker::Ratio(r) => r.forget_before(horizon),
+        }
+    }
+
     fn sli_name(&self) -> &'static str {
         match self.tracker {
             Tracker::Probe(_) => "probe",
@@ -629,22 +653,7 @@ mod tests {
     }
 
     fn ticket(time: &str, status: TicketStatus) -> TicketEvent {
-        TicketEvent {
-            time: t(time),
-            ticket: "INC-1".into(),
-            ticket_type: TicketType::Incident,
-            service: "svc".into(),
-            priority: "P1".into(),
-            status,
-            component: None,
-            assignee: None,
-            problem: None,
-            summary: None,
-            planned_start: None,
-            planned_end: None,
-            approved: None,
-            outage: None,
-        }
+        TicketEvent::status_change(t(time), "INC-1", TicketType::Incident, "svc", "P1", status)
     }
 
     #[test]

@@ -127,22 +127,14 @@ fn tickets(batch: &RecordBatch) -> Vec<(TicketEvent, i32)> {
         .filter_map(|i| {
             let ticket_type: TicketType = enum_of(kind.value(i))?;
             let status: TicketStatus = enum_of(status.value(i))?;
-            let event = TicketEvent {
-                time: time.value(i),
-                ticket: ticket.value(i).to_string(),
+            let event = TicketEvent::status_change(
+                time.value(i),
+                ticket.value(i),
                 ticket_type,
-                service: service.value(i).to_string(),
-                priority: priority.value(i).to_string(),
+                service.value(i),
+                priority.value(i),
                 status,
-                component: None,
-                assignee: None,
-                problem: None,
-                summary: None,
-                planned_start: None,
-                planned_end: None,
-                approved: None,
-                outage: None,
-            };
+            );
             Some((event, partition.value(i)))
         })
         .collect()

@@ -8,6 +8,7 @@ use arrow::array::{
     StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
@@ -159,11 +160,11 @@ pub fn date_label(day: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Groups rows by day and sorts each group by `key`, then builds one batch per day.
-fn by_day<T, K: Ord>(
+/// Groups rows by day and sorts each group with `order`, then builds one batch per day.
+fn by_day<T>(
     rows: &[T],
     time: impl Fn(&T) -> Micros,
-    key: impl Fn(&T) -> K,
+    order: impl Fn(&T, &T) -> Ordering,
     build: impl Fn(&[&T]) -> Result<RecordBatch, arrow::error::ArrowError>,
 ) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
     let mut days: BTreeMap<i64, Vec<&T>> = BTreeMap::new();
@@ -172,7 +173,7 @@ fn by_day<T, K: Ord>(
     }
     days.into_iter()
         .map(|(day, mut group)| {
-            group.sort_by_key(|r| key(r));
+            group.sort_by(|a, b| order(a, b));
             build(&group).map(|b| (day, b))
         })
         .collect()
@@ -197,15 +198,23 @@ pub fn metrics_batches(
     by_day(
         rows,
         |(_, m)| m.time,
-        |(p, m)| {
+        |(p, a), (q, b)| {
             (
-                m.service.clone(),
-                m.component.clone(),
-                m.metric.clone(),
-                m.time,
+                &a.service,
+                &a.component,
+                &a.metric,
+                a.time,
                 p.partition,
                 p.offset,
             )
+                .cmp(&(
+                    &b.service,
+                    &b.component,
+                    &b.metric,
+                    b.time,
+                    q.partition,
+                    q.offset,
+                ))
         },
         |group| {
             let n = group.len();
@@ -260,14 +269,14 @@ pub fn ticket_batches(
     by_day(
         rows,
         |(_, t)| t.time,
-        |(p, t)| {
-            (
-                t.service.clone(),
-                t.time,
-                t.ticket.clone(),
-                p.partition,
-                p.offset,
-            )
+        |(p, a), (q, b)| {
+            (&a.service, a.time, &a.ticket, p.partition, p.offset).cmp(&(
+                &b.service,
+                b.time,
+                &b.ticket,
+                q.partition,
+                q.offset,
+            ))
         },
         |group| {
             let n = group.len();
@@ -338,7 +347,7 @@ pub fn slice_batches(
     by_day(
         rows,
         |r| r.start,
-        |r| (r.service.clone(), r.slo.clone(), r.start),
+        |a, b| (&a.service, &a.slo, a.start).cmp(&(&b.service, &b.slo, b.start)),
         |group| {
             let n = group.len();
             let (mut service, mut slo, mut sli, mut state) = (
@@ -388,7 +397,14 @@ pub fn outcome_batches(
     by_day(
         rows,
         |r| r.decided_at,
-        |r| (r.service.clone(), r.decided_at, r.ticket.clone(), r.metric),
+        |a, b| {
+            (&a.service, a.decided_at, &a.ticket, a.metric).cmp(&(
+                &b.service,
+                b.decided_at,
+                &b.ticket,
+                b.metric,
+            ))
+        },
         |group| {
             let n = group.len();
             let mut s: Vec<StringBuilder> = (0..6).map(|_| StringBuilder::new()).collect();
@@ -438,7 +454,7 @@ pub fn breach_batches(
     by_day(
         rows,
         |r| r.detected_at,
-        |r| (r.service.clone(), r.detected_at, r.id.clone()),
+        |a, b| (&a.service, a.detected_at, &a.id).cmp(&(&b.service, b.detected_at, &b.id)),
         |group| {
             let n = group.len();
             let mut s: Vec<StringBuilder> = (0..6).map(|_| StringBuilder::new()).collect();

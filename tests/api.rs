@@ -1,0 +1,209 @@
+//! The router's answers to bad requests, driven without a socket (`oneshot`), on an engine fed
+//! directly: JSON errors with the right status, and the SLA shape.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use slacap::api::{AppState, app};
+use slacap::config::{Config, Topics};
+use slacap::ingest::PipelineHandles;
+use slacap::model::{Source, StreamKind, parse_rfc3339};
+use slacap::sla::SlaEngine;
+use slacap::store::{HistoryQuery, HistoryStore};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
+use tower::ServiceExt;
+
+fn state(data: &std::path::Path) -> AppState {
+    let settings = slacap::demo::settings_for(
+        "127.0.0.1:1".into(),
+        "g",
+        Topics::default(),
+        data.to_path_buf(),
+        "127.0.0.1:0".parse().unwrap(),
+    );
+    let config = Arc::new(Config {
+        settings,
+        catalogue: slacap::demo::sample_catalogue().unwrap(),
+        source: "<test>".into(),
+    });
+    let mut engine = SlaEngine::new(
+        Arc::new(config.catalogue.clone()),
+        std::time::Duration::ZERO,
+    );
+    let source = Source {
+        stream: StreamKind::Metrics,
+        partition: 0,
+    };
+    // One hour of payments probes, the last 6 minutes down.
+    let start = parse_rfc3339("2026-11-02T10:00:00Z").unwrap();
+    for minute in 0..61 {
+        engine.apply_sample(
+            "payments",
+            "up",
+            start + minute * 60_000_000,
+            if (54..60).contains(&minute) { 0.0 } else { 1.0 },
+            source,
+        );
+    }
+    engine.advance();
+    let pipeline = PipelineHandles {
+        engine: Arc::new(RwLock::new(engine)),
+        counters: Default::default(),
+        assigned: Arc::new(AtomicBool::new(false)),
+    };
+    let history = HistoryQuery::new(&HistoryStore::reader(data)).unwrap();
+    AppState {
+        config,
+        pipeline,
+        history,
+    }
+}
+
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn sla_over_a_range_is_computed_from_the_slices() {
+    let data = tempfile::tempdir().unwrap();
+    let s = state(data.path());
+    let (status, body) = call(
+        &s,
+        "GET",
+        "/api/v1/services/payments/sla?window=range:2026-11-02T10:00:00Z/2026-11-02T11:00:00Z",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let a = &body["availability"][0];
+    assert_eq!(a["total_seconds"], 3600);
+    assert_eq!(a["good_seconds"], 3240);
+    assert_eq!(a["attained"], 0.9);
+    assert_eq!(a["met"], false);
+    assert_eq!(body["window"]["start"], "2026-11-02T10:00:00Z");
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let s = state(data.path());
+    let cases = [
+        (
+            "GET",
+            "/api/v1/services/ghost/sla",
+            "",
+            StatusCode::NOT_FOUND,
+            "no service `ghost`",
+        ),
+        (
+            "GET",
+            "/api/v1/services/payments/sla?window=month:2026-13",
+            "",
+            StatusCode::BAD_REQUEST,
+            "no such month",
+        ),
+        (
+            "GET",
+            "/api/v1/breaches?service=ghost",
+            "",
+            StatusCode::NOT_FOUND,
+            "ghost",
+        ),
+        (
+            "GET",
+            "/api/v1/breaches?since=tomorrow",
+            "",
+            StatusCode::BAD_REQUEST,
+            "RFC 3339",
+        ),
+        (
+            "GET",
+            "/api/v1/nowhere",
+            "",
+            StatusCode::NOT_FOUND,
+            "no such route",
+        ),
+        (
+            "GET",
+            "/api/v1/reports/nothing",
+            "",
+            StatusCode::NOT_FOUND,
+            "unknown named query",
+        ),
+        (
+            "POST",
+            "/api/v1/query",
+            r#"{"sql":"SELEC 1"}"#,
+            StatusCode::BAD_REQUEST,
+            "SELEC",
+        ),
+        (
+            "POST",
+            "/api/v1/query",
+            r#"{"query":"SELECT 1"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field",
+        ),
+        (
+            "POST",
+            "/api/v1/query",
+            "not json",
+            StatusCode::BAD_REQUEST,
+            "JSON",
+        ),
+    ];
+    for (method, uri, body, status, needle) in cases {
+        let (got, json) = call(&s, method, uri, body).await;
+        assert_eq!(got, status, "{method} {uri}: {json}");
+        let message = json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{uri}: no JSON error body"));
+        assert!(message.contains(needle), "{uri}: {message}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let s = state(data.path());
+    let big = format!(r#"{{"sql":"SELECT '{}'"}}"#, "x".repeat(100_000));
+    let (status, json) = call(&s, "POST", "/api/v1/query", &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{json}");
+}
+
+#[tokio::test]
+async fn health_waits_for_partitions_and_sql_answers() {
+    let data = tempfile::tempdir().unwrap();
+    let s = state(data.path());
+    assert_eq!(
+        call(&s, "GET", "/healthz", "").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let (status, json) = call(
+        &s,
+        "POST",
+        "/api/v1/query",
+        r#"{"sql":"SELECT count(*) AS n FROM metrics"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json, serde_json::json!({"columns": ["n"], "rows": [[0]]}));
+}
