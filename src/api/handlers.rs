@@ -124,12 +124,12 @@ pub async fn breaches(
     params: Result<Query<BreachParams>, QueryRejection>,
 ) -> Result<Json<Vec<Breach>>, ApiError> {
     let Query(params) = params?;
-    if let Some(service) = &params.service {
-        if state.config.catalogue.service(service).is_none() {
-            return Err(ApiError::not_found(format!(
-                "no service `{service}` in the catalogue"
-            )));
-        }
+    if let Some(service) = &params.service
+        && state.config.catalogue.service(service).is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "no service `{service}` in the catalogue"
+        )));
     }
     let since = match params.since.as_deref() {
         None => None,

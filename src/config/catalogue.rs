@@ -127,12 +127,10 @@ impl TryFrom<String> for SloWindow {
         if let Some(days) = text
             .strip_prefix("rolling:")
             .and_then(|d| d.strip_suffix('d'))
+            && let Ok(n) = days.parse::<u32>()
+            && (1..=400).contains(&n)
         {
-            if let Ok(n) = days.parse::<u32>() {
-                if (1..=400).contains(&n) {
-                    return Ok(SloWindow::RollingDays(n));
-                }
-            }
+            return Ok(SloWindow::RollingDays(n));
         }
         Err(format!(
             "`{text}` is not a window; write \"month\" or \"rolling:30d\" (1 to 400 days)"
@@ -273,13 +271,13 @@ impl Catalogue {
                         );
                     }
                 }
-                if let Sli::Ratio { good, total } = &o.sli {
-                    if good == total {
-                        return bad(
-                            format!("{at}.sli.good"),
-                            "good and total must be different metrics".into(),
-                        );
-                    }
+                if let Sli::Ratio { good, total } = &o.sli
+                    && good == total
+                {
+                    return bad(
+                        format!("{at}.sli.good"),
+                        "good and total must be different metrics".into(),
+                    );
                 }
             }
         }

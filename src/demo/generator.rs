@@ -152,7 +152,7 @@ fn metrics(
                     .iter()
                     .find(|o| o.service == service && o.start <= t && t < o.end);
                 let at = format_rfc3339(t + 17 * MICROS_PER_SECOND);
-                if service != "search" && !outage.is_some_and(|o| !o.down) {
+                if service != "search" && outage.is_none_or(|o| o.down) {
                     let up = if outage.is_some() { 0 } else { 1 };
                     events.push(json!({"time": at, "service": service, "component": "probe", "metric": "up", "value": up}));
                 }

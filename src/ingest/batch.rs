@@ -14,6 +14,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+/// (topic, partition) of a source record.
+type PartitionKey = (Arc<str>, i32);
+
+/// The consumer's current assignment as (topic, partition), shared with its rebalance callback.
+pub type Assignment = Arc<Mutex<Vec<(String, i32)>>>;
+
 /// A Kafka record, detached from the consumer so it can cross to a blocking thread.
 #[derive(Debug, Clone)]
 pub struct RawRecord {
@@ -54,7 +60,7 @@ pub struct Processor {
     /// A partition silent for longer stops holding the watermark back.
     idle_after: Duration,
     /// The consumer's current assignment and the metrics topic's name (to tell the streams apart).
-    assignment: Option<(Arc<Mutex<Vec<(String, i32)>>>, String)>,
+    assignment: Option<(Assignment, String)>,
 }
 
 impl Processor {
@@ -80,11 +86,7 @@ impl Processor {
 
     /// Makes every assigned partition hold the watermark until it delivers or goes idle, so a
     /// partition that is merely slower to fetch cannot have its events judged late.
-    pub fn follow_assignment(
-        &mut self,
-        assignment: Arc<Mutex<Vec<(String, i32)>>>,
-        metrics_topic: String,
-    ) {
+    pub fn follow_assignment(&mut self, assignment: Assignment, metrics_topic: String) {
         self.assignment = Some((assignment, metrics_topic));
     }
 
@@ -120,9 +122,9 @@ impl Processor {
     /// `None` when there is nothing new (every record was already durable, or nothing moved).
     pub fn process(&mut self, records: Vec<RawRecord>) -> Result<Option<BatchOutcome>, StoreError> {
         let mut ranges: BTreeMap<(Arc<str>, i32), (i64, i64)> = BTreeMap::new();
-        let mut metrics: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, MetricEvent)>> =
+        let mut metrics: BTreeMap<PartitionKey, Vec<(SourcePosition, MetricEvent)>> =
             BTreeMap::new();
-        let mut tickets: BTreeMap<(Arc<str>, i32), Vec<(SourcePosition, TicketEvent)>> =
+        let mut tickets: BTreeMap<PartitionKey, Vec<(SourcePosition, TicketEvent)>> =
             BTreeMap::new();
         let mut dead_letters = Vec::new();
         let mut events = Vec::new();

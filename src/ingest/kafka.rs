@@ -6,8 +6,8 @@ use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Consumer settings: a group member that never commits on its own. Offsets are committed by the
 /// pipeline only after the history holding the records is durable.
@@ -54,7 +54,7 @@ pub struct IngestContext {
     pub assigned: Arc<AtomicBool>,
     pub counters: Arc<Counters>,
     /// The partitions this instance owns now: (topic, partition).
-    pub assignment: Arc<Mutex<Vec<(String, i32)>>>,
+    pub assignment: super::batch::Assignment,
 }
 
 impl ClientContext for IngestContext {

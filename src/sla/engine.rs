@@ -460,10 +460,10 @@ impl SlaEngine {
                 continue;
             }
             for (metric, clock) in [("response", c.response), ("resolution", c.resolution)] {
-                if clock.decided.is_none() {
-                    if let Some(row) = rows.get_mut(&(t.ticket_type, t.priority.clone(), metric)) {
-                        row.in_flight += 1;
-                    }
+                if clock.decided.is_none()
+                    && let Some(row) = rows.get_mut(&(t.ticket_type, t.priority.clone(), metric))
+                {
+                    row.in_flight += 1;
                 }
             }
         }

@@ -202,13 +202,16 @@ pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, serde_
     )
 }
 
-/// Reads every message of a one-partition topic: (key, payload, headers).
+/// (key, payload, headers) of a message read back.
+pub type TopicMessage = (Option<String>, String, Vec<(String, String)>);
+
+/// Reads every message of a one-partition topic.
 pub fn read_topic(
     brokers: &str,
     topic: &str,
     expected: usize,
     limit: Duration,
-) -> Vec<(Option<String>, String, Vec<(String, String)>)> {
+) -> Vec<TopicMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{topic}"))
