@@ -11,6 +11,8 @@ export SLACAP_TEST_BROKERS="127.0.0.1:${SLACAP_TEST_BROKER_PORT:-9092}"
 log="$(mktemp)"
 status=0
 cargo test --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+scripts/test-broker.sh stop
+trap - EXIT
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
 rm -f "$log"
 exit "$status"
