@@ -2,8 +2,9 @@
 -- service over the reporting window [:start, :end).
 --
 -- Availability follows the default `missing = "exclude"` policy: probe timeslices without data
--- are left out of the denominator (and reported as no_data_seconds). Ratio SLIs are good events
--- over total events. Tickets count once, in the window in which their outcome became known.
+-- are left out of the denominator (and reported as no_data_seconds); time inside maintenance
+-- windows counts neither way (excluded_seconds). Ratio SLIs are good events over total events
+-- outside maintenance. Tickets count once, in the window in which their outcome became known.
 WITH availability AS (
     SELECT
         service,
@@ -11,12 +12,13 @@ WITH availability AS (
         slo AS objective,
         MAX(target) AS target,
         CASE WHEN MAX(sli) = 'probe'
-            THEN SUM(CASE WHEN state = 'good' THEN slice_seconds ELSE 0 END)
-            ELSE SUM(good) END AS good,
+            THEN SUM(CASE WHEN state = 'good' THEN slice_seconds - excluded_seconds ELSE 0 END)
+            ELSE SUM(CASE WHEN excluded_seconds < slice_seconds THEN good ELSE 0 END) END AS good,
         CASE WHEN MAX(sli) = 'probe'
-            THEN SUM(CASE WHEN state IN ('good', 'bad') THEN slice_seconds ELSE 0 END)
-            ELSE SUM(total) END AS total,
-        SUM(CASE WHEN state = 'no_data' THEN slice_seconds ELSE 0 END) AS no_data_seconds
+            THEN SUM(CASE WHEN state IN ('good', 'bad') THEN slice_seconds - excluded_seconds ELSE 0 END)
+            ELSE SUM(CASE WHEN excluded_seconds < slice_seconds THEN total ELSE 0 END) END AS total,
+        SUM(CASE WHEN state = 'no_data' THEN slice_seconds - excluded_seconds ELSE 0 END) AS no_data_seconds,
+        SUM(excluded_seconds) AS excluded_seconds
     FROM availability_slices
     WHERE slice_start >= :start AND slice_start < :end
     GROUP BY service, slo
@@ -43,7 +45,8 @@ SELECT
     CAST(a.good AS DOUBLE) / NULLIF(CAST(a.total AS DOUBLE), 0) >= a.target AS met,
     CAST(a.good AS DOUBLE) AS good,
     CAST(a.total AS DOUBLE) AS total,
-    a.no_data_seconds
+    a.no_data_seconds,
+    a.excluded_seconds
 FROM availability a
 UNION ALL
 SELECT
@@ -56,6 +59,7 @@ SELECT
     CAST(NULL AS BOOLEAN) AS met,
     CAST(t.good AS DOUBLE) AS good,
     CAST(t.total AS DOUBLE) AS total,
-    CAST(NULL AS BIGINT) AS no_data_seconds
+    CAST(NULL AS BIGINT) AS no_data_seconds,
+    CAST(NULL AS BIGINT) AS excluded_seconds
 FROM tickets t
 ORDER BY service, kind, objective

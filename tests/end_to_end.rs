@@ -83,7 +83,8 @@ async fn month_scenario(broker: TestBroker, name: &str) {
         p1["met"].as_u64().unwrap() + p1["breached"].as_u64().unwrap()
     );
 
-    // notifications: 6 hours without probes (no data), one hour down in 5-minute slices.
+    // notifications: 6 hours without probes (no data), one hour down inside the approved change
+    // CHG-9001's planned outage: excluded, so it counts neither way.
     let (_, n) = get_json(
         api,
         "/api/v1/services/notifications/sla?window=month:2026-11",
@@ -91,9 +92,10 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     .await;
     let a = &n["availability"][0];
     assert_eq!(a["no_data_seconds"], 21_600);
+    assert_eq!(a["excluded_seconds"], 3_600);
     assert_eq!(a["good_seconds"], 2_591_657 - 21_600 - 3_600);
-    let expected = (2_591_657.0 - 25_200.0) / (2_591_657.0 - 21_600.0);
-    assert!((a["attained"].as_f64().unwrap() - expected).abs() < 1e-12);
+    assert_eq!(a["attained"], 1.0);
+    assert_eq!(a["error_budget_remaining"], 1.0);
 
     // The budget breach carries the instant the 43.2 minutes ran out.
     let (_, breaches) = get_json(api, "/api/v1/breaches?service=payments").await;
@@ -111,6 +113,27 @@ async fn month_scenario(broker: TestBroker, name: &str) {
         breach_count > 10,
         "the month has late tickets: {breach_count}"
     );
+
+    // A breached ticket's clock trail.
+    let ticket_breach = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["kind"] == "ticket_resolution")
+        .expect("a late resolution")
+        .clone();
+    let ticket = ticket_breach["ticket"].as_str().unwrap();
+    let (status, trail) = get_json(api, &format!("/api/v1/tickets/{ticket}/sla")).await;
+    assert_eq!(status, 200, "{trail}");
+    let resolution = &trail["clocks"][1];
+    assert_eq!(resolution["metric"], "resolution");
+    assert_eq!(resolution["outcome"], "breached");
+    assert_eq!(resolution["breached_at"], ticket_breach["detected_at"]);
+    let elapsed = resolution["elapsed_seconds"].as_i64().unwrap();
+    assert!(elapsed > resolution["target_seconds"].as_i64().unwrap());
+    assert_eq!(resolution["warnings"].as_array().unwrap().len(), 3);
+    assert_eq!(trail["events"][0]["status"], "new");
+    assert_eq!(get_json(api, "/api/v1/tickets/NOPE-1/sla").await.0, 404);
 
     // Bad input went to the dead-letter topic with its reason and origin.
     let brokers = broker.bootstrap();
@@ -146,19 +169,32 @@ async fn month_scenario(broker: TestBroker, name: &str) {
             .any(|(k, v)| k == "slacap.source.topic" && v == &topics.metrics)
     }));
 
-    // Every breach was published once, keyed by its id.
+    // Every breach and every warning was published once, keyed by its id.
+    let warnings = counters.warnings_total.load(Ordering::Relaxed) as usize;
+    assert!(
+        warnings > breach_count,
+        "warnings precede breaches: {warnings}"
+    );
+    let expected_alerts = breach_count + warnings;
     let brokers = broker.bootstrap();
     let alerts = tokio::task::spawn_blocking(move || {
         read_topic(
             &brokers,
             &alerts_topic,
-            breach_count,
+            expected_alerts,
             Duration::from_secs(30),
         )
     })
     .await
     .unwrap();
-    assert_eq!(alerts.len(), breach_count);
+    assert_eq!(alerts.len(), expected_alerts);
+    let keys: std::collections::HashSet<_> = alerts.iter().map(|(k, _, _)| k.clone()).collect();
+    assert_eq!(keys.len(), expected_alerts, "no alert twice");
+    assert!(
+        alerts.iter().any(
+            |(_, v, _)| v.contains("\"kind\":\"ticket_warning\"") && v.contains("has used 90%")
+        )
+    );
     assert!(alerts.iter().any(|(k, v, _)| k.as_deref()
         == Some("payments:availability:month:2026-11")
         && v.contains("spent its error budget")));

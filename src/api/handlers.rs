@@ -113,6 +113,16 @@ pub async fn service_sla(
     Ok(Json(report).into_response())
 }
 
+pub async fn ticket_sla(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::sla::TicketSla>, ApiError> {
+    engine(&state)
+        .ticket_sla(&id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no ticket `{id}` has been seen")))
+}
+
 #[derive(Deserialize)]
 pub struct BreachParams {
     service: Option<String>,

@@ -2,7 +2,7 @@
 //! availability SLOs and ticket SLA policies.
 
 use super::error::{ConfigError, read_toml};
-use crate::model::TicketType;
+use crate::model::{TicketStatus, TicketType};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -46,6 +46,10 @@ pub struct Service {
     pub components: Vec<Component>,
     #[serde(rename = "slo", default)]
     pub slos: Vec<Slo>,
+    /// Maintenance windows agreed with the customer, excluded from availability (approved
+    /// changes with `outage: true` add more at run time).
+    #[serde(default)]
+    pub maintenance: Vec<Maintenance>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -158,6 +162,34 @@ pub struct TicketPolicy {
     pub response: Duration,
     #[serde(with = "super::duration")]
     pub resolution: Duration,
+    /// Statuses in which the resolution clock stands still.
+    #[serde(default = "default_pausing")]
+    pub pausing: Vec<TicketStatus>,
+}
+
+fn default_pausing() -> Vec<TicketStatus> {
+    vec![TicketStatus::OnHold, TicketStatus::AwaitingCustomer]
+}
+
+/// A planned maintenance window excluded from the service's availability.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    /// RFC 3339.
+    pub start: String,
+    /// RFC 3339, after `start`.
+    pub end: String,
+    /// Why (e.g. the change reference), shown with the exclusion.
+    pub reason: String,
+}
+
+impl Maintenance {
+    /// The window as UTC microseconds (validated at load).
+    pub fn interval(&self) -> Option<(i64, i64)> {
+        let start = crate::model::parse_rfc3339(&self.start)?;
+        let end = crate::model::parse_rfc3339(&self.end)?;
+        (start < end).then_some((start, end))
+    }
 }
 
 impl Catalogue {
@@ -241,6 +273,17 @@ impl Catalogue {
                     );
                 }
             }
+            for (j, m) in s.maintenance.iter().enumerate() {
+                if m.interval().is_none() {
+                    return bad(
+                        format!("{at}.maintenance[{j}]"),
+                        format!(
+                            "`{}` to `{}` is not an RFC 3339 start before an RFC 3339 end",
+                            m.start, m.end
+                        ),
+                    );
+                }
+            }
             let mut slos = HashSet::new();
             for (j, o) in s.slos.iter().enumerate() {
                 let at = format!("{at}.slo[{j}]");
@@ -299,6 +342,18 @@ impl Catalogue {
             }
             if p.response.is_zero() {
                 return bad(format!("{at}.response"), "must be longer than zero".into());
+            }
+            if let Some(s) = p.pausing.iter().find(|s| {
+                s.responds()
+                    || matches!(
+                        s,
+                        TicketStatus::Reopened | TicketStatus::New | TicketStatus::Cancelled
+                    )
+            }) {
+                return bad(
+                    format!("{at}.pausing"),
+                    format!("`{}` cannot pause a clock", s.as_str()),
+                );
             }
             if p.resolution < p.response {
                 return bad(

@@ -8,7 +8,8 @@ mod error;
 mod settings;
 
 pub use catalogue::{
-    Agreement, Catalogue, Component, MissingPolicy, Service, Sli, Slo, SloWindow, TicketPolicy,
+    Agreement, Catalogue, Component, Maintenance, MissingPolicy, Service, Sli, Slo, SloWindow,
+    TicketPolicy,
 };
 pub use error::ConfigError;
 pub use settings::{ApiSettings, KafkaSettings, PipelineSettings, Settings, Topics};

@@ -126,7 +126,21 @@ pub async fn run(
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Quiet partitions release the watermark after the idle timeout: wait for the month to close.
+    let month_end = crate::sla::window::calendar_month(year, month).map_or(0, |w| w.end);
+    let engine = running.state.pipeline.engine.clone();
+    let closed = || {
+        engine
+            .read()
+            .ok()
+            .and_then(|e| e.watermark())
+            .is_some_and(|w| w >= month_end - 6 * 60 * 1_000_000)
+    };
+    let started_wait = std::time::Instant::now();
+    while !closed() && started_wait.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     let breaches = running
         .state
         .pipeline

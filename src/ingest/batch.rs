@@ -4,7 +4,7 @@
 use super::decode::{Stream, decode};
 use crate::config::Catalogue;
 use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent};
-use crate::sla::{Breach, SlaEngine};
+use crate::sla::{Breach, SlaEngine, TicketWarning};
 use crate::store::{
     Checkpoint, FileOrigin, HistoryStore, PendingFile, StoreError, Table, breach_batches,
     metrics_batches, outcome_batches, slice_batches, ticket_batches,
@@ -43,6 +43,7 @@ pub struct DeadLetter {
 pub struct BatchOutcome {
     pub dead_letters: Vec<DeadLetter>,
     pub alerts: Vec<Breach>,
+    pub warnings: Vec<TicketWarning>,
     /// The checkpoint to save once dead letters and alerts are delivered.
     pub checkpoint: Checkpoint,
     /// (topic, partition, next offset) to commit to Kafka after the checkpoint.
@@ -220,6 +221,10 @@ impl Processor {
             &self.counters.breaches_total,
             findings.breaches.len() as u64,
         );
+        add(
+            &self.counters.warnings_total,
+            findings.warnings.len() as u64,
+        );
 
         let seq = self.checkpoint.seq + 1;
         let mut files = Vec::new();
@@ -278,6 +283,7 @@ impl Processor {
         Ok(Some(BatchOutcome {
             dead_letters,
             alerts: findings.breaches,
+            warnings: findings.warnings,
             checkpoint,
             commits,
         }))

@@ -7,7 +7,7 @@ use super::decode::Stream;
 use super::kafka::{IngestContext, consumer_config, producer_config};
 use crate::config::Config;
 use crate::model::{Source, StreamKind, format_rfc3339};
-use crate::sla::{Breach, SlaEngine};
+use crate::sla::{Breach, SlaEngine, TicketWarning};
 use crate::store::{HistoryStore, Replayed, StoreError, replay_events};
 use crate::telemetry::{Counters, add};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -168,6 +168,7 @@ impl Pipeline {
         let BatchOutcome {
             dead_letters,
             alerts,
+            warnings,
             checkpoint,
             commits,
         } = outcome;
@@ -178,7 +179,7 @@ impl Pipeline {
                 "batch findings"
             );
         }
-        self.deliver(&dead_letters, &alerts).await?;
+        self.deliver(&dead_letters, &alerts, &warnings).await?;
         let store = processor.store().clone();
         let saved = checkpoint.clone();
         tokio::task::spawn_blocking(move || store.save_checkpoint(&saved)).await??;
@@ -211,6 +212,7 @@ impl Pipeline {
         &self,
         dead_letters: &[DeadLetter],
         alerts: &[Breach],
+        warnings: &[TicketWarning],
     ) -> Result<(), PipelineError> {
         let topics = &self.config.settings.kafka.topics;
         let mut pending = Vec::new();
@@ -249,6 +251,13 @@ impl Pipeline {
             tracing::debug!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
             let record = FutureRecord::to(&topics.alerts)
                 .key(breach.id.as_bytes())
+                .payload(payload.as_bytes());
+            pending.push((topics.alerts.clone(), self.enqueue(record).await?));
+        }
+        for warning in warnings {
+            let payload = warning_payload(warning);
+            let record = FutureRecord::to(&topics.alerts)
+                .key(warning.id.as_bytes())
                 .payload(payload.as_bytes());
             pending.push((topics.alerts.clone(), self.enqueue(record).await?));
         }
@@ -318,6 +327,25 @@ pub fn alert_payload(breach: &Breach) -> String {
     };
     let mut value = serde_json::to_value(breach).unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
+        object.insert("summary".into(), summary.into());
+    }
+    value.to_string()
+}
+
+/// The warning message: `kind` = `ticket_warning`, the warning record, and a readable line.
+pub fn warning_payload(warning: &TicketWarning) -> String {
+    let mut value = serde_json::to_value(warning).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("kind".into(), "ticket_warning".into());
+        let summary = format!(
+            "{}: ticket {} has used {}% of its {} target of {}s (at {})",
+            warning.service,
+            warning.ticket,
+            warning.percent,
+            warning.metric,
+            warning.target_seconds,
+            format_rfc3339(warning.at)
+        );
         object.insert("summary".into(), summary.into());
     }
     value.to_string()

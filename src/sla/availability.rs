@@ -67,6 +67,14 @@ pub fn floor_to(t: Micros, step: Micros) -> Micros {
     t.div_euclid(step) * step
 }
 
+/// How much of `[from, to)` the exclusion windows cover (they are sorted and do not overlap).
+pub fn covered(exclusions: &[Interval], from: Micros, to: Micros) -> Micros {
+    exclusions
+        .iter()
+        .map(|e| (e.end.min(to) - e.start.max(from)).max(0))
+        .sum()
+}
+
 impl ProbeTracker {
     pub fn new(slice: Micros, missing: MissingPolicy) -> Self {
         ProbeTracker {
@@ -86,14 +94,21 @@ impl ProbeTracker {
         }
     }
 
-    /// Attainment over `window`, counting only time before `now`.
-    pub fn attainment(&self, window: Interval, now: Micros, target: f64) -> Attainment {
+    /// Attainment over `window`, counting only time before `now` and outside `exclusions`.
+    pub fn attainment(
+        &self,
+        window: Interval,
+        now: Micros,
+        target: f64,
+        exclusions: &[Interval],
+    ) -> Attainment {
         let end = window.end.min(now).max(window.start);
         let mut good = 0i64;
         let mut bad = 0i64;
         let first = floor_to(window.start, self.slice);
         for (&start, counts) in self.slices.range(first..end) {
-            let overlap = (start + self.slice).min(end) - start.max(window.start);
+            let (from, to) = (start.max(window.start), (start + self.slice).min(end));
+            let overlap = to - from - covered(exclusions, from, to);
             if overlap <= 0 {
                 continue;
             }
@@ -104,7 +119,8 @@ impl ProbeTracker {
             }
         }
         let total = end - window.start;
-        let no_data = total - good - bad;
+        let excluded = covered(exclusions, window.start, end);
+        let no_data = total - excluded - good - bad;
         let (good_counted, bad_counted) = match self.missing {
             MissingPolicy::Exclude => (good, bad),
             MissingPolicy::Good => (good + no_data, bad),
@@ -112,12 +128,13 @@ impl ProbeTracker {
         };
         let eligible = good_counted + bad_counted;
         let attained = (eligible > 0).then(|| good_counted as f64 / eligible as f64);
-        let allowed_bad = (1.0 - target) * (window.end - window.start) as f64;
+        let allowed_bad = (1.0 - target)
+            * (window.end - window.start - covered(exclusions, window.start, window.end)) as f64;
         Attainment {
             attained,
             good_seconds: Some(good / MICROS_PER_SECOND),
             total_seconds: total / MICROS_PER_SECOND,
-            excluded_seconds: 0,
+            excluded_seconds: excluded / MICROS_PER_SECOND,
             no_data_seconds: no_data / MICROS_PER_SECOND,
             good_events: None,
             total_events: None,
@@ -129,8 +146,15 @@ impl ProbeTracker {
     /// The first instant in `window` (before `now`) at which the bad time exceeded the error
     /// budget of the whole window, or `None` while budget remains. Independent of when the
     /// data arrived, so a breach carries the same time however the stream was batched.
-    pub fn exhausted_at(&self, window: Interval, now: Micros, target: f64) -> Option<Micros> {
-        let allowed = ((1.0 - target) * (window.end - window.start) as f64).round() as Micros;
+    pub fn exhausted_at(
+        &self,
+        window: Interval,
+        now: Micros,
+        target: f64,
+        exclusions: &[Interval],
+    ) -> Option<Micros> {
+        let eligible = window.end - window.start - covered(exclusions, window.start, window.end);
+        let allowed = ((1.0 - target) * eligible as f64).round() as Micros;
         let end = window.end.min(now);
         let mut bad: Micros = 0;
         let mut start = floor_to(window.start, self.slice);
@@ -140,10 +164,16 @@ impl ProbeTracker {
                 None => self.missing == MissingPolicy::Bad,
             };
             if counted_bad {
-                let from = start.max(window.start);
-                let overlap = (start + self.slice).min(end) - from;
+                let (from, to) = (start.max(window.start), (start + self.slice).min(end));
+                let excluded = covered(exclusions, from, to);
+                let overlap = to - from - excluded;
                 if bad + overlap > allowed {
-                    return Some(from + (allowed - bad));
+                    // Within a partly excluded slice the exact instant is unknown: its end.
+                    return Some(if excluded == 0 {
+                        from + (allowed - bad)
+                    } else {
+                        to
+                    });
                 }
                 bad += overlap;
             }
@@ -185,31 +215,40 @@ impl RatioTracker {
             .1 += value;
     }
 
-    pub fn attainment(&self, window: Interval, now: Micros, target: f64) -> Attainment {
+    /// Good over total events in `window` before `now`; minutes wholly inside an exclusion
+    /// window do not count.
+    pub fn attainment(
+        &self,
+        window: Interval,
+        now: Micros,
+        target: f64,
+        exclusions: &[Interval],
+    ) -> Attainment {
         let end = window.end.min(now).max(window.start);
-        let (mut good, mut total, mut covered) = (0.0, 0.0, 0i64);
-        for (&start, &(g, t)) in self
-            .buckets
-            .range(floor_to(window.start, RATIO_BUCKET)..end)
-        {
-            if start < window.start {
+        let (mut good, mut total, mut with_data) = (0.0, 0.0, 0i64);
+        let first = floor_to(window.start, RATIO_BUCKET);
+        for (&start, &(g, t)) in self.buckets.range(first..end) {
+            let bucket_end = (start + RATIO_BUCKET).min(end);
+            if start < window.start || covered(exclusions, start, bucket_end) == bucket_end - start
+            {
                 continue;
             }
             good += g;
             total += t;
             if t > 0.0 {
-                covered += (start + RATIO_BUCKET).min(end) - start;
+                with_data += bucket_end - start;
             }
         }
         let elapsed = end - window.start;
+        let excluded = covered(exclusions, window.start, end);
         let attained = (total > 0.0).then(|| (good / total).clamp(0.0, 1.0));
         let allowed_bad = (1.0 - target) * total;
         Attainment {
             attained,
             good_seconds: None,
             total_seconds: elapsed / MICROS_PER_SECOND,
-            excluded_seconds: 0,
-            no_data_seconds: (elapsed - covered) / MICROS_PER_SECOND,
+            excluded_seconds: excluded / MICROS_PER_SECOND,
+            no_data_seconds: (elapsed - excluded - with_data).max(0) / MICROS_PER_SECOND,
             good_events: Some(good),
             total_events: Some(total),
             met: attained.map(|a| a >= target),
@@ -259,7 +298,7 @@ mod tests {
             );
         }
         p.record(hour().start + 20 * MIN, 0.0); // one failed probe among good ones spoils minute 20
-        let a = p.attainment(hour(), hour().end, 0.99);
+        let a = p.attainment(hour(), hour().end, 0.99, &[]);
         assert_eq!(a.good_seconds, Some(57 * 60));
         assert_eq!(a.total_seconds, 3600);
         assert_eq!(a.no_data_seconds, 0);
@@ -276,16 +315,22 @@ mod tests {
         for m in 0..30 {
             exclude.record(hour().start + m * MIN, 1.0);
         }
-        let a = exclude.attainment(hour(), hour().end, 0.9);
+        let a = exclude.attainment(hour(), hour().end, 0.9, &[]);
         assert_eq!((a.attained, a.no_data_seconds), (Some(1.0), 1800));
 
         let mut bad = exclude.clone();
         bad.missing = MissingPolicy::Bad;
-        assert_eq!(bad.attainment(hour(), hour().end, 0.9).attained, Some(0.5));
+        assert_eq!(
+            bad.attainment(hour(), hour().end, 0.9, &[]).attained,
+            Some(0.5)
+        );
 
         let mut good = exclude.clone();
         good.missing = MissingPolicy::Good;
-        assert_eq!(good.attainment(hour(), hour().end, 0.9).attained, Some(1.0));
+        assert_eq!(
+            good.attainment(hour(), hour().end, 0.9, &[]).attained,
+            Some(1.0)
+        );
     }
 
     #[test]
@@ -294,7 +339,7 @@ mod tests {
         for m in 0..15 {
             p.record(hour().start + m * MIN, 1.0);
         }
-        let a = p.attainment(hour(), hour().start + 15 * MIN, 0.999);
+        let a = p.attainment(hour(), hour().start + 15 * MIN, 0.999, &[]);
         assert_eq!(
             (a.total_seconds, a.no_data_seconds, a.attained),
             (900, 0, Some(1.0))
@@ -304,7 +349,7 @@ mod tests {
     #[test]
     fn a_window_without_data_has_no_attainment() {
         let p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
-        let a = p.attainment(hour(), hour().end, 0.999);
+        let a = p.attainment(hour(), hour().end, 0.999, &[]);
         assert_eq!((a.attained, a.met, a.no_data_seconds), (None, None, 3600));
     }
 
@@ -316,7 +361,7 @@ mod tests {
             r.record_total(hour().start + m * MIN, 1000.0);
             r.record_good(hour().start + m * MIN, if m < 30 { 999.0 } else { 1000.0 });
         }
-        let a = r.attainment(hour(), hour().end, 0.999);
+        let a = r.attainment(hour(), hour().end, 0.999, &[]);
         assert!((a.attained.unwrap() - 59_970.0 / 60_000.0).abs() < 1e-12);
         assert_eq!(a.met, Some(true));
         // allowed 60 bad events, 30 spent
@@ -335,17 +380,58 @@ mod tests {
                 if m == 10 || m == 11 { 0.0 } else { 1.0 },
             );
         }
-        let at = p.exhausted_at(hour(), hour().end, 0.99);
+        let at = p.exhausted_at(hour(), hour().end, 0.99, &[]);
         assert_eq!(at, Some(hour().start + 10 * MIN + 36 * MICROS_PER_SECOND));
         assert_eq!(
-            p.exhausted_at(hour(), hour().start + 10 * MIN, 0.99),
+            p.exhausted_at(hour(), hour().start + 10 * MIN, 0.99, &[]),
             None,
             "not yet at minute 10"
         );
         assert_eq!(
-            p.exhausted_at(hour(), hour().end, 0.9),
+            p.exhausted_at(hour(), hour().end, 0.9, &[]),
             None,
             "6 minutes allowed at 90%"
+        );
+    }
+
+    /// 60 one-minute slices, minutes 30 to 39 down inside an agreed maintenance window.
+    #[test]
+    fn maintenance_windows_leave_the_denominator_and_the_budget() {
+        let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        for m in 0..60 {
+            p.record(
+                hour().start + m * MIN,
+                if (30..40).contains(&m) { 0.0 } else { 1.0 },
+            );
+        }
+        let maintenance = [Interval {
+            start: hour().start + 30 * MIN,
+            end: hour().start + 40 * MIN,
+        }];
+        let a = p.attainment(hour(), hour().end, 0.99, &maintenance);
+        assert_eq!(
+            (
+                a.attained,
+                a.excluded_seconds,
+                a.good_seconds,
+                a.no_data_seconds
+            ),
+            (Some(1.0), 600, Some(3000), 0)
+        );
+        assert_eq!(a.error_budget_remaining, Some(1.0));
+        assert_eq!(p.exhausted_at(hour(), hour().end, 0.99, &maintenance), None);
+        let mut r = RatioTracker::default();
+        for m in 0..60 {
+            r.record_total(hour().start + m * MIN, 100.0);
+            r.record_good(
+                hour().start + m * MIN,
+                if (30..40).contains(&m) { 0.0 } else { 100.0 },
+            );
+        }
+        let a = r.attainment(hour(), hour().end, 0.99, &maintenance);
+        assert_eq!(
+            (a.attained, a.total_events, a.excluded_seconds),
+            (Some(1.0), Some(5000.0), 600)
         );
     }
 

@@ -4,9 +4,13 @@
 //! (newest event time − allowed lateness) and returns what became final behind it: closed
 //! availability slices, decided ticket clocks and breaches. Each finding is returned once.
 
-use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, floor_to};
-use super::findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord};
-use super::report::{AvailabilityRow, ServiceSla, TicketRow, WindowSpan};
+use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, covered, floor_to};
+use super::findings::{
+    Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning,
+};
+use super::report::{
+    AvailabilityRow, ServiceSla, TicketClockReport, TicketRow, TicketSla, WindowSpan,
+};
 use super::ticket_clock::{self, Outcome, TicketClocks};
 use super::window::{Interval, month_containing, slo_window_at};
 use crate::config::{Catalogue, Sli, Slo, SloWindow};
@@ -29,6 +33,43 @@ struct SloState {
     emitted_through: Option<Micros>,
     /// Window labels whose budget is currently exhausted (breach already raised).
     exhausted: HashSet<String>,
+    /// Maintenance windows of the service (sorted, merged), excluded from availability.
+    exclusions: Vec<Interval>,
+}
+
+/// What the latest events of a change ticket say about its planned outage.
+#[derive(Debug, Clone, Default)]
+struct ChangeWindow {
+    service: String,
+    start: Option<Micros>,
+    end: Option<Micros>,
+    approved: bool,
+    outage: bool,
+    cancelled: bool,
+    /// Time of the event the fields were last taken from.
+    as_of: Micros,
+}
+
+impl ChangeWindow {
+    /// The excluded interval, for an approved change with a planned outage.
+    fn exclusion(&self) -> Option<Interval> {
+        let (start, end) = (self.start?, self.end?);
+        (self.approved && self.outage && !self.cancelled && start < end)
+            .then_some(Interval { start, end })
+    }
+}
+
+/// Sorts and merges overlapping intervals.
+fn merge(mut intervals: Vec<Interval>) -> Vec<Interval> {
+    intervals.sort_by_key(|i| i.start);
+    let mut merged: Vec<Interval> = Vec::with_capacity(intervals.len());
+    for i in intervals {
+        match merged.last_mut() {
+            Some(last) if i.start <= last.end => last.end = last.end.max(i.end),
+            _ => merged.push(i),
+        }
+    }
+    merged
 }
 
 /// Which side of an SLI a metric feeds.
@@ -50,6 +91,8 @@ struct TicketState {
     clocks: Option<TicketClocks>,
     response_reported: bool,
     resolution_reported: bool,
+    /// Warnings raised, per clock (response, resolution) and threshold.
+    warned: [[bool; 3]; 2],
 }
 
 pub struct SlaEngine {
@@ -73,6 +116,8 @@ pub struct SlaEngine {
     outcomes: Vec<TicketOutcomeRecord>,
     breaches: Vec<Breach>,
     breach_ids: HashSet<String>,
+    /// Change tickets, for their planned outages.
+    changes: HashMap<String, ChangeWindow>,
 }
 
 impl SlaEngine {
@@ -111,10 +156,11 @@ impl SlaEngine {
                     tracker,
                     emitted_through: None,
                     exhausted: HashSet::new(),
+                    exclusions: Vec::new(),
                 });
             }
         }
-        SlaEngine {
+        let mut engine = SlaEngine {
             catalogue,
             lateness: allowed_lateness.as_micros() as Micros,
             newest: HashMap::new(),
@@ -128,7 +174,66 @@ impl SlaEngine {
             outcomes: Vec::new(),
             breaches: Vec::new(),
             breach_ids: HashSet::new(),
+            changes: HashMap::new(),
+        };
+        let services: Vec<String> = engine
+            .catalogue
+            .services
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        for service in &services {
+            engine.refresh_exclusions(service);
         }
+        engine
+    }
+
+    /// Recomputes a service's maintenance exclusions: the catalogue's windows plus the planned
+    /// outages of its approved changes.
+    fn refresh_exclusions(&mut self, service: &str) {
+        let mut windows: Vec<Interval> = self
+            .catalogue
+            .service(service)
+            .map(|s| {
+                s.maintenance
+                    .iter()
+                    .filter_map(|m| m.interval())
+                    .map(|(start, end)| Interval { start, end })
+                    .collect()
+            })
+            .unwrap_or_default();
+        windows.extend(
+            self.changes
+                .values()
+                .filter(|c| c.service == service)
+                .filter_map(ChangeWindow::exclusion),
+        );
+        let merged = merge(windows);
+        for slo in self.slos.iter_mut().filter(|s| s.service == service) {
+            slo.exclusions = merged.clone();
+        }
+    }
+
+    /// Takes a change ticket's planned outage from its events (the latest value of each field
+    /// wins; a cancelled change excludes nothing).
+    fn apply_change(&mut self, e: &TicketEvent) {
+        let change = self
+            .changes
+            .entry(e.ticket.clone())
+            .or_insert_with(|| ChangeWindow {
+                service: e.service.clone(),
+                ..Default::default()
+            });
+        if e.time >= change.as_of {
+            change.as_of = e.time;
+            change.start = e.planned_start.or(change.start);
+            change.end = e.planned_end.or(change.end);
+            change.approved = e.approved.unwrap_or(change.approved);
+            change.outage = e.outage.unwrap_or(change.outage);
+        }
+        change.cancelled |= e.status == crate::model::TicketStatus::Cancelled;
+        let service = change.service.clone();
+        self.refresh_exclusions(&service);
     }
 
     pub fn catalogue(&self) -> &Catalogue {
@@ -228,6 +333,9 @@ impl SlaEngine {
 
     pub fn apply_ticket(&mut self, e: &TicketEvent, source: Source) {
         self.observe(source, e.time);
+        if e.ticket_type == TicketType::Change {
+            self.apply_change(e);
+        }
         let state = self
             .tickets
             .entry(e.ticket.clone())
@@ -239,6 +347,7 @@ impl SlaEngine {
                 clocks: None,
                 response_reported: false,
                 resolution_reported: false,
+                warned: [[false; 3]; 2],
             });
         let entry = (e.time, e.status);
         let at = state.history.partition_point(|x| x.0 <= e.time);
@@ -296,11 +405,36 @@ impl SlaEngine {
                 &state.history[..known],
                 policy.response.as_micros() as Micros,
                 policy.resolution.as_micros() as Micros,
+                &policy.pausing,
                 watermark,
             ) else {
                 continue;
             };
             state.clocks = Some(clocks);
+            if !clocks.cancelled {
+                let clocks_by_metric = [
+                    ("response", clocks.response),
+                    ("resolution", clocks.resolution),
+                ];
+                for (c, (metric, clock)) in clocks_by_metric.into_iter().enumerate() {
+                    for (i, at) in clock.warnings.iter().enumerate() {
+                        let Some(at) = *at else { continue };
+                        if std::mem::replace(&mut state.warned[c][i], true) {
+                            continue;
+                        }
+                        let percent = (ticket_clock::WARNING_FRACTIONS[i] * 100.0).round() as u32;
+                        findings.warnings.push(TicketWarning {
+                            id: format!("{id}:{metric}:{percent}"),
+                            service: state.service.clone(),
+                            ticket: id.clone(),
+                            metric,
+                            percent,
+                            at,
+                            target_seconds: clock.target / MICROS_PER_SECOND,
+                        });
+                    }
+                }
+            }
             for (metric, clock, reported, kind) in [
                 (
                     "response",
@@ -475,6 +609,70 @@ impl SlaEngine {
             .collect()
     }
 
+    /// A ticket's clocks as of the watermark, with the events they come from.
+    pub fn ticket_sla(&self, id: &str) -> Option<TicketSla> {
+        let state = self.tickets.get(id)?;
+        let last = state.history.last().map_or(0, |e| e.0);
+        let now = self.watermark.unwrap_or(last);
+        let known = state.history.partition_point(|x| x.0 <= now);
+        let policy = self.catalogue.policy(state.ticket_type, &state.priority);
+        let clocks = policy.and_then(|p| {
+            ticket_clock::evaluate(
+                &state.history[..known],
+                p.response.as_micros() as Micros,
+                p.resolution.as_micros() as Micros,
+                &p.pausing,
+                now,
+            )
+        });
+        let report = |metric, c: ticket_clock::Clock| {
+            let breached = c.decided.filter(|d| d.outcome == Outcome::Breached);
+            TicketClockReport {
+                metric,
+                target_seconds: c.target / MICROS_PER_SECOND,
+                elapsed_seconds: c.elapsed / MICROS_PER_SECOND,
+                paused_seconds: c.paused / MICROS_PER_SECOND,
+                state: c.mode,
+                outcome: c.decided.map(|d| d.outcome),
+                decided_at: c.decided.map(|d| format_rfc3339(d.at)),
+                breached_at: breached.map(|d| format_rfc3339(d.at)),
+                predicted_breach_at: (c.running && c.decided.is_none())
+                    .then(|| format_rfc3339(now + (c.target - c.elapsed))),
+                warnings: c
+                    .warnings
+                    .iter()
+                    .zip(ticket_clock::WARNING_FRACTIONS)
+                    .filter_map(|(at, f)| {
+                        at.map(|at| serde_json::json!({"percent": (f * 100.0).round() as u32, "at": format_rfc3339(at)}))
+                    })
+                    .collect(),
+            }
+        };
+        Some(TicketSla {
+            ticket: id.to_string(),
+            service: state.service.clone(),
+            ticket_type: state.ticket_type.as_str(),
+            priority: state.priority.clone(),
+            created: format_rfc3339(state.history.first().map_or(0, |e| e.0)),
+            as_of: format_rfc3339(now),
+            cancelled: clocks.is_some_and(|c| c.cancelled),
+            has_policy: policy.is_some(),
+            events: state
+                .history
+                .iter()
+                .map(|(t, s)| serde_json::json!({"time": format_rfc3339(*t), "status": s.as_str()}))
+                .collect(),
+            clocks: clocks
+                .map(|c| {
+                    vec![
+                        report("response", c.response),
+                        report("resolution", c.resolution),
+                    ]
+                })
+                .unwrap_or_default(),
+        })
+    }
+
     /// Breaches of `service` (all when `None`) detected at or after `since`, oldest first.
     pub fn breaches(&self, service: Option<&str>, since: Option<Micros>) -> Vec<Breach> {
         self.breaches
@@ -512,8 +710,8 @@ impl SloState {
 
     fn attainment(&self, window: Interval, now: Micros) -> super::availability::Attainment {
         match &self.tracker {
-            Tracker::Probe(p) => p.attainment(window, now, self.slo.target),
-            Tracker::Ratio(r) => r.attainment(window, now, self.slo.target),
+            Tracker::Probe(p) => p.attainment(window, now, self.slo.target, &self.exclusions),
+            Tracker::Ratio(r) => r.attainment(window, now, self.slo.target, &self.exclusions),
         }
     }
 }
@@ -538,7 +736,7 @@ fn budget_breach(
     }
     let detected_at = match (&state.tracker, window) {
         (Tracker::Probe(p), SloWindow::CalendarMonth) => p
-            .exhausted_at(interval, now, state.slo.target)
+            .exhausted_at(interval, now, state.slo.target, &state.exclusions)
             .unwrap_or(now),
         _ => now,
     };
@@ -601,6 +799,7 @@ fn emit_closed_slices(state: &mut SloState, watermark: Micros, out: &mut Vec<Sli
             target: state.slo.target,
             start,
             seconds: step / MICROS_PER_SECOND,
+            excluded_seconds: covered(&state.exclusions, start, start + step) / MICROS_PER_SECOND,
             good,
             total,
             state: slice_state,

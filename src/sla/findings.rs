@@ -19,6 +19,8 @@ pub struct SliceRecord {
     pub target: f64,
     pub start: Micros,
     pub seconds: i64,
+    /// Seconds of the slice inside maintenance windows (not counted for or against the SLO).
+    pub excluded_seconds: i64,
     /// Probe: samples up; ratio: good events.
     pub good: f64,
     /// Probe: all samples; ratio: total events.
@@ -83,16 +85,37 @@ pub struct Breach {
     pub target: f64,
 }
 
+/// A running ticket clock reached 50, 75 or 90 % of its target: an early warning, raised once
+/// per ticket, clock and threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TicketWarning {
+    /// `<ticket>:<metric>:<percent>`, stable across replays.
+    pub id: String,
+    pub service: String,
+    pub ticket: String,
+    /// `response` or `resolution`.
+    pub metric: &'static str,
+    pub percent: u32,
+    /// When the counted time reached the threshold.
+    #[serde(serialize_with = "rfc3339")]
+    pub at: Micros,
+    pub target_seconds: i64,
+}
+
 /// Everything one watermark advance produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Findings {
     pub slices: Vec<SliceRecord>,
     pub outcomes: Vec<TicketOutcomeRecord>,
     pub breaches: Vec<Breach>,
+    pub warnings: Vec<TicketWarning>,
 }
 
 impl Findings {
     pub fn is_empty(&self) -> bool {
-        self.slices.is_empty() && self.outcomes.is_empty() && self.breaches.is_empty()
+        self.slices.is_empty()
+            && self.outcomes.is_empty()
+            && self.breaches.is_empty()
+            && self.warnings.is_empty()
     }
 }

@@ -10,5 +10,7 @@ pub mod ticket_clock;
 pub mod window;
 
 pub use engine::SlaEngine;
-pub use findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord};
-pub use report::{AvailabilityRow, ServiceSla, TicketRow, WindowSpan};
+pub use findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning};
+pub use report::{
+    AvailabilityRow, ServiceSla, TicketClockReport, TicketRow, TicketSla, WindowSpan,
+};

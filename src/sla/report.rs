@@ -56,3 +56,44 @@ pub struct ServiceSla {
     pub availability: Vec<AvailabilityRow>,
     pub tickets: Vec<TicketRow>,
 }
+
+/// One clock of `GET /api/v1/tickets/{id}/sla`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketClockReport {
+    /// `response` or `resolution`.
+    pub metric: &'static str,
+    pub target_seconds: i64,
+    /// Time counted against the target (24x7).
+    pub elapsed_seconds: i64,
+    /// Time spent in the policy's pausing statuses.
+    pub paused_seconds: i64,
+    /// `running`, `paused` or `stopped`.
+    pub state: super::ticket_clock::Mode,
+    /// `met` or `breached` once known.
+    pub outcome: Option<super::ticket_clock::Outcome>,
+    pub decided_at: Option<String>,
+    /// The instant the target passed, for a breached clock.
+    pub breached_at: Option<String>,
+    /// For a running clock still within target: when it will breach if nothing changes.
+    pub predicted_breach_at: Option<String>,
+    /// Thresholds reached: `{"percent": 50, "at": ...}`.
+    pub warnings: Vec<serde_json::Value>,
+}
+
+/// `GET /api/v1/tickets/{id}/sla`: a ticket's clocks and the events they were computed from.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketSla {
+    pub ticket: String,
+    pub service: String,
+    #[serde(rename = "type")]
+    pub ticket_type: &'static str,
+    pub priority: String,
+    pub created: String,
+    /// The watermark the clocks are evaluated at; later events are listed but not yet counted.
+    pub as_of: String,
+    pub cancelled: bool,
+    /// False when no policy covers the ticket's type and priority (it has no clocks).
+    pub has_policy: bool,
+    pub events: Vec<serde_json::Value>,
+    pub clocks: Vec<TicketClockReport>,
+}

@@ -3,7 +3,9 @@
 //! * Response runs from creation (the ticket's first event) to the first acknowledged,
 //!   in_progress, resolved or closed.
 //! * Resolution runs from creation to resolved/closed, stands still while the ticket is in a
-//!   pausing status (on_hold, awaiting_customer), and resumes on reopened.
+//!   pausing status (the policy's; by default on_hold and awaiting_customer), and resumes on
+//!   reopened.
+//! * Warnings mark the instants the counted time reached 50, 75 and 90 % of the target.
 //! * A clock breaches the moment its elapsed time passes the target, stopped or not; it is met
 //!   when it stops with elapsed ≤ target. Its outcome is whichever of the two came first, and
 //!   never changes afterwards.
@@ -15,7 +17,8 @@
 use crate::model::{Micros, TicketStatus};
 use serde::Serialize;
 
-const DEFAULT_PAUSING: [TicketStatus; 2] = [TicketStatus::OnHold, TicketStatus::AwaitingCustomer];
+/// Fractions of the target at which a running clock raises a warning.
+pub const WARNING_FRACTIONS: [f64; 3] = [0.5, 0.75, 0.9];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,8 +34,10 @@ pub struct Decided {
     pub at: Micros,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+/// What a clock is doing at the evaluation instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
     Running,
     Paused,
     Stopped,
@@ -47,7 +52,10 @@ pub struct Clock {
     /// Time spent in pausing statuses.
     pub paused: Micros,
     pub running: bool,
+    pub mode: Mode,
     pub decided: Option<Decided>,
+    /// When the counted time reached each of [`WARNING_FRACTIONS`] of the target.
+    pub warnings: [Option<Micros>; 3],
 }
 
 /// Both clocks of one ticket.
@@ -65,6 +73,7 @@ pub fn evaluate(
     history: &[(Micros, TicketStatus)],
     response_target: Micros,
     resolution_target: Micros,
+    pausing: &[TicketStatus],
     now: Micros,
 ) -> Option<TicketClocks> {
     let created = history.first()?.0;
@@ -81,7 +90,7 @@ pub fn evaluate(
         resolution_target,
         now,
         TicketStatus::resolves,
-        &DEFAULT_PAUSING,
+        pausing,
         true,
     );
     let cancelled = history.iter().any(|(_, s)| *s == TicketStatus::Cancelled);
@@ -106,7 +115,9 @@ fn run_clock(
         elapsed: 0,
         paused: 0,
         running: true,
+        mode: Mode::Running,
         decided: None,
+        warnings: [None; 3],
     };
     let Some(&(mut last, _)) = history.first() else {
         return clock;
@@ -136,6 +147,7 @@ fn run_clock(
         advance(&mut clock, mode, last, now);
     }
     clock.running = mode == Mode::Running;
+    clock.mode = mode;
     clock
 }
 
@@ -145,6 +157,16 @@ fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros) {
     let span = (to - from).max(0);
     match mode {
         Mode::Running => {
+            for (i, fraction) in WARNING_FRACTIONS.iter().enumerate() {
+                let at = (clock.target as f64 * fraction).round() as Micros;
+                if clock.warnings[i].is_none()
+                    && clock.decided.is_none()
+                    && clock.elapsed + span >= at
+                    && clock.elapsed < at
+                {
+                    clock.warnings[i] = Some(from + (at - clock.elapsed));
+                }
+            }
             if clock.decided.is_none() && clock.elapsed + span > clock.target {
                 let at = from + (clock.target - clock.elapsed);
                 clock.decided = Some(Decided {
@@ -167,6 +189,7 @@ mod tests {
 
     const MIN: Micros = 60 * MICROS_PER_SECOND;
     const HOUR: Micros = 60 * MIN;
+    const PAUSING: [TicketStatus; 2] = [OnHold, AwaitingCustomer];
 
     fn at(minutes: i64) -> Micros {
         minutes * MIN
@@ -175,7 +198,7 @@ mod tests {
     #[test]
     fn response_stops_at_first_acknowledgement() {
         let h = [(at(0), New), (at(10), Acknowledged), (at(30), InProgress)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(60)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(60)).unwrap();
         assert_eq!(c.response.elapsed, 10 * MIN);
         assert_eq!(
             c.response.decided,
@@ -190,7 +213,7 @@ mod tests {
     #[test]
     fn a_running_clock_breaches_the_moment_it_passes_its_target() {
         let h = [(at(0), New)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(20)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(20)).unwrap();
         assert_eq!(
             c.response.decided,
             Some(Decided {
@@ -205,7 +228,7 @@ mod tests {
     #[test]
     fn stopping_exactly_at_the_target_is_met() {
         let h = [(at(0), New), (at(15), Acknowledged)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(20)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(20)).unwrap();
         assert_eq!(c.response.decided.unwrap().outcome, Outcome::Met);
     }
 
@@ -218,7 +241,7 @@ mod tests {
             (at(240), InProgress),
             (at(300), Resolved),
         ];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(600)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(600)).unwrap();
         assert_eq!(c.resolution.elapsed, 2 * HOUR);
         assert_eq!(c.resolution.paused, 3 * HOUR);
         assert_eq!(
@@ -233,7 +256,7 @@ mod tests {
     #[test]
     fn paused_plus_counted_is_elapsed_wall_time_while_open() {
         let h = [(at(0), New), (at(30), OnHold), (at(90), InProgress)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(120)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(120)).unwrap();
         assert_eq!(c.resolution.elapsed + c.resolution.paused, 120 * MIN);
     }
 
@@ -245,7 +268,7 @@ mod tests {
             (at(120), Reopened),
             (at(400), Resolved),
         ];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(500)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(500)).unwrap();
         // 60 + 280 = 340 minutes counted: past the target, but the met outcome came first.
         assert_eq!(c.resolution.elapsed, 340 * MIN);
         assert_eq!(
@@ -260,7 +283,7 @@ mod tests {
     #[test]
     fn a_late_resolution_is_a_breach_at_the_target_instant() {
         let h = [(at(0), New), (at(5), Acknowledged), (at(300), Resolved)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(300)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(300)).unwrap();
         assert_eq!(
             c.resolution.decided,
             Some(Decided {
@@ -274,14 +297,40 @@ mod tests {
     #[test]
     fn cancelled_tickets_stop_both_clocks() {
         let h = [(at(0), New), (at(5), Cancelled)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, at(600)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(600)).unwrap();
         assert!(c.cancelled);
         assert_eq!(c.resolution.elapsed, 5 * MIN);
         assert_eq!(c.resolution.decided, None);
     }
 
     #[test]
+    fn warnings_mark_half_three_quarters_and_ninety_percent() {
+        // 4h target, paused from 1h to 2h: 50% (2h counted) is reached at 3h wall time.
+        let h = [(at(0), New), (at(60), OnHold), (at(120), InProgress)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(400)).unwrap();
+        assert_eq!(
+            c.resolution.warnings,
+            [Some(at(180)), Some(at(240)), Some(at(120 + 156))]
+        );
+        // A clock that stopped early warns only for the thresholds it reached.
+        let h = [(at(0), New), (at(10), Acknowledged)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(400)).unwrap();
+        assert_eq!(
+            c.response.warnings,
+            [Some(at(0) + 450 * MICROS_PER_SECOND), None, None]
+        );
+    }
+
+    #[test]
+    fn the_policy_decides_which_statuses_pause() {
+        let h = [(at(0), New), (at(60), OnHold), (at(120), InProgress)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &[AwaitingCustomer], at(180)).unwrap();
+        assert_eq!((c.resolution.elapsed, c.resolution.paused), (180 * MIN, 0));
+        assert_eq!(c.resolution.mode, Mode::Running);
+    }
+
+    #[test]
     fn an_empty_history_has_no_clock() {
-        assert_eq!(evaluate(&[], MIN, MIN, 0), None);
+        assert_eq!(evaluate(&[], MIN, MIN, &PAUSING, 0), None);
     }
 }

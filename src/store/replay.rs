@@ -4,7 +4,7 @@ use super::error::StoreError;
 use super::history::HistoryStore;
 use super::tables::Table;
 use crate::model::{TicketEvent, TicketStatus, TicketType};
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int32Type, TimestampMicrosecondType};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::Path;
@@ -123,11 +123,19 @@ fn tickets(batch: &RecordBatch) -> Vec<(TicketEvent, i32)> {
     fn enum_of<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
         serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
     }
+    let timestamps = |name: &str| {
+        batch
+            .column_by_name(name)
+            .map(|c| c.as_primitive::<TimestampMicrosecondType>().clone())
+    };
+    let flags = |name: &str| batch.column_by_name(name).map(|c| c.as_boolean().clone());
+    let (planned_start, planned_end) = (timestamps("planned_start"), timestamps("planned_end"));
+    let (approved, outage) = (flags("approved"), flags("outage"));
     (0..batch.num_rows())
         .filter_map(|i| {
             let ticket_type: TicketType = enum_of(kind.value(i))?;
             let status: TicketStatus = enum_of(status.value(i))?;
-            let event = TicketEvent::status_change(
+            let mut event = TicketEvent::status_change(
                 time.value(i),
                 ticket.value(i),
                 ticket_type,
@@ -135,6 +143,23 @@ fn tickets(batch: &RecordBatch) -> Vec<(TicketEvent, i32)> {
                 priority.value(i),
                 status,
             );
+            // What a change says about its planned outage (maintenance exclusions).
+            event.planned_start = planned_start
+                .as_ref()
+                .filter(|c| c.is_valid(i))
+                .map(|c| c.value(i));
+            event.planned_end = planned_end
+                .as_ref()
+                .filter(|c| c.is_valid(i))
+                .map(|c| c.value(i));
+            event.approved = approved
+                .as_ref()
+                .filter(|c| c.is_valid(i))
+                .map(|c| c.value(i));
+            event.outage = outage
+                .as_ref()
+                .filter(|c| c.is_valid(i))
+                .map(|c| c.value(i));
             Some((event, partition.value(i)))
         })
         .collect()

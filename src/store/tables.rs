@@ -113,6 +113,7 @@ static SLICES: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("target", DataType::Float64, false),
         f("slice_start", ts(), false),
         f("slice_seconds", DataType::Int64, false),
+        f("excluded_seconds", DataType::Int64, false),
         f("good", DataType::Float64, false),
         f("total", DataType::Float64, false),
         f("state", DataType::Utf8, false),
@@ -357,6 +358,7 @@ pub fn slice_batches(
                 StringBuilder::new(),
             );
             let (mut start, mut secs) = (ts_builder(n), Int64Builder::with_capacity(n));
+            let mut excluded = Int64Builder::with_capacity(n);
             let (mut good, mut total) = (
                 Float64Builder::with_capacity(n),
                 Float64Builder::with_capacity(n),
@@ -369,6 +371,7 @@ pub fn slice_batches(
                 target.append_value(r.target);
                 start.append_value(r.start);
                 secs.append_value(r.seconds);
+                excluded.append_value(r.excluded_seconds);
                 good.append_value(r.good);
                 total.append_value(r.total);
                 state.append_value(r.state);
@@ -382,6 +385,7 @@ pub fn slice_batches(
                     Arc::new(target.finish()),
                     Arc::new(start.finish()),
                     Arc::new(secs.finish()),
+                    Arc::new(excluded.finish()),
                     Arc::new(good.finish()),
                     Arc::new(total.finish()),
                     Arc::new(state.finish()),
