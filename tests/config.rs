@@ -116,6 +116,44 @@ fn catalogue_mistakes_name_the_key() {
 }
 
 #[test]
+fn calendars_read_holidays_from_an_ics_file_next_to_the_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "holidays.ics",
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261225\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    );
+    let text = "[[service]]\nid = \"a\"\nname = \"A\"\n[[calendar]]\nid = \"c\"\ntime_zone = \"Europe/Berlin\"\nholidays_ics = \"holidays.ics\"\n[calendar.hours]\nmon = [\"08:00-17:00\"]\n[[ticket_policy]]\ntype = \"incident\"\npriority = \"P1\"\nresponse = \"1h\"\nresolution = \"8h\"\ncalendar = \"c\"\n";
+    let path = write(dir.path(), "catalogue.toml", text);
+    let c = Catalogue::load(&path).unwrap();
+    let dates = c.calendar("c").unwrap().holiday_dates();
+    assert!(dates.contains(&chrono::NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()));
+
+    for (bad, expected) in [
+        (
+            text.replace("Europe/Berlin", "Mars/Olympus"),
+            "key `calendar[0].time_zone`: `Mars/Olympus` is not an IANA time zone",
+        ),
+        (
+            text.replace("08:00-17:00", "17:00-08:00"),
+            "key `calendar[0].hours.mon`: `17:00-08:00` is not a span",
+        ),
+        (
+            text.replace("calendar = \"c\"", "calendar = \"x\""),
+            "key `ticket_policy[0].calendar`: no calendar `x`",
+        ),
+        (
+            text.replace("holidays.ics", "missing.ics"),
+            "key `calendar[0].holidays_ics`: cannot read",
+        ),
+    ] {
+        let path = write(dir.path(), "catalogue.toml", &bad);
+        let err = Catalogue::load(&path).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}\nshould contain: {expected}");
+    }
+}
+
+#[test]
 fn check_config_prints_a_summary_or_fails_with_the_reason() {
     let ok = Command::new(env!("CARGO_BIN_EXE_slacap"))
         .args(["check-config", "--config", "config/slacap.toml"])

@@ -1,6 +1,7 @@
 //! The service catalogue (`catalogue.toml`): services, components with capacities, dependencies,
 //! availability SLOs and ticket SLA policies.
 
+use super::calendar::{CalendarConfig, parse_ics_holidays, parse_span, weekday_index};
 use super::error::{ConfigError, read_toml};
 use crate::model::{TicketStatus, TicketType};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,9 @@ pub struct Catalogue {
     pub services: Vec<Service>,
     #[serde(rename = "ticket_policy", default)]
     pub ticket_policies: Vec<TicketPolicy>,
+    /// Business calendars that ticket policies can name.
+    #[serde(rename = "calendar", default)]
+    pub calendars: Vec<CalendarConfig>,
 }
 
 /// Which kind of agreement a service's targets belong to (ISO/IEC 20000-1 8.3.3 / 8.2.4).
@@ -165,6 +169,9 @@ pub struct TicketPolicy {
     /// Statuses in which the resolution clock stands still.
     #[serde(default = "default_pausing")]
     pub pausing: Vec<TicketStatus>,
+    /// The business calendar the clocks count on (default: 24x7).
+    #[serde(default)]
+    pub calendar: Option<String>,
 }
 
 fn default_pausing() -> Vec<TicketStatus> {
@@ -194,9 +201,32 @@ impl Maintenance {
 
 impl Catalogue {
     pub fn load(file: &Path) -> Result<Catalogue, ConfigError> {
-        let catalogue: Catalogue = read_toml(file)?;
+        let mut catalogue: Catalogue = read_toml(file)?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        for (i, c) in catalogue.calendars.iter_mut().enumerate() {
+            let Some(ics) = &c.holidays_ics else { continue };
+            let path = base.join(ics);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::invalid(
+                    file,
+                    format!("calendar[{i}].holidays_ics"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            c.ics_dates = parse_ics_holidays(&text).map_err(|e| {
+                ConfigError::invalid(
+                    file,
+                    format!("calendar[{i}].holidays_ics"),
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+        }
         catalogue.validate(file)?;
         Ok(catalogue)
+    }
+
+    pub fn calendar(&self, id: &str) -> Option<&CalendarConfig> {
+        self.calendars.iter().find(|c| c.id == id)
     }
 
     pub fn service(&self, id: &str) -> Option<&Service> {
@@ -324,6 +354,55 @@ impl Catalogue {
                 }
             }
         }
+        let mut calendars = HashSet::new();
+        for (i, c) in self.calendars.iter().enumerate() {
+            let at = format!("calendar[{i}]");
+            if !calendars.insert(c.id.as_str()) {
+                return bad(
+                    format!("{at}.id"),
+                    format!("calendar `{}` is defined twice", c.id),
+                );
+            }
+            if c.time_zone.parse::<chrono_tz::Tz>().is_err() {
+                return bad(
+                    format!("{at}.time_zone"),
+                    format!(
+                        "`{}` is not an IANA time zone (e.g. \"Europe/Berlin\")",
+                        c.time_zone
+                    ),
+                );
+            }
+            for (day, spans) in &c.hours {
+                if weekday_index(day).is_none() {
+                    return bad(
+                        format!("{at}.hours.{day}"),
+                        "days are mon, tue, wed, thu, fri, sat, sun".into(),
+                    );
+                }
+                for span in spans {
+                    if parse_span(span).is_none() {
+                        return bad(
+                            format!("{at}.hours.{day}"),
+                            format!("`{span}` is not a span like \"08:00-17:00\""),
+                        );
+                    }
+                }
+            }
+            if c.hours.values().all(Vec::is_empty) {
+                return bad(
+                    format!("{at}.hours"),
+                    "a calendar needs working hours on at least one day".into(),
+                );
+            }
+            for (j, d) in c.holidays.iter().enumerate() {
+                if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+                    return bad(
+                        format!("{at}.holidays[{j}]"),
+                        format!("`{d}` is not a date YYYY-MM-DD"),
+                    );
+                }
+            }
+        }
         let mut policies = BTreeMap::new();
         for (i, p) in self.ticket_policies.iter().enumerate() {
             let at = format!("ticket_policy[{i}]");
@@ -353,6 +432,14 @@ impl Catalogue {
                 return bad(
                     format!("{at}.pausing"),
                     format!("`{}` cannot pause a clock", s.as_str()),
+                );
+            }
+            if let Some(calendar) = &p.calendar
+                && self.calendar(calendar).is_none()
+            {
+                return bad(
+                    format!("{at}.calendar"),
+                    format!("no calendar `{calendar}` in the catalogue"),
                 );
             }
             if p.resolution < p.response {

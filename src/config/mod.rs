@@ -2,11 +2,13 @@
 //! (`catalogue.toml`). Both reject unknown keys, and every error names the file, the key and the
 //! problem, so an operator can fix it without reading code.
 
+mod calendar;
 mod catalogue;
 mod duration;
 mod error;
 mod settings;
 
+pub use calendar::{CalendarConfig, parse_ics_holidays, parse_span, weekday_index};
 pub use catalogue::{
     Agreement, Catalogue, Component, Maintenance, MissingPolicy, Service, Sli, Slo, SloWindow,
     TicketPolicy,

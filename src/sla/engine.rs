@@ -5,6 +5,7 @@
 //! availability slices, decided ticket clocks and breaches. Each finding is returned once.
 
 use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, covered, floor_to};
+use super::calendar::Calendar;
 use super::findings::{
     Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning,
 };
@@ -118,6 +119,9 @@ pub struct SlaEngine {
     breach_ids: HashSet<String>,
     /// Change tickets, for their planned outages.
     changes: HashMap<String, ChangeWindow>,
+    /// Business calendars by id; policies without one count 24x7.
+    calendars: HashMap<String, Calendar>,
+    always: Calendar,
 }
 
 impl SlaEngine {
@@ -175,7 +179,15 @@ impl SlaEngine {
             breaches: Vec::new(),
             breach_ids: HashSet::new(),
             changes: HashMap::new(),
+            calendars: HashMap::new(),
+            always: Calendar::always(),
         };
+        engine.calendars = engine
+            .catalogue
+            .calendars
+            .iter()
+            .map(|c| (c.id.clone(), Calendar::from_config(c)))
+            .collect();
         let services: Vec<String> = engine
             .catalogue
             .services
@@ -186,6 +198,14 @@ impl SlaEngine {
             engine.refresh_exclusions(service);
         }
         engine
+    }
+
+    fn calendar_of(&self, policy: &crate::config::TicketPolicy) -> &Calendar {
+        policy
+            .calendar
+            .as_ref()
+            .and_then(|id| self.calendars.get(id))
+            .unwrap_or(&self.always)
     }
 
     /// Recomputes a service's maintenance exclusions: the catalogue's windows plus the planned
@@ -406,6 +426,11 @@ impl SlaEngine {
                 policy.response.as_micros() as Micros,
                 policy.resolution.as_micros() as Micros,
                 &policy.pausing,
+                policy
+                    .calendar
+                    .as_ref()
+                    .and_then(|id| self.calendars.get(id))
+                    .unwrap_or(&self.always),
                 watermark,
             ) else {
                 continue;
@@ -622,9 +647,11 @@ impl SlaEngine {
                 p.response.as_micros() as Micros,
                 p.resolution.as_micros() as Micros,
                 &p.pausing,
+                self.calendar_of(p),
                 now,
             )
         });
+        let calendar = policy.map_or(&self.always, |p| self.calendar_of(p));
         let report = |metric, c: ticket_clock::Clock| {
             let breached = c.decided.filter(|d| d.outcome == Outcome::Breached);
             TicketClockReport {
@@ -637,7 +664,9 @@ impl SlaEngine {
                 decided_at: c.decided.map(|d| format_rfc3339(d.at)),
                 breached_at: breached.map(|d| format_rfc3339(d.at)),
                 predicted_breach_at: (c.running && c.decided.is_none())
-                    .then(|| format_rfc3339(now + (c.target - c.elapsed))),
+                    .then(|| calendar.add_working(now, c.target - c.elapsed))
+                    .flatten()
+                    .map(format_rfc3339),
                 warnings: c
                     .warnings
                     .iter()

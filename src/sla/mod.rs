@@ -3,6 +3,7 @@
 //! [`Findings`] out.
 
 pub mod availability;
+pub mod calendar;
 mod engine;
 mod findings;
 mod report;

@@ -14,6 +14,7 @@
 //! Recomputing from the whole (sorted) history each time keeps the result independent of the
 //! order in which events arrived.
 
+use super::calendar::Calendar;
 use crate::model::{Micros, TicketStatus};
 use serde::Serialize;
 
@@ -74,6 +75,7 @@ pub fn evaluate(
     response_target: Micros,
     resolution_target: Micros,
     pausing: &[TicketStatus],
+    calendar: &Calendar,
     now: Micros,
 ) -> Option<TicketClocks> {
     let created = history.first()?.0;
@@ -84,6 +86,7 @@ pub fn evaluate(
         TicketStatus::responds,
         &[],
         false,
+        calendar,
     );
     let resolution = run_clock(
         history,
@@ -92,6 +95,7 @@ pub fn evaluate(
         TicketStatus::resolves,
         pausing,
         true,
+        calendar,
     );
     let cancelled = history.iter().any(|(_, s)| *s == TicketStatus::Cancelled);
     Some(TicketClocks {
@@ -109,6 +113,7 @@ fn run_clock(
     stops: fn(TicketStatus) -> bool,
     pausing: &[TicketStatus],
     reopen_resumes: bool,
+    calendar: &Calendar,
 ) -> Clock {
     let mut clock = Clock {
         target,
@@ -124,7 +129,7 @@ fn run_clock(
     };
     let mut mode = Mode::Running;
     for &(t, status) in history {
-        advance(&mut clock, mode, last, t);
+        advance(&mut clock, mode, last, t, calendar);
         last = t.max(last);
         mode = match (mode, status) {
             (_, TicketStatus::Cancelled) => Mode::Stopped,
@@ -144,17 +149,18 @@ fn run_clock(
         };
     }
     if now > last {
-        advance(&mut clock, mode, last, now);
+        advance(&mut clock, mode, last, now, calendar);
     }
     clock.running = mode == Mode::Running;
     clock.mode = mode;
     clock
 }
 
-/// Moves the clock from `from` to `to` in `mode`, deciding a breach at the instant the counted
-/// time passes the target.
-fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros) {
-    let span = (to - from).max(0);
+/// Moves the clock from `from` to `to` in `mode`, counting only the calendar's working time,
+/// and deciding a breach at the instant the counted time passes the target.
+fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros, calendar: &Calendar) {
+    let span = calendar.working_between(from, to);
+    let instant_after = |amount: Micros| calendar.add_working(from, amount).unwrap_or(to);
     match mode {
         Mode::Running => {
             for (i, fraction) in WARNING_FRACTIONS.iter().enumerate() {
@@ -164,11 +170,11 @@ fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros) {
                     && clock.elapsed + span >= at
                     && clock.elapsed < at
                 {
-                    clock.warnings[i] = Some(from + (at - clock.elapsed));
+                    clock.warnings[i] = Some(instant_after(at - clock.elapsed));
                 }
             }
             if clock.decided.is_none() && clock.elapsed + span > clock.target {
-                let at = from + (clock.target - clock.elapsed);
+                let at = instant_after(clock.target - clock.elapsed);
                 clock.decided = Some(Decided {
                     outcome: Outcome::Breached,
                     at,
@@ -191,6 +197,10 @@ mod tests {
     const HOUR: Micros = 60 * MIN;
     const PAUSING: [TicketStatus; 2] = [OnHold, AwaitingCustomer];
 
+    fn always() -> Calendar {
+        Calendar::always()
+    }
+
     fn at(minutes: i64) -> Micros {
         minutes * MIN
     }
@@ -198,7 +208,7 @@ mod tests {
     #[test]
     fn response_stops_at_first_acknowledgement() {
         let h = [(at(0), New), (at(10), Acknowledged), (at(30), InProgress)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(60)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(60)).unwrap();
         assert_eq!(c.response.elapsed, 10 * MIN);
         assert_eq!(
             c.response.decided,
@@ -213,7 +223,7 @@ mod tests {
     #[test]
     fn a_running_clock_breaches_the_moment_it_passes_its_target() {
         let h = [(at(0), New)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(20)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(20)).unwrap();
         assert_eq!(
             c.response.decided,
             Some(Decided {
@@ -228,7 +238,7 @@ mod tests {
     #[test]
     fn stopping_exactly_at_the_target_is_met() {
         let h = [(at(0), New), (at(15), Acknowledged)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(20)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(20)).unwrap();
         assert_eq!(c.response.decided.unwrap().outcome, Outcome::Met);
     }
 
@@ -241,7 +251,7 @@ mod tests {
             (at(240), InProgress),
             (at(300), Resolved),
         ];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(600)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(600)).unwrap();
         assert_eq!(c.resolution.elapsed, 2 * HOUR);
         assert_eq!(c.resolution.paused, 3 * HOUR);
         assert_eq!(
@@ -256,7 +266,7 @@ mod tests {
     #[test]
     fn paused_plus_counted_is_elapsed_wall_time_while_open() {
         let h = [(at(0), New), (at(30), OnHold), (at(90), InProgress)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(120)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(120)).unwrap();
         assert_eq!(c.resolution.elapsed + c.resolution.paused, 120 * MIN);
     }
 
@@ -268,7 +278,7 @@ mod tests {
             (at(120), Reopened),
             (at(400), Resolved),
         ];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(500)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(500)).unwrap();
         // 60 + 280 = 340 minutes counted: past the target, but the met outcome came first.
         assert_eq!(c.resolution.elapsed, 340 * MIN);
         assert_eq!(
@@ -283,7 +293,7 @@ mod tests {
     #[test]
     fn a_late_resolution_is_a_breach_at_the_target_instant() {
         let h = [(at(0), New), (at(5), Acknowledged), (at(300), Resolved)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(300)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(300)).unwrap();
         assert_eq!(
             c.resolution.decided,
             Some(Decided {
@@ -297,7 +307,7 @@ mod tests {
     #[test]
     fn cancelled_tickets_stop_both_clocks() {
         let h = [(at(0), New), (at(5), Cancelled)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(600)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(600)).unwrap();
         assert!(c.cancelled);
         assert_eq!(c.resolution.elapsed, 5 * MIN);
         assert_eq!(c.resolution.decided, None);
@@ -307,14 +317,14 @@ mod tests {
     fn warnings_mark_half_three_quarters_and_ninety_percent() {
         // 4h target, paused from 1h to 2h: 50% (2h counted) is reached at 3h wall time.
         let h = [(at(0), New), (at(60), OnHold), (at(120), InProgress)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(400)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(400)).unwrap();
         assert_eq!(
             c.resolution.warnings,
             [Some(at(180)), Some(at(240)), Some(at(120 + 156))]
         );
         // A clock that stopped early warns only for the thresholds it reached.
         let h = [(at(0), New), (at(10), Acknowledged)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, at(400)).unwrap();
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(400)).unwrap();
         assert_eq!(
             c.response.warnings,
             [Some(at(0) + 450 * MICROS_PER_SECOND), None, None]
@@ -322,15 +332,65 @@ mod tests {
     }
 
     #[test]
+    fn business_time_counts_only_working_hours() {
+        // Mon–Fri 08:00–17:00 Berlin. Created Friday 2026-11-27 16:00 CET with a 4h target: 1h
+        // on Friday, 3h on Monday → breach Monday 11:00 CET (10:00 UTC).
+        let day = vec![(8 * 3600, 17 * 3600)];
+        let week = [
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day,
+            vec![],
+            vec![],
+        ];
+        let office = Calendar::business(chrono_tz::Europe::Berlin, week, Default::default());
+        let t = |s| crate::model::parse_rfc3339(s).unwrap();
+        let h = [(t("2026-11-27T15:00:00Z"), New)];
+        let c = evaluate(
+            &h,
+            HOUR,
+            4 * HOUR,
+            &PAUSING,
+            &office,
+            t("2026-11-30T12:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.resolution.decided,
+            Some(Decided {
+                outcome: Outcome::Breached,
+                at: t("2026-11-30T10:00:00Z")
+            })
+        );
+        assert_eq!(
+            c.response.decided.unwrap().at,
+            t("2026-11-27T16:00:00Z"),
+            "1h response ends Friday 17:00 CET"
+        );
+        // By Monday 13:00 CET: 1h on Friday + 5h on Monday.
+        assert_eq!(c.resolution.elapsed, 6 * HOUR);
+    }
+
+    #[test]
     fn the_policy_decides_which_statuses_pause() {
         let h = [(at(0), New), (at(60), OnHold), (at(120), InProgress)];
-        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &[AwaitingCustomer], at(180)).unwrap();
+        let c = evaluate(
+            &h,
+            15 * MIN,
+            4 * HOUR,
+            &[AwaitingCustomer],
+            &always(),
+            at(180),
+        )
+        .unwrap();
         assert_eq!((c.resolution.elapsed, c.resolution.paused), (180 * MIN, 0));
         assert_eq!(c.resolution.mode, Mode::Running);
     }
 
     #[test]
     fn an_empty_history_has_no_clock() {
-        assert_eq!(evaluate(&[], MIN, MIN, &PAUSING, 0), None);
+        assert_eq!(evaluate(&[], MIN, MIN, &PAUSING, &always(), 0), None);
     }
 }
