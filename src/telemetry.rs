@@ -43,6 +43,7 @@ counters! {
     consumer_errors_total: "counter", "Errors reported by the Kafka consumer.";
     late_events_total: "counter", "Events that arrived behind the watermark (kept in history; results already written for their time are not revised yet).";
     breaches_total: "counter", "Breaches detected.";
+    burn_alerts_total: "counter", "Burn-rate alert transitions (firing or resolved).";
     warnings_total: "counter", "Ticket clock warnings (50, 75, 90 % of target) raised.";
     alerts_published_total: "counter", "Alerts published to the alerts topic.";
 }

@@ -114,6 +114,31 @@ async fn month_scenario(broker: TestBroker, name: &str) {
         "the month has late tickets: {breach_count}"
     );
 
+    // The outage burns the budget at 1000x: the 1h/5m rule fires after the first bad minute and
+    // resolves once the last 5 minutes are clean again.
+    let (_, burns) = get_json(api, "/api/v1/burn-rate-alerts?service=payments").await;
+    let fast: Vec<_> = burns
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["slo"] == "availability" && a["rule"] == "1h")
+        .collect();
+    assert_eq!(fast.len(), 2, "{fast:?}");
+    assert_eq!(
+        fast[0]["id"],
+        "payments:availability:burn-1h:2026-11-14T02:01:00Z"
+    );
+    assert_eq!(
+        (fast[0]["state"].as_str(), fast[0]["at"].as_str()),
+        (Some("firing"), Some("2026-11-14T02:01:00Z"))
+    );
+    assert_eq!(
+        (fast[1]["state"].as_str(), fast[1]["at"].as_str()),
+        (Some("resolved"), Some("2026-11-14T02:55:00Z"))
+    );
+    assert_eq!(fast[1]["id"], fast[0]["id"]);
+    assert!((fast[0]["threshold"].as_f64().unwrap() - 14.4).abs() < 1e-9);
+
     // A breached ticket's clock trail.
     let ticket_breach = all
         .as_array()
@@ -175,7 +200,8 @@ async fn month_scenario(broker: TestBroker, name: &str) {
         warnings > breach_count,
         "warnings precede breaches: {warnings}"
     );
-    let expected_alerts = breach_count + warnings;
+    let burn_transitions = counters.burn_alerts_total.load(Ordering::Relaxed) as usize;
+    let expected_alerts = breach_count + warnings + burn_transitions;
     let brokers = broker.bootstrap();
     let alerts = tokio::task::spawn_blocking(move || {
         read_topic(

@@ -124,6 +124,26 @@ pub async fn ticket_sla(
 }
 
 #[derive(Deserialize)]
+pub struct ServiceParam {
+    service: Option<String>,
+}
+
+pub async fn burn_alerts(
+    State(state): State<AppState>,
+    params: Result<Query<ServiceParam>, QueryRejection>,
+) -> Result<Json<Vec<crate::sla::burn::BurnAlert>>, ApiError> {
+    let Query(params) = params?;
+    if let Some(service) = &params.service
+        && state.config.catalogue.service(service).is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "no service `{service}` in the catalogue"
+        )));
+    }
+    Ok(Json(engine(&state).burn_alerts(params.service.as_deref())))
+}
+
+#[derive(Deserialize)]
 pub struct BreachParams {
     service: Option<String>,
     since: Option<String>,

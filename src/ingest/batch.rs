@@ -4,6 +4,7 @@
 use super::decode::{Stream, decode};
 use crate::config::Catalogue;
 use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent};
+use crate::sla::burn::BurnAlert;
 use crate::sla::{Breach, SlaEngine, TicketWarning};
 use crate::store::{
     Checkpoint, FileOrigin, HistoryStore, PendingFile, StoreError, Table, breach_batches,
@@ -44,6 +45,7 @@ pub struct BatchOutcome {
     pub dead_letters: Vec<DeadLetter>,
     pub alerts: Vec<Breach>,
     pub warnings: Vec<TicketWarning>,
+    pub burn_alerts: Vec<BurnAlert>,
     /// The checkpoint to save once dead letters and alerts are delivered.
     pub checkpoint: Checkpoint,
     /// (topic, partition, next offset) to commit to Kafka after the checkpoint.
@@ -225,6 +227,10 @@ impl Processor {
             &self.counters.warnings_total,
             findings.warnings.len() as u64,
         );
+        add(
+            &self.counters.burn_alerts_total,
+            findings.burn_alerts.len() as u64,
+        );
 
         let seq = self.checkpoint.seq + 1;
         let mut files = Vec::new();
@@ -284,6 +290,7 @@ impl Processor {
             dead_letters,
             alerts: findings.breaches,
             warnings: findings.warnings,
+            burn_alerts: findings.burn_alerts,
             checkpoint,
             commits,
         }))

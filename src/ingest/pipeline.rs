@@ -169,6 +169,7 @@ impl Pipeline {
             dead_letters,
             alerts,
             warnings,
+            burn_alerts,
             checkpoint,
             commits,
         } = outcome;
@@ -179,7 +180,16 @@ impl Pipeline {
                 "batch findings"
             );
         }
-        self.deliver(&dead_letters, &alerts, &warnings).await?;
+        let mut notices: Vec<(String, String)> = warnings
+            .iter()
+            .map(|w| (w.id.clone(), warning_payload(w)))
+            .collect();
+        notices.extend(
+            burn_alerts
+                .iter()
+                .map(|b| (format!("{}:{}", b.id, b.state), burn_payload(b))),
+        );
+        self.deliver(&dead_letters, &alerts, &notices).await?;
         let store = processor.store().clone();
         let saved = checkpoint.clone();
         tokio::task::spawn_blocking(move || store.save_checkpoint(&saved)).await??;
@@ -212,7 +222,7 @@ impl Pipeline {
         &self,
         dead_letters: &[DeadLetter],
         alerts: &[Breach],
-        warnings: &[TicketWarning],
+        notices: &[(String, String)],
     ) -> Result<(), PipelineError> {
         let topics = &self.config.settings.kafka.topics;
         let mut pending = Vec::new();
@@ -254,10 +264,10 @@ impl Pipeline {
                 .payload(payload.as_bytes());
             pending.push((topics.alerts.clone(), self.enqueue(record).await?));
         }
-        for warning in warnings {
-            let payload = warning_payload(warning);
+        // Warnings and burn-rate transitions: (key, payload).
+        for (key, payload) in notices {
             let record = FutureRecord::to(&topics.alerts)
-                .key(warning.id.as_bytes())
+                .key(key.as_bytes())
                 .payload(payload.as_bytes());
             pending.push((topics.alerts.clone(), self.enqueue(record).await?));
         }
@@ -345,6 +355,26 @@ pub fn warning_payload(warning: &TicketWarning) -> String {
             warning.metric,
             warning.target_seconds,
             format_rfc3339(warning.at)
+        );
+        object.insert("summary".into(), summary.into());
+    }
+    value.to_string()
+}
+
+/// The burn-rate message: `kind` = `burn_rate`, the transition, and a readable line.
+pub fn burn_payload(alert: &crate::sla::burn::BurnAlert) -> String {
+    let mut value = serde_json::to_value(alert).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("kind".into(), "burn_rate".into());
+        let summary = format!(
+            "{}: SLO {} error budget burning at {:.1}x (rule {}, threshold {:.1}x): {} at {}",
+            alert.service,
+            alert.slo,
+            alert.long_window_burn_rate,
+            alert.rule,
+            alert.threshold,
+            alert.state,
+            format_rfc3339(alert.at)
         );
         object.insert("summary".into(), summary.into());
     }

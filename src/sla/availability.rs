@@ -5,6 +5,7 @@
 //! target allows over the *whole* window; `error_budget_remaining` is the unspent fraction of it
 //! and goes negative once the budget is overspent.
 
+use super::burn::Series;
 use super::window::Interval;
 use crate::config::MissingPolicy;
 use crate::model::{MICROS_PER_SECOND, Micros};
@@ -187,6 +188,27 @@ impl ProbeTracker {
         None
     }
 
+    /// Bad and eligible time per slice over `[from, to)`, for burn rates: the same rules as
+    /// [`ProbeTracker::attainment`] (missing policy, exclusions), slice by slice.
+    pub fn series(&self, from: Micros, to: Micros, exclusions: &[Interval]) -> Series {
+        let start = floor_to(from, self.slice);
+        let n = ((to - start).max(0) + self.slice - 1) / self.slice;
+        let mut cells = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let s = start + i * self.slice;
+            let counted = (self.slice - covered(exclusions, s, s + self.slice)) as f64;
+            let cell = match (self.slices.get(&s), self.missing) {
+                (Some(c), _) if c.is_good() => (0.0, counted),
+                (Some(_), _) => (counted, counted),
+                (None, MissingPolicy::Exclude) => (0.0, 0.0),
+                (None, MissingPolicy::Good) => (0.0, counted),
+                (None, MissingPolicy::Bad) => (counted, counted),
+            };
+            cells.push(cell);
+        }
+        Series::new(start, self.slice, &cells)
+    }
+
     /// Drops slices that start before `horizon` (already in the Parquet history).
     pub fn forget_before(&mut self, horizon: Micros) {
         let horizon = floor_to(horizon, self.slice);
@@ -255,6 +277,23 @@ impl RatioTracker {
             error_budget_remaining: (total > 0.0)
                 .then(|| 1.0 - (total - good).max(0.0) / allowed_bad),
         }
+    }
+
+    /// Bad and total events per minute over `[from, to)`, for burn rates (minutes wholly in
+    /// an exclusion window are left out).
+    pub fn series(&self, from: Micros, to: Micros, exclusions: &[Interval]) -> Series {
+        let start = floor_to(from, RATIO_BUCKET);
+        let n = ((to - start).max(0) + RATIO_BUCKET - 1) / RATIO_BUCKET;
+        let mut cells = vec![(0.0, 0.0); n as usize];
+        for (&s, &(good, total)) in self.buckets.range(start..to) {
+            if covered(exclusions, s, s + RATIO_BUCKET) == RATIO_BUCKET {
+                continue;
+            }
+            if let Some(cell) = cells.get_mut(((s - start) / RATIO_BUCKET) as usize) {
+                *cell = ((total - good).max(0.0), total);
+            }
+        }
+        Series::new(start, RATIO_BUCKET, &cells)
     }
 
     pub fn forget_before(&mut self, horizon: Micros) {

@@ -5,6 +5,7 @@
 //! availability slices, decided ticket clocks and breaches. Each finding is returned once.
 
 use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, covered, floor_to};
+use super::burn::{self, BurnAlert};
 use super::calendar::Calendar;
 use super::findings::{
     Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning,
@@ -36,6 +37,10 @@ struct SloState {
     exhausted: HashSet<String>,
     /// Maintenance windows of the service (sorted, merged), excluded from availability.
     exclusions: Vec<Interval>,
+    /// Per burn-rate rule: the id of the alert while it fires.
+    burning: [Option<String>; 4],
+    /// Burn rates have been evaluated up to here.
+    burn_through: Option<Micros>,
 }
 
 /// What the latest events of a change ticket say about its planned outage.
@@ -119,6 +124,8 @@ pub struct SlaEngine {
     breach_ids: HashSet<String>,
     /// Change tickets, for their planned outages.
     changes: HashMap<String, ChangeWindow>,
+    /// Every burn-rate alert transition, oldest first.
+    burn_alerts: Vec<BurnAlert>,
     /// Business calendars by id; policies without one count 24x7.
     calendars: HashMap<String, Calendar>,
     always: Calendar,
@@ -161,6 +168,8 @@ impl SlaEngine {
                     emitted_through: None,
                     exhausted: HashSet::new(),
                     exclusions: Vec::new(),
+                    burning: Default::default(),
+                    burn_through: None,
                 });
             }
         }
@@ -179,6 +188,7 @@ impl SlaEngine {
             breaches: Vec::new(),
             breach_ids: HashSet::new(),
             changes: HashMap::new(),
+            burn_alerts: Vec::new(),
             calendars: HashMap::new(),
             always: Calendar::always(),
         };
@@ -405,6 +415,8 @@ impl SlaEngine {
             self.breach_ids.insert(b.id.clone());
         }
         self.breaches.extend(findings.breaches.iter().cloned());
+        self.burn_alerts
+            .extend(findings.burn_alerts.iter().cloned());
         self.outcomes.extend(findings.outcomes.iter().cloned());
         findings
     }
@@ -528,6 +540,7 @@ impl SlaEngine {
     ) {
         for state in &mut self.slos {
             emit_closed_slices(state, watermark, &mut findings.slices);
+            evaluate_burn_rates(state, watermark, &mut findings.burn_alerts);
             state.forget_before(watermark - LIVE_RETENTION);
             for window in state.slo.windows.clone() {
                 // A batch can carry the watermark into the next month: finish the last one too.
@@ -631,6 +644,15 @@ impl SlaEngine {
                 r.attainment = (r.count > 0).then(|| r.met as f64 / r.count as f64);
                 r
             })
+            .collect()
+    }
+
+    /// Burn-rate alert transitions of `service` (all when `None`), oldest first.
+    pub fn burn_alerts(&self, service: Option<&str>) -> Vec<BurnAlert> {
+        self.burn_alerts
+            .iter()
+            .filter(|a| service.is_none_or(|s| a.service == s))
+            .cloned()
             .collect()
     }
 
@@ -743,6 +765,68 @@ impl SloState {
             Tracker::Ratio(r) => r.attainment(window, now, self.slo.target, &self.exclusions),
         }
     }
+}
+
+/// Evaluates the SLO's burn-rate rules at every slice boundary since the last evaluation (so the
+/// result does not depend on how the stream was batched) and records the alerts that start or
+/// stop firing.
+fn evaluate_burn_rates(state: &mut SloState, watermark: Micros, out: &mut Vec<BurnAlert>) {
+    let first_data = match &state.tracker {
+        Tracker::Probe(p) => p.slices.keys().next().copied(),
+        Tracker::Ratio(r) => r.buckets.keys().next().copied(),
+    };
+    let Some(from) = state.burn_through.or(first_data) else {
+        return;
+    };
+    if watermark <= from {
+        return;
+    }
+    let period = match state.slo.windows.first() {
+        Some(SloWindow::RollingDays(n)) => i64::from(*n) * 86_400 * MICROS_PER_SECOND,
+        _ => 30 * 86_400 * MICROS_PER_SECOND,
+    };
+    let rules = burn::rules(period);
+    let series = match &state.tracker {
+        Tracker::Probe(p) => p.series(from - burn::LONGEST_WINDOW, watermark, &state.exclusions),
+        Tracker::Ratio(r) => r.series(from - burn::LONGEST_WINDOW, watermark, &state.exclusions),
+    };
+    let target = state.slo.target;
+    let mut t = floor_to(from, series.step) + series.step;
+    while t <= watermark {
+        for (k, rule) in rules.iter().enumerate() {
+            let long = series.rate(t, rule.long, target);
+            let short = series.rate(t, rule.short, target);
+            let firing = long >= rule.threshold && short >= rule.threshold;
+            let alert = |id: String, state_name| BurnAlert {
+                id,
+                service: state.service.clone(),
+                slo: state.slo.id.clone(),
+                rule: rule.name,
+                state: state_name,
+                threshold: rule.threshold,
+                long_window_burn_rate: long,
+                short_window_burn_rate: short,
+                at: t,
+            };
+            match (state.burning[k].take(), firing) {
+                (None, true) => {
+                    let id = format!(
+                        "{}:{}:burn-{}:{}",
+                        state.service,
+                        state.slo.id,
+                        rule.name,
+                        format_rfc3339(t)
+                    );
+                    out.push(alert(id.clone(), "firing"));
+                    state.burning[k] = Some(id);
+                }
+                (Some(id), false) => out.push(alert(id, "resolved")),
+                (still, _) => state.burning[k] = still,
+            }
+        }
+        t += series.step;
+    }
+    state.burn_through = Some(floor_to(watermark, series.step));
 }
 
 /// A budget-exhausted breach of `state` in the instance of `window` that contains `now`, if its

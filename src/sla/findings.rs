@@ -109,6 +109,7 @@ pub struct Findings {
     pub outcomes: Vec<TicketOutcomeRecord>,
     pub breaches: Vec<Breach>,
     pub warnings: Vec<TicketWarning>,
+    pub burn_alerts: Vec<super::burn::BurnAlert>,
 }
 
 impl Findings {
@@ -117,5 +118,6 @@ impl Findings {
             && self.outcomes.is_empty()
             && self.breaches.is_empty()
             && self.warnings.is_empty()
+            && self.burn_alerts.is_empty()
     }
 }

@@ -3,6 +3,7 @@
 //! [`Findings`] out.
 
 pub mod availability;
+pub mod burn;
 pub mod calendar;
 mod engine;
 mod findings;
