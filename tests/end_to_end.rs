@@ -139,6 +139,22 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     assert_eq!(fast[1]["id"], fast[0]["id"]);
     assert!((fast[0]["threshold"].as_f64().unwrap() - 14.4).abs() < 1e-9);
 
+    // Catalogue drift: the probes report as component `probe`, which no service lists; the
+    // rejected records named `billing`; every catalogued component reported this week.
+    let (status, drift) = get_json(api, "/api/v1/catalogue/drift?days=7").await;
+    assert_eq!(status, 200, "{drift}");
+    assert_eq!(drift["unknown_services"][0]["service"], "billing");
+    assert_eq!(drift["unknown_services"][0]["records"], 1);
+    assert!(
+        drift["unknown_components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["service"] == "payments" && c["component"] == "probe")
+    );
+    assert_eq!(drift["silent_components"], serde_json::json!([]));
+    assert_eq!(drift["silent_services"], serde_json::json!([]));
+
     // A breached ticket's clock trail.
     let ticket_breach = all
         .as_array()

@@ -144,6 +144,25 @@ pub async fn burn_alerts(
 }
 
 #[derive(Deserialize)]
+pub struct DriftParams {
+    days: Option<i64>,
+}
+
+/// Telemetry the catalogue lacks, and catalogue entries without telemetry in the last `days`
+/// days (default 7).
+pub async fn drift(
+    State(state): State<AppState>,
+    params: Result<Query<DriftParams>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(params) = params?;
+    let days = params.days.unwrap_or(7);
+    if !(1..=400).contains(&days) {
+        return Err(ApiError::bad_request("`days` must be 1 to 400"));
+    }
+    Ok(Json(engine(&state).drift(days)))
+}
+
+#[derive(Deserialize)]
 pub struct BreachParams {
     service: Option<String>,
     since: Option<String>,

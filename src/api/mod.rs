@@ -35,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/breaches", get(handlers::breaches))
         .route("/api/v1/tickets/{id}/sla", get(handlers::ticket_sla))
         .route("/api/v1/burn-rate-alerts", get(handlers::burn_alerts))
+        .route("/api/v1/catalogue/drift", get(handlers::drift))
         .route("/api/v1/query", post(handlers::query))
         .route("/api/v1/reports/{name}", get(handlers::report))
         .fallback(handlers::not_found)

@@ -1,7 +1,7 @@
 //! One batch through the CPU-bound part of the pipeline: decode, apply to the SLA state, encode
 //! Parquet and write it durably. Runs on a blocking thread, never on the async workers.
 
-use super::decode::{Stream, decode};
+use super::decode::{Stream, decode, unknown_service_in};
 use crate::config::Catalogue;
 use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent};
 use crate::sla::burn::BurnAlert;
@@ -130,6 +130,7 @@ impl Processor {
         let mut tickets: BTreeMap<PartitionKey, Vec<(SourcePosition, TicketEvent)>> =
             BTreeMap::new();
         let mut dead_letters = Vec::new();
+        let mut unknown_services = Vec::new();
         let mut events = Vec::new();
         add(&self.counters.records_in_total, records.len() as u64);
         let arrived = Instant::now();
@@ -161,6 +162,9 @@ impl Processor {
             events.clear();
             let payload = record.payload.as_deref().unwrap_or_default();
             if let Err(reason) = decode(record.stream, payload, &self.catalogue, &mut events) {
+                if let Some(service) = unknown_service_in(&reason) {
+                    unknown_services.push(service.to_string());
+                }
                 dead_letters.push(DeadLetter { record, reason });
                 continue;
             }
@@ -188,6 +192,9 @@ impl Processor {
                 .engine
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for service in &unknown_services {
+                engine.record_unknown_service(service);
+            }
             for source in &assigned {
                 engine.track(*source);
             }

@@ -116,6 +116,13 @@ fn at(index: Option<usize>) -> String {
     index.map(|i| format!("element {i}: ")).unwrap_or_default()
 }
 
+/// The service a rejection reason names as unknown, if that is why the record was rejected
+/// (for the catalogue drift report).
+pub fn unknown_service_in(reason: &str) -> Option<&str> {
+    let rest = &reason[reason.find("unknown service `")? + "unknown service `".len()..];
+    rest.split_once('`').map(|(name, _)| name)
+}
+
 fn known_service(index: Option<usize>, service: &str, catalogue: &Catalogue) -> Result<(), String> {
     match catalogue.service(service) {
         Some(_) => Ok(()),
@@ -242,6 +249,7 @@ mod tests {
             err,
             "element 1: unknown service `ghost` (not in the catalogue)"
         );
+        assert_eq!(unknown_service_in(&err), Some("ghost"));
         assert!(out.is_empty(), "nothing of a rejected message is kept");
     }
 

@@ -402,20 +402,19 @@ fn restore(
         ),
         Replayed::Sample {
             service,
+            component,
             metric,
             time,
             value,
             partition,
-        } => engine.apply_sample(
-            service,
-            metric,
-            time,
-            value,
-            Source {
+        } => {
+            engine.note_seen(service, component, time);
+            let source = Source {
                 stream: StreamKind::Metrics,
                 partition,
-            },
-        ),
+            };
+            engine.apply_sample(service, metric, time, value, source)
+        }
     })?;
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);

@@ -126,6 +126,10 @@ pub struct SlaEngine {
     changes: HashMap<String, ChangeWindow>,
     /// Every burn-rate alert transition, oldest first.
     burn_alerts: Vec<BurnAlert>,
+    /// service → component (`""` for none) → newest event time, for the drift report.
+    seen: HashMap<String, HashMap<String, Micros>>,
+    /// Services named by rejected records: records and the watermark when last seen.
+    unknown_services: BTreeMap<String, (u64, Option<Micros>)>,
     /// Business calendars by id; policies without one count 24x7.
     calendars: HashMap<String, Calendar>,
     always: Calendar,
@@ -189,6 +193,8 @@ impl SlaEngine {
             breach_ids: HashSet::new(),
             changes: HashMap::new(),
             burn_alerts: Vec::new(),
+            seen: HashMap::new(),
+            unknown_services: BTreeMap::new(),
             calendars: HashMap::new(),
             always: Calendar::always(),
         };
@@ -334,7 +340,85 @@ impl SlaEngine {
             .is_some_and(|m| m.contains_key(metric))
     }
 
+    /// Notes telemetry from a service's component (for the catalogue drift report).
+    pub fn note_seen(&mut self, service: &str, component: Option<&str>, time: Micros) {
+        let component = component.unwrap_or("");
+        let components = match self.seen.get_mut(service) {
+            Some(c) => c,
+            None => self.seen.entry(service.to_string()).or_default(),
+        };
+        match components.get_mut(component) {
+            Some(t) => *t = (*t).max(time),
+            None => {
+                components.insert(component.to_string(), time);
+            }
+        }
+    }
+
+    /// Counts a record rejected because it named a service the catalogue lacks.
+    pub fn record_unknown_service(&mut self, service: &str) {
+        let watermark = self.watermark;
+        let entry = self
+            .unknown_services
+            .entry(service.to_string())
+            .or_insert((0, None));
+        entry.0 += 1;
+        entry.1 = watermark.or(entry.1);
+    }
+
+    /// Catalogue drift: telemetry the catalogue does not know, and catalogue entries without
+    /// telemetry in the last `days` days (of event time, up to the watermark).
+    pub fn drift(&self, days: i64) -> serde_json::Value {
+        use serde_json::json;
+        let now = self.watermark.unwrap_or(0);
+        let since = now - days * 86_400 * MICROS_PER_SECOND;
+        let time = |t: Option<&Micros>| t.map(|t| format_rfc3339(*t));
+        let mut unknown_components = Vec::new();
+        for (service, components) in &self.seen {
+            let known = self.catalogue.service(service);
+            for (component, last) in components {
+                if !component.is_empty()
+                    && known.is_some_and(|s| s.components.iter().all(|c| &c.id != component))
+                {
+                    unknown_components.push(json!({"service": service, "component": component, "last_seen": format_rfc3339(*last)}));
+                }
+            }
+        }
+        unknown_components.sort_by_key(|v| (v["service"].to_string(), v["component"].to_string()));
+        let mut silent_services = Vec::new();
+        let mut silent_components = Vec::new();
+        for service in &self.catalogue.services {
+            let components = self.seen.get(&service.id);
+            let last = components.and_then(|c| c.values().max());
+            if last.is_none_or(|t| *t < since) {
+                silent_services.push(json!({"service": service.id, "last_seen": time(last)}));
+            }
+            for c in &service.components {
+                let last = components.and_then(|m| m.get(&c.id));
+                if last.is_none_or(|t| *t < since) {
+                    silent_components.push(
+                        json!({"service": service.id, "component": c.id, "last_seen": time(last)}),
+                    );
+                }
+            }
+        }
+        let unknown_services: Vec<_> = self
+            .unknown_services
+            .iter()
+            .map(|(s, (n, at))| json!({"service": s, "records": n, "watermark_when_last_seen": time(at.as_ref())}))
+            .collect();
+        json!({
+            "as_of": self.watermark.map(format_rfc3339),
+            "days": days,
+            "unknown_services": unknown_services,
+            "unknown_components": unknown_components,
+            "silent_services": silent_services,
+            "silent_components": silent_components,
+        })
+    }
+
     pub fn apply_metric(&mut self, m: &MetricEvent, source: Source) {
+        self.note_seen(&m.service, m.component.as_deref(), m.time);
         self.apply_sample(&m.service, &m.metric, m.time, m.value, source);
     }
 
@@ -363,6 +447,7 @@ impl SlaEngine {
 
     pub fn apply_ticket(&mut self, e: &TicketEvent, source: Source) {
         self.observe(source, e.time);
+        self.note_seen(&e.service, e.component.as_deref(), e.time);
         if e.ticket_type == TicketType::Change {
             self.apply_change(e);
         }

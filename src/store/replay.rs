@@ -17,6 +17,7 @@ pub enum Replayed<'a> {
     },
     Sample {
         service: &'a str,
+        component: Option<&'a str>,
         metric: &'a str,
         time: i64,
         value: f64,
@@ -48,6 +49,9 @@ pub fn replay_events(
                 .column_by_name("service")
                 .map(|c| c.as_string::<i32>());
             let metric = batch.column_by_name("metric").map(|c| c.as_string::<i32>());
+            let component = batch
+                .column_by_name("component")
+                .map(|c| c.as_string::<i32>());
             let time = batch
                 .column_by_name("time")
                 .map(|c| c.as_primitive::<TimestampMicrosecondType>());
@@ -65,6 +69,7 @@ pub fn replay_events(
             for i in 0..batch.num_rows() {
                 apply(Replayed::Sample {
                     service: service.value(i),
+                    component: component.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
                     metric: metric.value(i),
                     time: time.value(i),
                     value: value.value(i),
