@@ -1004,7 +1004,10 @@ fn emit_closed_slices(state: &mut SloState, watermark: Micros, out: &mut Vec<Sli
         });
         start += step;
     }
-    state.emitted_through = Some(start.max(first));
+    // Nothing closed yet: leave the start open, an earlier slice may still arrive in time.
+    if start > first {
+        state.emitted_through = Some(start);
+    }
 }
 
 #[cfg(test)]
