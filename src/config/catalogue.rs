@@ -100,9 +100,24 @@ pub enum Sli {
         timeslice: Duration,
         #[serde(default)]
         missing: MissingPolicy,
+        /// How the budget is counted: in timeslices (good time over eligible time, the
+        /// default) or in occurrences (probes up over all probes, like a ratio).
+        #[serde(default)]
+        budgeting: Budgeting,
     },
     /// A ratio of two delta counts, e.g. `requests_good / requests_total`.
     Ratio { good: String, total: String },
+}
+
+/// How a probe SLI's budget is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budgeting {
+    /// Good timeslices over eligible timeslices.
+    #[default]
+    Timeslices,
+    /// Probes that saw the service up over all probes.
+    Occurrences,
 }
 
 /// What a timeslice with no probe samples counts as.

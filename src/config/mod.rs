@@ -10,7 +10,7 @@ mod settings;
 
 pub use calendar::{CalendarConfig, parse_ics_holidays, parse_span, weekday_index};
 pub use catalogue::{
-    Agreement, Catalogue, Component, Maintenance, MissingPolicy, Service, Sli, Slo, SloWindow,
+    Agreement, Budgeting, Catalogue, Component, Maintenance, MissingPolicy, Service, Sli, Slo, SloWindow,
     TicketPolicy,
 };
 pub use error::ConfigError;

@@ -34,6 +34,8 @@ impl SliceCounts {
 pub struct ProbeTracker {
     pub slice: Micros,
     pub missing: MissingPolicy,
+    /// Occurrence budgeting: count probes instead of timeslices.
+    pub occurrences: bool,
     pub slices: BTreeMap<Micros, SliceCounts>,
 }
 
@@ -81,6 +83,7 @@ impl ProbeTracker {
         ProbeTracker {
             slice,
             missing,
+            occurrences: false,
             slices: BTreeMap::new(),
         }
     }
@@ -103,6 +106,9 @@ impl ProbeTracker {
         target: f64,
         exclusions: &[Interval],
     ) -> Attainment {
+        if self.occurrences {
+            return self.occurrence_attainment(window, now, target, exclusions);
+        }
         let end = window.end.min(now).max(window.start);
         let mut good = 0i64;
         let mut bad = 0i64;
@@ -144,6 +150,36 @@ impl ProbeTracker {
         }
     }
 
+    /// Occurrence budgeting: probes up over all probes in the window (slices wholly inside an
+    /// exclusion window left out); the budget is the bad probes the target allows of those seen.
+    fn occurrence_attainment(&self, window: Interval, now: Micros, target: f64, exclusions: &[Interval]) -> Attainment {
+        let end = window.end.min(now).max(window.start);
+        let (mut up, mut all, mut with_data) = (0.0, 0.0, 0i64);
+        for (&start, c) in self.slices.range(window.start..end) {
+            let slice_end = (start + self.slice).min(end);
+            if covered(exclusions, start, slice_end) == slice_end - start {
+                continue;
+            }
+            up += f64::from(c.up);
+            all += f64::from(c.up + c.down);
+            with_data += slice_end - start;
+        }
+        let elapsed = end - window.start;
+        let excluded = covered(exclusions, window.start, end);
+        let attained = (all > 0.0).then(|| up / all);
+        Attainment {
+            attained,
+            good_seconds: None,
+            total_seconds: elapsed / MICROS_PER_SECOND,
+            excluded_seconds: excluded / MICROS_PER_SECOND,
+            no_data_seconds: (elapsed - excluded - with_data).max(0) / MICROS_PER_SECOND,
+            good_events: Some(up),
+            total_events: Some(all),
+            met: attained.map(|a| a >= target),
+            error_budget_remaining: (all > 0.0).then(|| 1.0 - (all - up) / ((1.0 - target) * all)),
+        }
+    }
+
     /// The first instant in `window` (before `now`) at which the bad time exceeded the error
     /// budget of the whole window, or `None` while budget remains. Independent of when the
     /// data arrived, so a breach carries the same time however the stream was batched.
@@ -154,6 +190,9 @@ impl ProbeTracker {
         target: f64,
         exclusions: &[Interval],
     ) -> Option<Micros> {
+        if self.occurrences {
+            return None; // judged on counts, not time: no instant to pin
+        }
         let eligible = window.end - window.start - covered(exclusions, window.start, window.end);
         let allowed = ((1.0 - target) * eligible as f64).round() as Micros;
         let end = window.end.min(now);
@@ -198,6 +237,8 @@ impl ProbeTracker {
             let s = start + i * self.slice;
             let counted = (self.slice - covered(exclusions, s, s + self.slice)) as f64;
             let cell = match (self.slices.get(&s), self.missing) {
+                (Some(c), _) if self.occurrences && counted > 0.0 => (f64::from(c.down), f64::from(c.up + c.down)),
+                (_, _) if self.occurrences => (0.0, 0.0),
                 (Some(c), _) if c.is_good() => (0.0, counted),
                 (Some(_), _) => (counted, counted),
                 (None, MissingPolicy::Exclude) => (0.0, 0.0),
@@ -472,6 +513,24 @@ mod tests {
             (a.attained, a.total_events, a.excluded_seconds),
             (Some(1.0), Some(5000.0), 600)
         );
+    }
+
+    /// 120 probes in an hour (two a minute), 3 of them down in different minutes: occurrence
+    /// budgeting counts 117/120; timeslice budgeting counts 57/60 minutes.
+    #[test]
+    fn occurrence_budgeting_counts_probes() {
+        let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        for m in 0..60 {
+            p.record(hour().start + m * MIN, if [5, 6, 7].contains(&m) { 0.0 } else { 1.0 });
+            p.record(hour().start + m * MIN + 30 * MICROS_PER_SECOND, 1.0);
+        }
+        assert_eq!(p.attainment(hour(), hour().end, 0.99, &[]).attained, Some(57.0 / 60.0));
+        p.occurrences = true;
+        let a = p.attainment(hour(), hour().end, 0.99, &[]);
+        assert_eq!((a.attained, a.good_events, a.total_events), (Some(117.0 / 120.0), Some(117.0), Some(120.0)));
+        // 1% of 120 probes allowed bad: 1.2; 3 spent.
+        assert!((a.error_budget_remaining.unwrap() - (1.0 - 3.0 / 1.2)).abs() < 1e-9);
+        assert_eq!(p.exhausted_at(hour(), hour().end, 0.99, &[]), None);
     }
 
     #[test]

@@ -155,9 +155,12 @@ impl SlaEngine {
                         metric,
                         timeslice,
                         missing,
+                        budgeting,
                     } => {
                         feed(metric, Feed::Probe);
-                        Tracker::Probe(ProbeTracker::new(timeslice.as_micros() as Micros, *missing))
+                        let mut probe = ProbeTracker::new(timeslice.as_micros() as Micros, *missing);
+                        probe.occurrences = *budgeting == crate::config::Budgeting::Occurrences;
+                        Tracker::Probe(probe)
                     }
                     Sli::Ratio { good, total } => {
                         feed(good, Feed::RatioGood);
@@ -838,7 +841,8 @@ impl SloState {
     }
 
     fn sli_name(&self) -> &'static str {
-        match self.tracker {
+        match &self.tracker {
+            Tracker::Probe(p) if p.occurrences => "probe_occurrences",
             Tracker::Probe(_) => "probe",
             Tracker::Ratio(_) => "ratio",
         }
