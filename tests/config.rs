@@ -35,7 +35,11 @@ fn the_example_configuration_parses_to_what_it_says() {
     assert!(matches!(payments.slos[1].sli, Sli::Ratio { .. }));
     assert_eq!(
         payments.slos[0].windows,
-        [SloWindow::CalendarMonth, SloWindow::RollingDays(30)]
+        [
+            SloWindow::CalendarMonth,
+            SloWindow::CalendarQuarter,
+            SloWindow::RollingDays(30)
+        ]
     );
     let p1 = c.policy(slacap::model::TicketType::Incident, "P1").unwrap();
     assert_eq!(

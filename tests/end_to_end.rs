@@ -69,6 +69,21 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     assert_eq!(probe["met"], false);
     let budget = probe["error_budget_remaining"].as_f64().unwrap();
     assert!((budget - (1.0 - 3000.0 / 2592.0)).abs() < 1e-9, "{budget}");
+    let windows: Vec<_> = probe["slo_windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["window"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(windows, ["month:2026-11", "quarter:2026-Q4", "rolling:30d"]);
+    let quarter = &probe["slo_windows"][1];
+    assert_eq!(quarter["start"], "2026-10-01T00:00:00Z");
+    // 3000 bad seconds against 0.1% of 92 days.
+    let remaining = quarter["error_budget_remaining"].as_f64().unwrap();
+    assert!(
+        (remaining - (1.0 - 3000.0 / 7948.8)).abs() < 1e-9,
+        "{remaining}"
+    );
     let ratio = &sla["availability"][1];
     assert_eq!(ratio["sli"], "ratio");
     assert!(ratio["attained"].as_f64().unwrap() > 0.995 && ratio["met"] == true);

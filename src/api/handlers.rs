@@ -4,7 +4,9 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::model::{Micros, format_rfc3339, parse_rfc3339};
-use crate::sla::window::{Interval, month_containing, parse_window};
+use crate::sla::window::{
+    Interval, month_containing, month_containing_in, parse_window, parse_window_in,
+};
 use crate::sla::{Breach, SlaEngine};
 use crate::store::{NamedQuery, QueryResult};
 use axum::Json;
@@ -102,10 +104,13 @@ pub async fn service_sla(
             "no service `{id}` in the catalogue"
         )));
     }
+    let tz = state.config.catalogue.time_zone(&id);
     let now = now(&state);
     let window = match params.window.as_deref() {
-        None => month_containing(now),
-        Some(text) => parse_window(text, now).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        None => month_containing_in(now, tz),
+        Some(text) => {
+            parse_window_in(text, now, tz).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
     };
     let report = engine(&state)
         .service_sla(&id, window)

@@ -21,6 +21,10 @@ pub struct Catalogue {
     pub calendars: Vec<CalendarConfig>,
 }
 
+fn utc() -> String {
+    "UTC".into()
+}
+
 /// Which kind of agreement a service's targets belong to (ISO/IEC 20000-1 8.3.3 / 8.2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +47,9 @@ pub struct Service {
     pub owner: Option<String>,
     #[serde(default)]
     pub agreement: Agreement,
+    /// IANA time zone in which the service's calendar windows (months, quarters) start.
+    #[serde(default = "utc")]
+    pub time_zone: String,
     /// Ids of services this one depends on.
     #[serde(default)]
     pub depends_on: Vec<String>,
@@ -138,6 +145,7 @@ pub enum MissingPolicy {
 #[serde(try_from = "String", into = "String")]
 pub enum SloWindow {
     CalendarMonth,
+    CalendarQuarter,
     RollingDays(u32),
 }
 
@@ -146,6 +154,9 @@ impl TryFrom<String> for SloWindow {
     fn try_from(text: String) -> Result<Self, String> {
         if text == "month" {
             return Ok(SloWindow::CalendarMonth);
+        }
+        if text == "quarter" {
+            return Ok(SloWindow::CalendarQuarter);
         }
         if let Some(days) = text
             .strip_prefix("rolling:")
@@ -156,7 +167,7 @@ impl TryFrom<String> for SloWindow {
             return Ok(SloWindow::RollingDays(n));
         }
         Err(format!(
-            "`{text}` is not a window; write \"month\" or \"rolling:30d\" (1 to 400 days)"
+            "`{text}` is not a window; write \"month\", \"quarter\" or \"rolling:30d\" (1 to 400 days)"
         ))
     }
 }
@@ -165,6 +176,7 @@ impl From<SloWindow> for String {
     fn from(w: SloWindow) -> String {
         match w {
             SloWindow::CalendarMonth => "month".into(),
+            SloWindow::CalendarQuarter => "quarter".into(),
             SloWindow::RollingDays(n) => format!("rolling:{n}d"),
         }
     }
@@ -248,6 +260,13 @@ impl Catalogue {
         self.services.iter().find(|s| s.id == id)
     }
 
+    /// The time zone of a service's calendar windows (UTC when unknown).
+    pub fn time_zone(&self, service: &str) -> chrono_tz::Tz {
+        self.service(service)
+            .and_then(|s| s.time_zone.parse().ok())
+            .unwrap_or(chrono_tz::Tz::UTC)
+    }
+
     pub fn policy(&self, ticket_type: TicketType, priority: &str) -> Option<&TicketPolicy> {
         self.ticket_policies
             .iter()
@@ -292,6 +311,15 @@ impl Catalogue {
                         "a service cannot depend on itself".into(),
                     );
                 }
+            }
+            if s.time_zone.parse::<chrono_tz::Tz>().is_err() {
+                return bad(
+                    format!("{at}.time_zone"),
+                    format!(
+                        "`{}` is not an IANA time zone (e.g. \"Europe/Berlin\")",
+                        s.time_zone
+                    ),
+                );
             }
             let mut components = HashSet::new();
             for (j, c) in s.components.iter().enumerate() {

@@ -152,7 +152,13 @@ impl ProbeTracker {
 
     /// Occurrence budgeting: probes up over all probes in the window (slices wholly inside an
     /// exclusion window left out); the budget is the bad probes the target allows of those seen.
-    fn occurrence_attainment(&self, window: Interval, now: Micros, target: f64, exclusions: &[Interval]) -> Attainment {
+    fn occurrence_attainment(
+        &self,
+        window: Interval,
+        now: Micros,
+        target: f64,
+        exclusions: &[Interval],
+    ) -> Attainment {
         let end = window.end.min(now).max(window.start);
         let (mut up, mut all, mut with_data) = (0.0, 0.0, 0i64);
         for (&start, c) in self.slices.range(window.start..end) {
@@ -237,7 +243,9 @@ impl ProbeTracker {
             let s = start + i * self.slice;
             let counted = (self.slice - covered(exclusions, s, s + self.slice)) as f64;
             let cell = match (self.slices.get(&s), self.missing) {
-                (Some(c), _) if self.occurrences && counted > 0.0 => (f64::from(c.down), f64::from(c.up + c.down)),
+                (Some(c), _) if self.occurrences && counted > 0.0 => {
+                    (f64::from(c.down), f64::from(c.up + c.down))
+                }
                 (_, _) if self.occurrences => (0.0, 0.0),
                 (Some(c), _) if c.is_good() => (0.0, counted),
                 (Some(_), _) => (counted, counted),
@@ -521,13 +529,22 @@ mod tests {
     fn occurrence_budgeting_counts_probes() {
         let mut p = ProbeTracker::new(MIN, MissingPolicy::Exclude);
         for m in 0..60 {
-            p.record(hour().start + m * MIN, if [5, 6, 7].contains(&m) { 0.0 } else { 1.0 });
+            p.record(
+                hour().start + m * MIN,
+                if [5, 6, 7].contains(&m) { 0.0 } else { 1.0 },
+            );
             p.record(hour().start + m * MIN + 30 * MICROS_PER_SECOND, 1.0);
         }
-        assert_eq!(p.attainment(hour(), hour().end, 0.99, &[]).attained, Some(57.0 / 60.0));
+        assert_eq!(
+            p.attainment(hour(), hour().end, 0.99, &[]).attained,
+            Some(57.0 / 60.0)
+        );
         p.occurrences = true;
         let a = p.attainment(hour(), hour().end, 0.99, &[]);
-        assert_eq!((a.attained, a.good_events, a.total_events), (Some(117.0 / 120.0), Some(117.0), Some(120.0)));
+        assert_eq!(
+            (a.attained, a.good_events, a.total_events),
+            (Some(117.0 / 120.0), Some(117.0), Some(120.0))
+        );
         // 1% of 120 probes allowed bad: 1.2; 3 spent.
         assert!((a.error_budget_remaining.unwrap() - (1.0 - 3.0 / 1.2)).abs() < 1e-9);
         assert_eq!(p.exhausted_at(hour(), hour().end, 0.99, &[]), None);

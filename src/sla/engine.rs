@@ -11,10 +11,10 @@ use super::findings::{
     Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning,
 };
 use super::report::{
-    AvailabilityRow, ServiceSla, TicketClockReport, TicketRow, TicketSla, WindowSpan,
+    AvailabilityRow, ServiceSla, SloWindowRow, TicketClockReport, TicketRow, TicketSla, WindowSpan,
 };
 use super::ticket_clock::{self, Outcome, TicketClocks};
-use super::window::{Interval, month_containing, slo_window_at};
+use super::window::{Interval, slo_window_at};
 use crate::config::{Catalogue, Sli, Slo, SloWindow};
 use crate::model::{
     MICROS_PER_SECOND, MetricEvent, Micros, Source, TicketEvent, TicketType, format_rfc3339,
@@ -29,6 +29,8 @@ enum Tracker {
 
 struct SloState {
     service: String,
+    /// The service's time zone: where its months and quarters start.
+    tz: chrono_tz::Tz,
     slo: Slo,
     tracker: Tracker,
     /// Slices before this instant have been returned as findings.
@@ -158,7 +160,8 @@ impl SlaEngine {
                         budgeting,
                     } => {
                         feed(metric, Feed::Probe);
-                        let mut probe = ProbeTracker::new(timeslice.as_micros() as Micros, *missing);
+                        let mut probe =
+                            ProbeTracker::new(timeslice.as_micros() as Micros, *missing);
                         probe.occurrences = *budgeting == crate::config::Budgeting::Occurrences;
                         Tracker::Probe(probe)
                     }
@@ -170,6 +173,7 @@ impl SlaEngine {
                 };
                 slos.push(SloState {
                     service: service.id.clone(),
+                    tz: catalogue.time_zone(&service.id),
                     slo: slo.clone(),
                     tracker,
                     emitted_through: None,
@@ -631,13 +635,16 @@ impl SlaEngine {
             evaluate_burn_rates(state, watermark, &mut findings.burn_alerts);
             state.forget_before(watermark - LIVE_RETENTION);
             for window in state.slo.windows.clone() {
-                // A batch can carry the watermark into the next month: finish the last one too.
+                // A batch can carry the watermark into the next month or quarter: finish the
+                // last one too.
                 let mut instants = vec![watermark];
-                if let Some(previous) = previous.filter(|p| {
-                    window == SloWindow::CalendarMonth
-                        && month_containing(*p) != month_containing(watermark)
-                }) {
-                    instants.insert(0, month_containing(previous).end - 1);
+                if let Some(previous) = previous
+                    && !matches!(window, SloWindow::RollingDays(_))
+                {
+                    let (before, _) = slo_window_at(window, previous, state.tz);
+                    if !before.contains(watermark) {
+                        instants.insert(0, before.end - 1);
+                    }
                 }
                 for now in instants {
                     if let Some(breach) = budget_breach(state, window, now, &self.breach_ids) {
@@ -661,6 +668,23 @@ impl SlaEngine {
                 sli: s.sli_name(),
                 target: s.slo.target,
                 attainment: s.attainment(window, now),
+                slo_windows: s
+                    .slo
+                    .windows
+                    .iter()
+                    .map(|w| {
+                        let (interval, label) = slo_window_at(*w, now, s.tz);
+                        let a = s.attainment(interval, now);
+                        SloWindowRow {
+                            window: label,
+                            start: format_rfc3339(interval.start),
+                            end: format_rfc3339(interval.end),
+                            attained: a.attained,
+                            met: a.met,
+                            error_budget_remaining: a.error_budget_remaining,
+                        }
+                    })
+                    .collect(),
             })
             .collect();
         Some(ServiceSla {
@@ -927,7 +951,7 @@ fn budget_breach(
     now: Micros,
     raised: &HashSet<String>,
 ) -> Option<Breach> {
-    let (interval, label) = slo_window_at(window, now);
+    let (interval, label) = slo_window_at(window, now, state.tz);
     let a = state.attainment(interval, now);
     if !a.error_budget_remaining.is_some_and(|r| r <= 0.0) {
         state.exhausted.remove(&label);
@@ -937,7 +961,7 @@ fn budget_breach(
         return None;
     }
     let detected_at = match (&state.tracker, window) {
-        (Tracker::Probe(p), SloWindow::CalendarMonth) => p
+        (Tracker::Probe(p), SloWindow::CalendarMonth | SloWindow::CalendarQuarter) => p
             .exhausted_at(interval, now, state.slo.target, &state.exclusions)
             .unwrap_or(now),
         _ => now,

@@ -27,6 +27,20 @@ pub struct AvailabilityRow {
     pub target: f64,
     #[serde(flatten)]
     pub attainment: Attainment,
+    /// The SLO's configured windows (current month, quarter, rolling days) side by side, as of
+    /// the watermark.
+    pub slo_windows: Vec<SloWindowRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SloWindowRow {
+    /// `month:2026-11`, `quarter:2026-Q4`, `rolling:30d`.
+    pub window: String,
+    pub start: String,
+    pub end: String,
+    pub attained: Option<f64>,
+    pub met: Option<bool>,
+    pub error_budget_remaining: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
