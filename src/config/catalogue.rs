@@ -19,6 +19,10 @@ pub struct Catalogue {
     /// Business calendars that ticket policies can name.
     #[serde(rename = "calendar", default)]
     pub calendars: Vec<CalendarConfig>,
+    /// When a ticket's priority changes, take the targets of the new priority, counted from
+    /// creation (default: the priority at creation decides).
+    #[serde(default)]
+    pub retarget_on_priority_change: bool,
 }
 
 fn utc() -> String {

@@ -58,6 +58,20 @@ struct ChangeWindow {
     as_of: Micros,
 }
 
+impl TicketState {
+    /// The priority whose targets apply at `at`: the one at creation, or with re-targeting the
+    /// latest one known by then (counted from creation either way).
+    fn priority_at(&self, at: Micros, retarget: bool) -> &str {
+        if !retarget {
+            return &self.priority;
+        }
+        let known = self.priorities.partition_point(|x| x.0 <= at);
+        self.priorities[..known]
+            .last()
+            .map_or(&self.priority, |(_, p)| p)
+    }
+}
+
 impl ChangeWindow {
     /// The excluded interval, for an approved change with a planned outage.
     fn exclusion(&self) -> Option<Interval> {
@@ -93,6 +107,8 @@ struct TicketState {
     ticket_type: TicketType,
     /// Priority at creation: the clock's targets come from it.
     priority: String,
+    /// Every (time, priority) the ticket's events carried, sorted by time.
+    priorities: Vec<(Micros, String)>,
     /// Status changes sorted by time; exact duplicates are dropped.
     history: Vec<(Micros, crate::model::TicketStatus)>,
     /// Clocks as of the last advance.
@@ -465,6 +481,7 @@ impl SlaEngine {
                 service: e.service.clone(),
                 ticket_type: e.ticket_type,
                 priority: e.priority.clone(),
+                priorities: Vec::new(),
                 history: Vec::new(),
                 clocks: None,
                 response_reported: false,
@@ -486,6 +503,8 @@ impl SlaEngine {
             state.priority = e.priority.clone();
             state.ticket_type = e.ticket_type;
         }
+        let p = state.priorities.partition_point(|x| x.0 <= e.time);
+        state.priorities.insert(p, (e.time, e.priority.clone()));
         state.history.insert(at, entry);
         self.open_tickets.insert(e.ticket.clone());
     }
@@ -519,7 +538,9 @@ impl SlaEngine {
             let Some(state) = self.tickets.get_mut(id) else {
                 continue;
             };
-            let Some(policy) = self.catalogue.policy(state.ticket_type, &state.priority) else {
+            let retarget = self.catalogue.retarget_on_priority_change;
+            let priority = state.priority_at(watermark, retarget).to_string();
+            let Some(policy) = self.catalogue.policy(state.ticket_type, &priority) else {
                 settled.push(id.clone());
                 continue;
             };
@@ -589,7 +610,7 @@ impl SlaEngine {
                     service: state.service.clone(),
                     ticket: id.clone(),
                     ticket_type: state.ticket_type,
-                    priority: state.priority.clone(),
+                    priority: priority.clone(),
                     metric,
                     created: clocks.created,
                     target_seconds: clock.target / MICROS_PER_SECOND,
@@ -697,6 +718,8 @@ impl SlaEngine {
     }
 
     fn ticket_rows(&self, service: &str, window: Interval) -> Vec<TicketRow> {
+        let now = self.watermark.unwrap_or(window.end);
+        let retarget = self.catalogue.retarget_on_priority_change;
         let mut rows: BTreeMap<(TicketType, String, &'static str), TicketRow> = BTreeMap::new();
         for p in &self.catalogue.ticket_policies {
             for (metric, target) in [("response", p.response), ("resolution", p.resolution)] {
@@ -745,7 +768,11 @@ impl SlaEngine {
             }
             for (metric, clock) in [("response", c.response), ("resolution", c.resolution)] {
                 if clock.decided.is_none()
-                    && let Some(row) = rows.get_mut(&(t.ticket_type, t.priority.clone(), metric))
+                    && let Some(row) = rows.get_mut(&(
+                        t.ticket_type,
+                        t.priority_at(now, retarget).to_string(),
+                        metric,
+                    ))
                 {
                     row.in_flight += 1;
                 }
@@ -774,7 +801,8 @@ impl SlaEngine {
         let last = state.history.last().map_or(0, |e| e.0);
         let now = self.watermark.unwrap_or(last);
         let known = state.history.partition_point(|x| x.0 <= now);
-        let policy = self.catalogue.policy(state.ticket_type, &state.priority);
+        let priority = state.priority_at(now, self.catalogue.retarget_on_priority_change);
+        let policy = self.catalogue.policy(state.ticket_type, priority);
         let clocks = policy.and_then(|p| {
             ticket_clock::evaluate(
                 &state.history[..known],
@@ -815,7 +843,7 @@ impl SlaEngine {
             ticket: id.to_string(),
             service: state.service.clone(),
             ticket_type: state.ticket_type.as_str(),
-            priority: state.priority.clone(),
+            priority: priority.to_string(),
             created: format_rfc3339(state.history.first().map_or(0, |e| e.0)),
             as_of: format_rfc3339(now),
             cancelled: clocks.is_some_and(|c| c.cancelled),
@@ -1123,6 +1151,39 @@ mod tests {
             Some(t("2026-11-02T11:59:00Z")),
             "an idle partition no longer holds it"
         );
+    }
+
+    #[test]
+    fn a_priority_change_retargets_from_creation_when_configured() {
+        let mut catalogue = (*catalogue()).clone();
+        catalogue.ticket_policies.push(crate::config::TicketPolicy {
+            ticket_type: TicketType::Incident,
+            priority: "P3".into(),
+            response: Duration::from_secs(4 * 3600),
+            resolution: Duration::from_secs(24 * 3600),
+            pausing: vec![],
+            calendar: None,
+        });
+        let events = [
+            ticket("2026-11-02T10:00:00Z", TicketStatus::New),
+            TicketEvent {
+                priority: "P3".into(),
+                ..ticket("2026-11-02T10:05:00Z", TicketStatus::InProgress)
+            },
+        ];
+        for retarget in [false, true] {
+            let mut c = catalogue.clone();
+            c.retarget_on_priority_change = retarget;
+            let mut e = SlaEngine::new(Arc::new(c), Duration::ZERO);
+            for ev in &events {
+                e.apply_ticket(ev, TICKETS);
+            }
+            e.apply_sample("svc", "up", t("2026-11-02T16:00:00Z"), 1.0, TICKETS);
+            let f = e.advance();
+            let resolution = f.breaches.iter().any(|b| b.id == "INC-1:resolution");
+            // P1 allows 4h to resolve: breached by 16:00 unless re-targeted to P3 (24h).
+            assert_eq!(resolution, !retarget, "retarget = {retarget}");
+        }
     }
 
     #[test]
