@@ -16,6 +16,7 @@
 //!   the named reports of `queries/`.
 //! * [`api`]: the axum router and handlers.
 //! * [`app`]: wiring for `slacap run` (settings → pipeline + API + shutdown).
+//! * [`recompute`]: rebuilds the derived history from the raw events (`slacap recompute`).
 //! * [`demo`]: the embedded default: an in-process Kafka broker and a synthetic month of events.
 //! * [`telemetry`]: counters exported at `/metrics`.
 
@@ -25,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod model;
+pub mod recompute;
 pub mod sla;
 pub mod store;
 pub mod telemetry;

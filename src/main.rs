@@ -28,6 +28,14 @@ enum Command {
     },
     /// Run everything on an embedded Kafka broker with a synthetic month of events.
     Demo(slacap::demo::DemoArgs),
+    /// Rebuild slices, ticket outcomes and breaches from the raw history (stop `run` first).
+    Recompute {
+        #[arg(long, default_value = "config/slacap.toml")]
+        config: PathBuf,
+        /// First UTC date to rebuild, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+    },
     /// Validate the settings and the catalogue, and print a summary.
     CheckConfig {
         #[arg(long, default_value = "config/slacap.toml")]
@@ -90,6 +98,25 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => slacap::demo::run(args, shutdown_signal()).await,
+        Command::Recompute { config, from } => {
+            let config = Config::load(&config)?;
+            let day = from
+                .signed_duration_since(chrono::NaiveDate::default())
+                .num_days();
+            let summary =
+                tokio::task::spawn_blocking(move || slacap::recompute::recompute(&config, day))
+                    .await??;
+            println!(
+                "replayed {} events; replaced {} files from {from} on with {} slices, {} ticket outcomes, {} breaches (definition {})",
+                summary.events_replayed,
+                summary.files_removed,
+                summary.slices,
+                summary.outcomes,
+                summary.breaches,
+                summary.definition
+            );
+            Ok(())
+        }
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;
             print!("{}", config.summary());

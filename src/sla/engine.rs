@@ -28,6 +28,8 @@ enum Tracker {
 }
 
 struct SloState {
+    /// Version of the SLA definitions, recorded with every finding.
+    definition: String,
     service: String,
     /// The service's time zone: where its months and quarters start.
     tz: chrono_tz::Tz,
@@ -56,6 +58,16 @@ struct ChangeWindow {
     cancelled: bool,
     /// Time of the event the fields were last taken from.
     as_of: Micros,
+}
+
+/// A short, stable fingerprint of the catalogue (FNV-1a over its debug form): the version of
+/// the SLA definitions that produced a result.
+pub fn definition_version(catalogue: &Catalogue) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("{catalogue:?}").bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 impl TicketState {
@@ -142,6 +154,8 @@ pub struct SlaEngine {
     breach_ids: HashSet<String>,
     /// Change tickets, for their planned outages.
     changes: HashMap<String, ChangeWindow>,
+    /// Version of the SLA definitions (a hash of the catalogue), recorded with every finding.
+    definition: String,
     /// Every burn-rate alert transition, oldest first.
     burn_alerts: Vec<BurnAlert>,
     /// service → component (`""` for none) → newest event time, for the drift report.
@@ -155,6 +169,7 @@ pub struct SlaEngine {
 
 impl SlaEngine {
     pub fn new(catalogue: Arc<Catalogue>, allowed_lateness: std::time::Duration) -> Self {
+        let version = definition_version(&catalogue);
         let mut slos = Vec::new();
         let mut feeds: HashMap<String, HashMap<String, Vec<(usize, Feed)>>> = HashMap::new();
         for service in &catalogue.services {
@@ -188,6 +203,7 @@ impl SlaEngine {
                     }
                 };
                 slos.push(SloState {
+                    definition: version.clone(),
                     service: service.id.clone(),
                     tz: catalogue.time_zone(&service.id),
                     slo: slo.clone(),
@@ -200,6 +216,7 @@ impl SlaEngine {
                 });
             }
         }
+        let definition = definition_version(&catalogue);
         let mut engine = SlaEngine {
             catalogue,
             lateness: allowed_lateness.as_micros() as Micros,
@@ -215,6 +232,7 @@ impl SlaEngine {
             breaches: Vec::new(),
             breach_ids: HashSet::new(),
             changes: HashMap::new(),
+            definition,
             burn_alerts: Vec::new(),
             seen: HashMap::new(),
             unknown_services: BTreeMap::new(),
@@ -607,6 +625,7 @@ impl SlaEngine {
                 }
                 *reported = true;
                 findings.outcomes.push(TicketOutcomeRecord {
+                    definition: self.definition.clone(),
                     service: state.service.clone(),
                     ticket: id.clone(),
                     ticket_type: state.ticket_type,
@@ -620,6 +639,7 @@ impl SlaEngine {
                 });
                 if decided.outcome == Outcome::Breached {
                     findings.breaches.push(Breach {
+                        definition: self.definition.clone(),
                         id: format!("{id}:{metric}"),
                         service: state.service.clone(),
                         kind,
@@ -1003,6 +1023,7 @@ fn budget_breach(
         return None;
     }
     Some(Breach {
+        definition: state.definition.clone(),
         id,
         service: state.service.clone(),
         kind: BreachKind::SloBudgetExhausted,
@@ -1047,6 +1068,7 @@ fn emit_closed_slices(state: &mut SloState, watermark: Micros, out: &mut Vec<Sli
             },
         };
         out.push(SliceRecord {
+            definition: state.definition.clone(),
             service: state.service.clone(),
             slo: state.slo.id.clone(),
             sli: state.sli_name(),

@@ -11,6 +11,8 @@ fn rfc3339<S: Serializer>(t: &Micros, s: S) -> Result<S::Ok, S::Error> {
 /// A closed availability slice (probe timeslice or ratio minute).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SliceRecord {
+    /// Version of the SLA definitions (catalogue) that produced the row.
+    pub definition: String,
     pub service: String,
     pub slo: String,
     /// `probe` or `ratio`.
@@ -32,6 +34,8 @@ pub struct SliceRecord {
 /// A ticket clock whose outcome became known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TicketOutcomeRecord {
+    /// Version of the SLA definitions (catalogue) that produced the row.
+    pub definition: String,
     pub service: String,
     pub ticket: String,
     pub ticket_type: TicketType,
@@ -68,6 +72,8 @@ impl BreachKind {
 /// alert carries the same id and consumers can de-duplicate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Breach {
+    /// Version of the SLA definitions (catalogue) that produced the record.
+    pub definition: String,
     pub id: String,
     pub service: String,
     pub kind: BreachKind,

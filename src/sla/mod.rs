@@ -11,7 +11,7 @@ mod report;
 pub mod ticket_clock;
 pub mod window;
 
-pub use engine::SlaEngine;
+pub use engine::{SlaEngine, definition_version};
 pub use findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning};
 pub use report::{
     AvailabilityRow, ServiceSla, TicketClockReport, TicketRow, TicketSla, WindowSpan,

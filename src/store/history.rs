@@ -28,6 +28,8 @@ pub enum FileOrigin {
     },
     /// `batch-<seq>.parquet`
     Batch { seq: u64 },
+    /// `recompute-<unix seconds>.parquet`: written by `slacap recompute`, not by the stream.
+    Recompute { at: i64 },
 }
 
 impl FileOrigin {
@@ -40,6 +42,7 @@ impl FileOrigin {
                 last,
             } => format!("{topic}~p{partition}~{first:019}-{last:019}.parquet"),
             FileOrigin::Batch { seq } => format!("batch-{seq:012}.parquet"),
+            FileOrigin::Recompute { at } => format!("recompute-{at}.parquet"),
         }
     }
 
@@ -47,6 +50,9 @@ impl FileOrigin {
         let stem = name.strip_suffix(".parquet")?;
         if let Some(seq) = stem.strip_prefix("batch-") {
             return seq.parse().ok().map(|seq| FileOrigin::Batch { seq });
+        }
+        if let Some(at) = stem.strip_prefix("recompute-") {
+            return at.parse().ok().map(|at| FileOrigin::Recompute { at });
         }
         let mut parts = stem.rsplitn(3, '~');
         let (range, partition, topic) = (parts.next()?, parts.next()?, parts.next()?);
@@ -69,6 +75,7 @@ impl FileOrigin {
                 ..
             } => !checkpoint.covers(topic, *partition, *first),
             FileOrigin::Batch { seq } => *seq > checkpoint.seq,
+            FileOrigin::Recompute { .. } => false,
         }
     }
 }
@@ -206,6 +213,29 @@ impl HistoryStore {
             bytes += std::fs::metadata(&path).map_err(io(&path))?.len();
         }
         Ok(bytes)
+    }
+
+    /// Deletes every file of `table` in the date partitions from `first_day` on (days since the
+    /// epoch). Returns how many files went.
+    pub fn remove_from(&self, table: Table, first_day: i64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for path in self.files(table)? {
+            let day = path
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("date="))
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .map(|d| {
+                    d.signed_duration_since(chrono::NaiveDate::default())
+                        .num_days()
+                });
+            if day.is_some_and(|d| d >= first_day) {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     pub fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {

@@ -117,6 +117,7 @@ static SLICES: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("good", DataType::Float64, false),
         f("total", DataType::Float64, false),
         f("state", DataType::Utf8, false),
+        f("definition", DataType::Utf8, false),
     ]))
 });
 
@@ -132,6 +133,7 @@ static OUTCOMES: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("target_seconds", DataType::Int64, false),
         f("elapsed_seconds", DataType::Int64, false),
         f("outcome", DataType::Utf8, false),
+        f("definition", DataType::Utf8, false),
     ]))
 });
 
@@ -146,6 +148,7 @@ static BREACHES: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("slo_window", DataType::Utf8, true),
         f("observed", DataType::Float64, false),
         f("target", DataType::Float64, false),
+        f("definition", DataType::Utf8, false),
     ]))
 });
 
@@ -364,7 +367,9 @@ pub fn slice_batches(
                 Float64Builder::with_capacity(n),
             );
             let mut target = Float64Builder::with_capacity(n);
+            let mut definition = StringBuilder::new();
             for r in group {
+                definition.append_value(&r.definition);
                 service.append_value(&r.service);
                 slo.append_value(&r.slo);
                 sli.append_value(r.sli);
@@ -389,6 +394,7 @@ pub fn slice_batches(
                     Arc::new(good.finish()),
                     Arc::new(total.finish()),
                     Arc::new(state.finish()),
+                    Arc::new(definition.finish()),
                 ],
             )
         },
@@ -417,7 +423,9 @@ pub fn outcome_batches(
                 Int64Builder::with_capacity(n),
                 Int64Builder::with_capacity(n),
             );
+            let mut definition = StringBuilder::new();
             for r in group {
+                definition.append_value(&r.definition);
                 s[0].append_value(&r.service);
                 decided.append_value(r.decided_at);
                 s[1].append_value(&r.ticket);
@@ -446,6 +454,7 @@ pub fn outcome_batches(
                     Arc::new(target.finish()),
                     Arc::new(elapsed.finish()),
                     outcome,
+                    Arc::new(definition.finish()),
                 ],
             )
         },
@@ -467,7 +476,9 @@ pub fn breach_batches(
                 Float64Builder::with_capacity(n),
                 Float64Builder::with_capacity(n),
             );
+            let mut definition = StringBuilder::new();
             for r in group {
+                definition.append_value(&r.definition);
                 s[0].append_value(&r.service);
                 detected.append_value(r.detected_at);
                 s[1].append_value(&r.id);
@@ -491,6 +502,7 @@ pub fn breach_batches(
                     window,
                     Arc::new(observed.finish()),
                     Arc::new(target.finish()),
+                    Arc::new(definition.finish()),
                 ],
             )
         },

@@ -249,6 +249,13 @@ pub fn read_topic(
     out
 }
 
+/// All rows of a SQL result over the history.
+pub async fn sql_rows(data_dir: &Path, sql: &str) -> Vec<Vec<serde_json::Value>> {
+    let q = slacap::store::HistoryQuery::new(&slacap::store::HistoryStore::reader(data_dir))
+        .expect("session");
+    q.sql_json(sql).await.expect("query").rows
+}
+
 /// One value of a single-row SQL result over the history.
 pub async fn sql_value(data_dir: &Path, sql: &str) -> serde_json::Value {
     let q = slacap::store::HistoryQuery::new(&slacap::store::HistoryStore::reader(data_dir))
