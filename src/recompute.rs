@@ -10,10 +10,38 @@ use crate::config::Config;
 use crate::model::{Source, StreamKind};
 use crate::sla::SlaEngine;
 use crate::store::{
-    FileOrigin, HistoryStore, PendingFile, Replayed, StoreError, Table, breach_batches, day_of,
-    outcome_batches, replay_events, slice_batches,
+    FileOrigin, HistoryStore, Replayed, StoreError, Table, day_of, derived_files, replay_events,
 };
 use std::sync::Arc;
+
+/// Feeds the raw history (every ticket event and metric sample) into `engine`, without
+/// advancing it. Returns the number of events.
+pub fn replay_into(store: &HistoryStore, engine: &mut SlaEngine) -> Result<u64, StoreError> {
+    replay_events(store, |event| match event {
+        Replayed::Ticket { event, partition } => engine.apply_ticket(
+            event,
+            Source {
+                stream: StreamKind::Tickets,
+                partition,
+            },
+        ),
+        Replayed::Sample {
+            service,
+            component,
+            metric,
+            time,
+            value,
+            partition,
+        } => {
+            engine.note_seen(service, component, time);
+            let source = Source {
+                stream: StreamKind::Metrics,
+                partition,
+            };
+            engine.apply_sample(service, metric, time, value, source);
+        }
+    })
+}
 
 /// What a recomputation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,35 +60,7 @@ pub fn recompute(config: &Config, from_day: i64) -> Result<RecomputeSummary, Sto
     let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
     let catalogue = Arc::new(config.catalogue.clone());
     let mut engine = SlaEngine::new(catalogue.clone(), config.settings.pipeline.allowed_lateness);
-    let events_replayed = replay_events(&store, |event| match event {
-        Replayed::Ticket { event, partition } => engine.apply_ticket(
-            event,
-            Source {
-                stream: StreamKind::Tickets,
-                partition,
-            },
-        ),
-        Replayed::Sample {
-            service,
-            component,
-            metric,
-            time,
-            value,
-            partition,
-        } => {
-            engine.note_seen(service, component, time);
-            engine.apply_sample(
-                service,
-                metric,
-                time,
-                value,
-                Source {
-                    stream: StreamKind::Metrics,
-                    partition,
-                },
-            );
-        }
-    })?;
+    let events_replayed = replay_into(&store, &mut engine)?;
     if let Some(watermark) = checkpoint.watermark {
         engine.restore_watermark(watermark);
     }
@@ -73,27 +73,12 @@ pub fn recompute(config: &Config, from_day: i64) -> Result<RecomputeSummary, Sto
         .breaches
         .retain(|b| day_of(b.detected_at) >= from_day);
 
-    let origin = FileOrigin::Recompute {
-        at: chrono::Utc::now().timestamp(),
-    };
-    let mut files = Vec::new();
-    for (table, batches) in [
-        (Table::AvailabilitySlices, slice_batches(&findings.slices)?),
-        (
-            Table::TicketSlaOutcomes,
-            outcome_batches(&findings.outcomes)?,
-        ),
-        (Table::Breaches, breach_batches(&findings.breaches)?),
-    ] {
-        for (day, batch) in batches {
-            files.push(PendingFile {
-                table,
-                day,
-                origin: origin.clone(),
-                batch,
-            });
-        }
-    }
+    let files = derived_files(
+        &findings,
+        &FileOrigin::Recompute {
+            at: chrono::Utc::now().timestamp(),
+        },
+    )?;
     // The old rows go first, then the new ones are written: a crash in between leaves those
     // dates without derived rows, and running the same command again repairs them.
     let mut files_removed = 0;

@@ -7,8 +7,8 @@ use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, Ticke
 use crate::sla::burn::BurnAlert;
 use crate::sla::{Breach, SlaEngine, TicketWarning};
 use crate::store::{
-    Checkpoint, FileOrigin, HistoryStore, PendingFile, StoreError, Table, breach_batches,
-    metrics_batches, outcome_batches, slice_batches, ticket_batches,
+    Checkpoint, FileOrigin, HistoryStore, PendingFile, StoreError, Table, derived_files,
+    metrics_batches, ticket_batches,
 };
 use crate::telemetry::{Counters, add};
 use std::collections::{BTreeMap, HashMap};
@@ -263,24 +263,7 @@ impl Processor {
                 });
             }
         }
-        let derived = FileOrigin::Batch { seq };
-        for (table, batches) in [
-            (Table::AvailabilitySlices, slice_batches(&findings.slices)?),
-            (
-                Table::TicketSlaOutcomes,
-                outcome_batches(&findings.outcomes)?,
-            ),
-            (Table::Breaches, breach_batches(&findings.breaches)?),
-        ] {
-            for (day, batch) in batches {
-                files.push(PendingFile {
-                    table,
-                    day,
-                    origin: derived.clone(),
-                    batch,
-                });
-            }
-        }
+        files.extend(derived_files(&findings, &FileOrigin::Batch { seq })?);
         let bytes = self.store.write(&files)?;
         add(&self.counters.files_written_total, files.len() as u64);
         add(&self.counters.bytes_written_total, bytes);

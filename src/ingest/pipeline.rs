@@ -6,9 +6,9 @@ use super::batch::{BatchOutcome, DeadLetter, Processor, RawRecord};
 use super::decode::Stream;
 use super::kafka::{IngestContext, consumer_config, producer_config};
 use crate::config::Config;
-use crate::model::{Source, StreamKind, format_rfc3339};
+use crate::model::format_rfc3339;
 use crate::sla::{Breach, SlaEngine, TicketWarning};
-use crate::store::{HistoryStore, Replayed, StoreError, replay_events};
+use crate::store::{HistoryStore, StoreError};
 use crate::telemetry::{Counters, add};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -392,30 +392,7 @@ fn restore(
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let started = std::time::Instant::now();
-    let count = replay_events(store, |event| match event {
-        Replayed::Ticket { event, partition } => engine.apply_ticket(
-            event,
-            Source {
-                stream: StreamKind::Tickets,
-                partition,
-            },
-        ),
-        Replayed::Sample {
-            service,
-            component,
-            metric,
-            time,
-            value,
-            partition,
-        } => {
-            engine.note_seen(service, component, time);
-            let source = Source {
-                stream: StreamKind::Metrics,
-                partition,
-            };
-            engine.apply_sample(service, metric, time, value, source)
-        }
-    })?;
+    let count = crate::recompute::replay_into(store, &mut engine)?;
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }

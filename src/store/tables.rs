@@ -509,6 +509,32 @@ pub fn breach_batches(
     )
 }
 
+/// The derived-table files of one set of findings, all named `origin`.
+pub fn derived_files(
+    findings: &crate::sla::Findings,
+    origin: &super::history::FileOrigin,
+) -> Result<Vec<super::history::PendingFile>, arrow::error::ArrowError> {
+    let mut files = Vec::new();
+    for (table, batches) in [
+        (Table::AvailabilitySlices, slice_batches(&findings.slices)?),
+        (
+            Table::TicketSlaOutcomes,
+            outcome_batches(&findings.outcomes)?,
+        ),
+        (Table::Breaches, breach_batches(&findings.breaches)?),
+    ] {
+        for (day, batch) in batches {
+            files.push(super::history::PendingFile {
+                table,
+                day,
+                origin: origin.clone(),
+                batch,
+            });
+        }
+    }
+    Ok(files)
+}
+
 /// Finishes a fixed number of string builders into arrays.
 trait MapArray<const N: usize> {
     fn map_array(self) -> [ArrayRef; N];
