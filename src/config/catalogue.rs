@@ -203,6 +203,19 @@ pub struct TicketPolicy {
     /// The business calendar the clocks count on (default: 24x7).
     #[serde(default)]
     pub calendar: Option<String>,
+    /// What `reopened` does to the resolution clock: `resume` (default) or `restart`.
+    #[serde(default)]
+    pub on_reopen: OnReopen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnReopen {
+    /// Counting continues where the clock stopped.
+    #[default]
+    Resume,
+    /// A new cycle starts from zero; its breach is recorded as a breach of its own.
+    Restart,
 }
 
 fn default_pausing() -> Vec<TicketStatus> {

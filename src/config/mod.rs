@@ -10,8 +10,8 @@ mod settings;
 
 pub use calendar::{CalendarConfig, parse_ics_holidays, parse_span, weekday_index};
 pub use catalogue::{
-    Agreement, Budgeting, Catalogue, Component, Maintenance, MissingPolicy, Service, Sli, Slo,
-    SloWindow, TicketPolicy,
+    Agreement, Budgeting, Catalogue, Component, Maintenance, MissingPolicy, OnReopen, Service, Sli,
+    Slo, SloWindow, TicketPolicy,
 };
 pub use error::ConfigError;
 pub use settings::{ApiSettings, KafkaSettings, PipelineSettings, Settings, Topics};

@@ -15,7 +15,7 @@ use super::report::{
 };
 use super::ticket_clock::{self, Outcome, TicketClocks};
 use super::window::{Interval, slo_window_at};
-use crate::config::{Catalogue, Sli, Slo, SloWindow};
+use crate::config::{Catalogue, OnReopen, Sli, Slo, SloWindow};
 use crate::model::{
     MICROS_PER_SECOND, MetricEvent, Micros, Source, TicketEvent, TicketType, format_rfc3339,
 };
@@ -129,6 +129,8 @@ struct TicketState {
     resolution_reported: bool,
     /// Warnings raised, per clock (response, resolution) and threshold.
     warned: [[bool; 3]; 2],
+    /// Breaches of restarted resolution cycles already reported.
+    cycle_breaches_reported: usize,
 }
 
 pub struct SlaEngine {
@@ -505,6 +507,7 @@ impl SlaEngine {
                 response_reported: false,
                 resolution_reported: false,
                 warned: [[false; 3]; 2],
+                cycle_breaches_reported: 0,
             });
         let entry = (e.time, e.status);
         let at = state.history.partition_point(|x| x.0 <= e.time);
@@ -564,7 +567,7 @@ impl SlaEngine {
             };
             // Only events behind the watermark are final.
             let known = state.history.partition_point(|x| x.0 <= watermark);
-            let Some(clocks) = ticket_clock::evaluate(
+            let Some(clocks) = ticket_clock::evaluate_with(
                 &state.history[..known],
                 policy.response.as_micros() as Micros,
                 policy.resolution.as_micros() as Micros,
@@ -574,15 +577,16 @@ impl SlaEngine {
                     .as_ref()
                     .and_then(|id| self.calendars.get(id))
                     .unwrap_or(&self.always),
+                policy.on_reopen == OnReopen::Restart,
                 watermark,
             ) else {
                 continue;
             };
-            state.clocks = Some(clocks);
+            state.clocks = Some(clocks.clone());
             if !clocks.cancelled {
                 let clocks_by_metric = [
-                    ("response", clocks.response),
-                    ("resolution", clocks.resolution),
+                    ("response", &clocks.response),
+                    ("resolution", &clocks.resolution),
                 ];
                 for (c, (metric, clock)) in clocks_by_metric.into_iter().enumerate() {
                     for (i, at) in clock.warnings.iter().enumerate() {
@@ -606,13 +610,13 @@ impl SlaEngine {
             for (metric, clock, reported, kind) in [
                 (
                     "response",
-                    clocks.response,
+                    &clocks.response,
                     &mut state.response_reported,
                     BreachKind::TicketResponse,
                 ),
                 (
                     "resolution",
-                    clocks.resolution,
+                    &clocks.resolution,
                     &mut state.resolution_reported,
                     BreachKind::TicketResolution,
                 ),
@@ -651,6 +655,31 @@ impl SlaEngine {
                         target: (clock.target / MICROS_PER_SECOND) as f64,
                     });
                 }
+            }
+            // A restarted cycle that ran out is a breach of its own (the ticket's outcome, counted
+            // once, stays the first cycle's).
+            if !clocks.cancelled {
+                let r = &clocks.resolution;
+                for (n, at) in r
+                    .cycle_breaches
+                    .iter()
+                    .enumerate()
+                    .skip(state.cycle_breaches_reported)
+                {
+                    findings.breaches.push(Breach {
+                        definition: self.definition.clone(),
+                        id: format!("{id}:resolution:cycle{}", n + 2),
+                        service: state.service.clone(),
+                        kind: BreachKind::TicketResolution,
+                        ticket: Some(id.clone()),
+                        slo: None,
+                        slo_window: None,
+                        detected_at: *at,
+                        observed: (r.elapsed / MICROS_PER_SECOND) as f64,
+                        target: (r.target / MICROS_PER_SECOND) as f64,
+                    });
+                }
+                state.cycle_breaches_reported = r.cycle_breaches.len();
             }
             let done = clocks.cancelled
                 || (state.response_reported
@@ -762,7 +791,7 @@ impl SlaEngine {
         let cancelled = |ticket: &str| {
             self.tickets
                 .get(ticket)
-                .and_then(|t| t.clocks)
+                .and_then(|t| t.clocks.as_ref())
                 .is_some_and(|c| c.cancelled)
         };
         for o in self
@@ -782,11 +811,11 @@ impl SlaEngine {
             }
         }
         for t in self.tickets.values().filter(|t| t.service == service) {
-            let Some(c) = t.clocks else { continue };
+            let Some(c) = &t.clocks else { continue };
             if c.cancelled || c.created >= window.end {
                 continue;
             }
-            for (metric, clock) in [("response", c.response), ("resolution", c.resolution)] {
+            for (metric, clock) in [("response", &c.response), ("resolution", &c.resolution)] {
                 if clock.decided.is_none()
                     && let Some(row) = rows.get_mut(&(
                         t.ticket_type,
@@ -824,12 +853,13 @@ impl SlaEngine {
         let priority = state.priority_at(now, self.catalogue.retarget_on_priority_change);
         let policy = self.catalogue.policy(state.ticket_type, priority);
         let clocks = policy.and_then(|p| {
-            ticket_clock::evaluate(
+            ticket_clock::evaluate_with(
                 &state.history[..known],
                 p.response.as_micros() as Micros,
                 p.resolution.as_micros() as Micros,
                 &p.pausing,
                 self.calendar_of(p),
+                p.on_reopen == OnReopen::Restart,
                 now,
             )
         });
@@ -866,7 +896,7 @@ impl SlaEngine {
             priority: priority.to_string(),
             created: format_rfc3339(state.history.first().map_or(0, |e| e.0)),
             as_of: format_rfc3339(now),
-            cancelled: clocks.is_some_and(|c| c.cancelled),
+            cancelled: clocks.as_ref().is_some_and(|c| c.cancelled),
             has_policy: policy.is_some(),
             events: state
                 .history
@@ -1185,6 +1215,7 @@ mod tests {
             resolution: Duration::from_secs(24 * 3600),
             pausing: vec![],
             calendar: None,
+            on_reopen: crate::config::OnReopen::Resume,
         });
         let events = [
             ticket("2026-11-02T10:00:00Z", TicketStatus::New),

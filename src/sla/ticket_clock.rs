@@ -45,7 +45,7 @@ pub enum Mode {
 }
 
 /// One clock (response or resolution) at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clock {
     pub target: Micros,
     /// Counted time so far (up to the stop, or to the evaluation instant while running).
@@ -57,10 +57,14 @@ pub struct Clock {
     pub decided: Option<Decided>,
     /// When the counted time reached each of [`WARNING_FRACTIONS`] of the target.
     pub warnings: [Option<Micros>; 3],
+    /// Cycles started by a reopen under a restart policy (0 = the first cycle only).
+    pub cycle: u32,
+    /// Breach instants of the restarted cycles (the first cycle's is in `decided`).
+    pub cycle_breaches: Vec<Micros>,
 }
 
 /// Both clocks of one ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketClocks {
     pub created: Micros,
     pub cancelled: bool,
@@ -68,14 +72,36 @@ pub struct TicketClocks {
     pub resolution: Clock,
 }
 
-/// Evaluates both clocks from `history` (time-ordered status changes) as of `now`.
-/// Returns `None` for an empty history.
+/// Evaluates both clocks, with reopened resuming the resolution clock. See [`evaluate_with`].
 pub fn evaluate(
     history: &[(Micros, TicketStatus)],
     response_target: Micros,
     resolution_target: Micros,
     pausing: &[TicketStatus],
     calendar: &Calendar,
+    now: Micros,
+) -> Option<TicketClocks> {
+    evaluate_with(
+        history,
+        response_target,
+        resolution_target,
+        pausing,
+        calendar,
+        false,
+        now,
+    )
+}
+
+/// Evaluates both clocks from `history` (time-ordered status changes) as of `now`. With
+/// `restart_on_reopen`, a reopened ticket's resolution clock starts a new cycle from zero
+/// instead of resuming. Returns `None` for an empty history.
+pub fn evaluate_with(
+    history: &[(Micros, TicketStatus)],
+    response_target: Micros,
+    resolution_target: Micros,
+    pausing: &[TicketStatus],
+    calendar: &Calendar,
+    restart_on_reopen: bool,
     now: Micros,
 ) -> Option<TicketClocks> {
     let created = history.first()?.0;
@@ -85,7 +111,7 @@ pub fn evaluate(
         now,
         TicketStatus::responds,
         &[],
-        false,
+        Reopen::Ignore,
         calendar,
     );
     let resolution = run_clock(
@@ -94,7 +120,11 @@ pub fn evaluate(
         now,
         TicketStatus::resolves,
         pausing,
-        true,
+        if restart_on_reopen {
+            Reopen::Restart
+        } else {
+            Reopen::Resume
+        },
         calendar,
     );
     let cancelled = history.iter().any(|(_, s)| *s == TicketStatus::Cancelled);
@@ -106,13 +136,24 @@ pub fn evaluate(
     })
 }
 
+/// What reopened does to a stopped clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reopen {
+    /// Nothing (the response clock).
+    Ignore,
+    /// Counting continues where it stopped.
+    Resume,
+    /// A new cycle starts from zero.
+    Restart,
+}
+
 fn run_clock(
     history: &[(Micros, TicketStatus)],
     target: Micros,
     now: Micros,
     stops: fn(TicketStatus) -> bool,
     pausing: &[TicketStatus],
-    reopen_resumes: bool,
+    reopen: Reopen,
     calendar: &Calendar,
 ) -> Clock {
     let mut clock = Clock {
@@ -123,6 +164,8 @@ fn run_clock(
         mode: Mode::Running,
         decided: None,
         warnings: [None; 3],
+        cycle: 0,
+        cycle_breaches: Vec::new(),
     };
     let Some(&(mut last, _)) = history.first() else {
         return clock;
@@ -133,7 +176,13 @@ fn run_clock(
         last = t.max(last);
         mode = match (mode, status) {
             (_, TicketStatus::Cancelled) => Mode::Stopped,
-            (Mode::Stopped, TicketStatus::Reopened) if reopen_resumes => Mode::Running,
+            (Mode::Stopped, TicketStatus::Reopened) if reopen == Reopen::Resume => Mode::Running,
+            (Mode::Stopped, TicketStatus::Reopened) if reopen == Reopen::Restart => {
+                clock.cycle += 1;
+                clock.elapsed = 0;
+                clock.paused = 0;
+                Mode::Running
+            }
             (Mode::Stopped, _) => Mode::Stopped,
             (_, s) if stops(s) => {
                 if clock.decided.is_none() {
@@ -172,6 +221,11 @@ fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros, calendar: &C
                 {
                     clock.warnings[i] = Some(instant_after(at - clock.elapsed));
                 }
+            }
+            let cycle_open = clock.cycle > 0 && clock.cycle_breaches.len() < clock.cycle as usize;
+            if cycle_open && clock.elapsed + span > clock.target {
+                let at = instant_after(clock.target - clock.elapsed);
+                clock.cycle_breaches.push(at);
             }
             if clock.decided.is_none() && clock.elapsed + span > clock.target {
                 let at = instant_after(clock.target - clock.elapsed);
@@ -288,6 +342,28 @@ mod tests {
                 at: at(60)
             })
         );
+    }
+
+    #[test]
+    fn a_restart_policy_starts_a_new_cycle_on_reopen() {
+        // Met after 1h; reopened at 2h; the new cycle runs out its 4h at 6h.
+        let h = [
+            (at(0), New),
+            (at(60), Resolved),
+            (at(120), Reopened),
+            (at(480), Resolved),
+        ];
+        let c = evaluate_with(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), true, at(500)).unwrap();
+        assert_eq!(
+            c.resolution.decided,
+            Some(Decided {
+                outcome: Outcome::Met,
+                at: at(60)
+            })
+        );
+        assert_eq!(c.resolution.cycle, 1);
+        assert_eq!(c.resolution.cycle_breaches, [at(360)]);
+        assert_eq!(c.resolution.elapsed, 360 * MIN, "counted in the new cycle");
     }
 
     #[test]
