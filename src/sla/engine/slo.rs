@@ -1,0 +1,203 @@
+//! Per-SLO work behind the watermark: closed slices, burn-rate rules and budget breaches.
+
+use super::*;
+
+/// How far back the live state keeps availability slices: the longest rolling window, plus the
+/// current month. Older periods are answered from the Parquet history.
+pub(super) const LIVE_RETENTION: Micros = 430 * 86_400 * MICROS_PER_SECOND;
+
+impl SloState {
+    pub(super) fn forget_before(&mut self, horizon: Micros) {
+        match &mut self.tracker {
+            Tracker::Probe(p) => p.forget_before(horizon),
+            Tracker::Ratio(r) => r.forget_before(horizon),
+        }
+    }
+
+    pub(super) fn sli_name(&self) -> &'static str {
+        match &self.tracker {
+            Tracker::Probe(p) if p.occurrences => "probe_occurrences",
+            Tracker::Probe(_) => "probe",
+            Tracker::Ratio(_) => "ratio",
+        }
+    }
+
+    pub(super) fn attainment(
+        &self,
+        window: Interval,
+        now: Micros,
+    ) -> crate::sla::availability::Attainment {
+        match &self.tracker {
+            Tracker::Probe(p) => p.attainment(window, now, self.slo.target, &self.exclusions),
+            Tracker::Ratio(r) => r.attainment(window, now, self.slo.target, &self.exclusions),
+        }
+    }
+}
+
+/// Evaluates the SLO's burn-rate rules at every slice boundary since the last evaluation (so the
+/// result does not depend on how the stream was batched) and records the alerts that start or
+/// stop firing.
+pub(super) fn evaluate_burn_rates(
+    state: &mut SloState,
+    watermark: Micros,
+    out: &mut Vec<BurnAlert>,
+) {
+    let first_data = match &state.tracker {
+        Tracker::Probe(p) => p.slices.keys().next().copied(),
+        Tracker::Ratio(r) => r.buckets.keys().next().copied(),
+    };
+    let Some(from) = state.burn_through.or(first_data) else {
+        return;
+    };
+    if watermark <= from {
+        return;
+    }
+    let period = match state.slo.windows.first() {
+        Some(SloWindow::RollingDays(n)) => i64::from(*n) * 86_400 * MICROS_PER_SECOND,
+        _ => 30 * 86_400 * MICROS_PER_SECOND,
+    };
+    let rules = burn::rules(period);
+    let series = match &state.tracker {
+        Tracker::Probe(p) => p.series(from - burn::LONGEST_WINDOW, watermark, &state.exclusions),
+        Tracker::Ratio(r) => r.series(from - burn::LONGEST_WINDOW, watermark, &state.exclusions),
+    };
+    let target = state.slo.target;
+    let mut t = floor_to(from, series.step) + series.step;
+    while t <= watermark {
+        for (k, rule) in rules.iter().enumerate() {
+            let long = series.rate(t, rule.long, target);
+            let short = series.rate(t, rule.short, target);
+            let firing = long >= rule.threshold && short >= rule.threshold;
+            let alert = |id: String, state_name| BurnAlert {
+                id,
+                service: state.service.clone(),
+                slo: state.slo.id.clone(),
+                rule: rule.name,
+                state: state_name,
+                threshold: rule.threshold,
+                long_window_burn_rate: long,
+                short_window_burn_rate: short,
+                at: t,
+            };
+            match (state.burning[k].take(), firing) {
+                (None, true) => {
+                    let id = format!(
+                        "{}:{}:burn-{}:{}",
+                        state.service,
+                        state.slo.id,
+                        rule.name,
+                        format_rfc3339(t)
+                    );
+                    out.push(alert(id.clone(), "firing"));
+                    state.burning[k] = Some(id);
+                }
+                (Some(id), false) => out.push(alert(id, "resolved")),
+                (still, _) => state.burning[k] = still,
+            }
+        }
+        t += series.step;
+    }
+    state.burn_through = Some(floor_to(watermark, series.step));
+}
+
+/// A budget-exhausted breach of `state` in the instance of `window` that contains `now`, if its
+/// budget is gone and no breach was raised for it yet. For calendar windows of probe SLIs the
+/// breach time is the exact instant the budget ran out; otherwise it is `now`.
+pub(super) fn budget_breach(
+    state: &mut SloState,
+    window: SloWindow,
+    now: Micros,
+    raised: &HashSet<String>,
+) -> Option<Breach> {
+    let (interval, label) = slo_window_at(window, now, state.tz);
+    let a = state.attainment(interval, now);
+    if !a.error_budget_remaining.is_some_and(|r| r <= 0.0) {
+        state.exhausted.remove(&label);
+        return None;
+    }
+    if !state.exhausted.insert(label.clone()) {
+        return None;
+    }
+    let detected_at = match (&state.tracker, window) {
+        (Tracker::Probe(p), SloWindow::CalendarMonth | SloWindow::CalendarQuarter) => p
+            .exhausted_at(interval, now, state.slo.target, &state.exclusions)
+            .unwrap_or(now),
+        _ => now,
+    };
+    let mut id = format!("{}:{}:{}", state.service, state.slo.id, label);
+    if matches!(window, SloWindow::RollingDays(_)) {
+        id.push(':');
+        id.push_str(&format_rfc3339(detected_at)[..10]);
+    }
+    if raised.contains(&id) {
+        return None;
+    }
+    Some(Breach {
+        definition: state.definition.clone(),
+        id,
+        service: state.service.clone(),
+        kind: BreachKind::SloBudgetExhausted,
+        ticket: None,
+        slo: Some(state.slo.id.clone()),
+        slo_window: Some(label),
+        detected_at,
+        observed: state
+            .attainment(interval, detected_at)
+            .attained
+            .unwrap_or(0.0),
+        target: state.slo.target,
+    })
+}
+
+/// Returns the slices that closed behind the watermark since the last call, from the first slice
+/// that ever had data onwards (gaps are reported as `no_data`).
+pub(super) fn emit_closed_slices(
+    state: &mut SloState,
+    watermark: Micros,
+    out: &mut Vec<SliceRecord>,
+) {
+    let (step, first) = match &state.tracker {
+        Tracker::Probe(p) => (p.slice, p.slices.keys().next().copied()),
+        Tracker::Ratio(r) => (RATIO_BUCKET, r.buckets.keys().next().copied()),
+    };
+    let Some(first) = state.emitted_through.or(first) else {
+        return;
+    };
+    let closed_through = floor_to(watermark, step);
+    let mut start = first;
+    while start < closed_through {
+        let (good, total, slice_state) = match &state.tracker {
+            Tracker::Probe(p) => match p.slices.get(&start) {
+                Some(c) => (
+                    f64::from(c.up),
+                    f64::from(c.up + c.down),
+                    if c.is_good() { "good" } else { "bad" },
+                ),
+                None => (0.0, 0.0, "no_data"),
+            },
+            Tracker::Ratio(r) => match r.buckets.get(&start) {
+                Some(&(g, t)) if t > 0.0 => (g, t, "counted"),
+                Some(&(g, t)) => (g, t, "no_data"),
+                None => (0.0, 0.0, "no_data"),
+            },
+        };
+        out.push(SliceRecord {
+            definition: state.definition.clone(),
+            service: state.service.clone(),
+            slo: state.slo.id.clone(),
+            sli: state.sli_name(),
+            target: state.slo.target,
+            start,
+            seconds: step / MICROS_PER_SECOND,
+            excluded_seconds: covered(&state.exclusions, start, start + step) / MICROS_PER_SECOND,
+            good,
+            total,
+            state: slice_state,
+        });
+        start += step;
+    }
+    // Nothing closed yet: leave the start open, an earlier slice may still arrive in time.
+    if start > first {
+        state.emitted_through = Some(start);
+    }
+}
