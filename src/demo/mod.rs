@@ -160,6 +160,12 @@ pub async fn run(
     println!("\nslacap demo is serving {year}-{month:02} at {api}");
     println!("  {api}/api/v1/services");
     println!("  {api}/api/v1/services/payments/sla?window=month:{year}-{month:02}");
+    println!(
+        "  {api}/api/v1/services/notifications/sla?window=quarter:{year}-Q{}",
+        (month - 1) / 3 + 1
+    );
+    println!("  {api}/api/v1/burn-rate-alerts?service=payments");
+    println!("  {api}/api/v1/catalogue/drift");
     println!("  {api}/api/v1/breaches");
     println!("  {api}/api/v1/reports/monthly_sla_report?month={year}-{month:02}");
     println!(
