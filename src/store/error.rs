@@ -18,7 +18,7 @@ pub enum StoreError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("{path}: bad checkpoint: {message}")]
     Checkpoint { path: PathBuf, message: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Query(#[from] datafusion::error::DataFusionError),
     #[error("unknown named query `{0}`")]
     UnknownQuery(String),
