@@ -7,11 +7,15 @@
 //! produced them. Run it while `slacap run` is stopped.
 
 use crate::config::Config;
+use crate::model::format_rfc3339;
 use crate::model::{Source, StreamKind};
 use crate::sla::SlaEngine;
+use crate::sla::{Breach, CorrectionRecord};
 use crate::store::{
-    FileOrigin, HistoryStore, Replayed, StoreError, Table, day_of, derived_files, replay_events,
+    FileOrigin, HistoryStore, Replayed, StoreError, Table, correction_batches, day_of,
+    derived_files, replay_events,
 };
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Feeds the raw history (every ticket event and metric sample) into `engine`, without
@@ -97,5 +101,162 @@ pub fn recompute(config: &Config, from_day: i64) -> Result<RecomputeSummary, Sto
         outcomes: findings.outcomes.len(),
         breaches: findings.breaches.len(),
         definition: crate::sla::definition_version(&catalogue),
+    })
+}
+
+/// The result of correcting the history after late events.
+pub struct Correction {
+    /// The SLA state rebuilt from the history, to replace the live one.
+    pub engine: SlaEngine,
+    /// What changed, as correction records (also written to the `corrections` table).
+    pub records: Vec<CorrectionRecord>,
+    /// Breaches that exist only after the correction (to be alerted).
+    pub new_breaches: Vec<Breach>,
+}
+
+/// Rebuilds the SLA state from the history (which already holds the late events), compares it
+/// with `live`, and replaces the derived files from the day of the earliest late event on with
+/// the corrected rows, named `origin`. The caller swaps the returned engine in.
+pub fn correct_late_events(
+    store: &HistoryStore,
+    live: &SlaEngine,
+    late_events: u64,
+    earliest_late: i64,
+    origin: &FileOrigin,
+) -> Result<Correction, StoreError> {
+    let catalogue = Arc::new(live.catalogue().clone());
+    let mut engine = SlaEngine::new(catalogue, live.lateness());
+    replay_into(store, &mut engine)?;
+    let watermark = live.watermark().unwrap_or(earliest_late);
+    engine.restore_watermark(watermark);
+    let mut findings = engine.advance();
+    let first_day = day_of(earliest_late);
+    let cause = format!(
+        "{late_events} event(s) arrived behind the watermark, the earliest from {}",
+        format_rfc3339(earliest_late)
+    );
+    let mut records = Vec::new();
+    let mut record = |kind, key: String, before: Option<String>, after: Option<String>| {
+        if before != after {
+            records.push(CorrectionRecord {
+                corrected_at: watermark,
+                kind,
+                key,
+                before,
+                after,
+                cause: cause.clone(),
+            });
+        }
+    };
+
+    // Ticket outcomes, by ticket and clock.
+    let describe = |o: &crate::sla::TicketOutcomeRecord| {
+        format!("{:?} at {}", o.outcome, format_rfc3339(o.decided_at)).to_lowercase()
+    };
+    let before: BTreeMap<(String, &str), String> = live
+        .outcomes()
+        .iter()
+        .filter(|o| day_of(o.decided_at) >= first_day)
+        .map(|o| ((o.ticket.clone(), o.metric), describe(o)))
+        .collect();
+    let after: BTreeMap<(String, &str), String> = engine
+        .outcomes()
+        .iter()
+        .filter(|o| day_of(o.decided_at) >= first_day)
+        .map(|o| ((o.ticket.clone(), o.metric), describe(o)))
+        .collect();
+    for key in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
+        record(
+            "ticket_outcome",
+            format!("{}:{}", key.0, key.1),
+            before.get(key).cloned(),
+            after.get(key).cloned(),
+        );
+    }
+
+    // Breaches, by id.
+    let breach_map = |list: Vec<Breach>| -> BTreeMap<String, Breach> {
+        list.into_iter()
+            .filter(|b| day_of(b.detected_at) >= first_day)
+            .map(|b| (b.id.clone(), b))
+            .collect()
+    };
+    let (before, after) = (
+        breach_map(live.breaches(None, None)),
+        breach_map(engine.breaches(None, None)),
+    );
+    let mut new_breaches = Vec::new();
+    for id in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
+        let show = |b: Option<&Breach>| {
+            b.map(|b| format!("{} at {}", b.kind.as_str(), format_rfc3339(b.detected_at)))
+        };
+        record(
+            "breach",
+            id.clone(),
+            show(before.get(id)),
+            show(after.get(id)),
+        );
+        if let (None, Some(b)) = (before.get(id), after.get(id)) {
+            new_breaches.push(b.clone());
+        }
+    }
+
+    // Availability, per SLO and affected day.
+    let mut day = first_day;
+    while day <= day_of(watermark) {
+        let window = crate::sla::window::Interval {
+            start: day * 86_400_000_000,
+            end: (day + 1) * 86_400_000_000,
+        };
+        for service in &live.catalogue().services {
+            let (Some(old), Some(new)) = (
+                live.service_sla(&service.id, window),
+                engine.service_sla(&service.id, window),
+            ) else {
+                continue;
+            };
+            for (o, n) in old.availability.iter().zip(&new.availability) {
+                let show = |a: &crate::sla::AvailabilityRow| {
+                    a.attainment.attained.map(|x| format!("{x:.6}"))
+                };
+                record(
+                    "availability",
+                    format!("{}:{}:{}", service.id, o.slo, crate::store::date_label(day)),
+                    show(o),
+                    show(n),
+                );
+            }
+        }
+        day += 1;
+    }
+
+    findings.slices.retain(|s| day_of(s.start) >= first_day);
+    findings
+        .outcomes
+        .retain(|o| day_of(o.decided_at) >= first_day);
+    findings
+        .breaches
+        .retain(|b| day_of(b.detected_at) >= first_day);
+    let mut files = derived_files(&findings, origin)?;
+    for (day, batch) in correction_batches(&records)? {
+        files.push(crate::store::PendingFile {
+            table: Table::Corrections,
+            day,
+            origin: origin.clone(),
+            batch,
+        });
+    }
+    for table in [
+        Table::AvailabilitySlices,
+        Table::TicketSlaOutcomes,
+        Table::Breaches,
+    ] {
+        store.remove_from(table, first_day)?;
+    }
+    store.write(&files)?;
+    Ok(Correction {
+        engine,
+        records,
+        new_breaches,
     })
 }

@@ -41,6 +41,7 @@ counters! {
     offsets_committed_total: "counter", "Partition offsets committed to Kafka after their history was durable.";
     commit_errors_total: "counter", "Offset commits Kafka refused (the next commit supersedes them).";
     consumer_errors_total: "counter", "Errors reported by the Kafka consumer.";
+    corrections_total: "counter", "Results corrected (and recorded in the corrections table) after late events.";
     late_events_total: "counter", "Events that arrived behind the watermark (kept in history; results already written for their time are not revised yet).";
     breaches_total: "counter", "Breaches detected.";
     burn_alerts_total: "counter", "Burn-rate alert transitions (firing or resolved).";

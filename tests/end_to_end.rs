@@ -307,6 +307,72 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     assert!(body.contains(&format!("slacap_records_in_total {produced}\n")));
     assert_eq!(get_json(api, "/healthz").await.0, 200);
 
+    // A late event corrects the history: the breached ticket turns out to have been resolved a
+    // minute before its target passed.
+    let breach_at =
+        slacap::model::parse_rfc3339(ticket_breach["detected_at"].as_str().unwrap()).unwrap();
+    let service = ticket_breach["service"].as_str().unwrap().to_string();
+    let (ticket_type, priority) = (
+        trail["type"].as_str().unwrap().to_string(),
+        trail["priority"].as_str().unwrap().to_string(),
+    );
+    let late = serde_json::json!({
+        "time": slacap::model::format_rfc3339(breach_at - 60_000_000), "ticket": ticket, "type": ticket_type,
+        "service": service, "priority": priority, "status": "resolved"
+    });
+    let message = slacap::demo::generator::Message {
+        stream: StreamKind::Tickets,
+        key: service.clone(),
+        payload: late.to_string().into_bytes(),
+        time: breach_at,
+    };
+    slacap::demo::produce(&broker.bootstrap(), &topics, &[message])
+        .await
+        .expect("produce the late event");
+    eventually(Duration::from_secs(60), "the correction", || {
+        (counters.corrections_total.load(Ordering::Relaxed) > 0).then_some(())
+    })
+    .await;
+    let key = format!("{ticket}:resolution");
+    let (_, after) = get_json(api, "/api/v1/breaches").await;
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["id"] != key.as_str()),
+        "the breach is withdrawn"
+    );
+    let (_, trail) = get_json(api, &format!("/api/v1/tickets/{ticket}/sla")).await;
+    assert_eq!(trail["clocks"][1]["outcome"], "met");
+    let corrections = sql_rows(
+        dir,
+        "SELECT kind, key, before, after FROM corrections ORDER BY kind, key",
+    )
+    .await;
+    assert!(
+        corrections
+            .iter()
+            .any(|r| r[0] == "breach" && r[1] == key.as_str() && r[3].is_null()),
+        "{corrections:?}"
+    );
+    assert!(
+        corrections.iter().any(|r| r[0] == "ticket_outcome"
+            && r[1] == key.as_str()
+            && r[2].as_str().unwrap().starts_with("breached")
+            && r[3].as_str().unwrap().starts_with("met")),
+        "{corrections:?}"
+    );
+    assert_eq!(
+        sql_value(
+            dir,
+            &format!("SELECT count(*) FROM breaches WHERE id = '{key}'")
+        )
+        .await,
+        0
+    );
+    assert_eq!(sql_value(dir, &format!("SELECT outcome FROM ticket_sla_outcomes WHERE ticket = '{ticket}' AND metric = 'resolution'")).await, "met");
+
     running.run_until(async {}).await.expect("clean shutdown");
 
     // Recomputing from the raw history gives the streamed results, row for row (rolling-window

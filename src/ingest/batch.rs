@@ -4,6 +4,7 @@
 use super::decode::{Stream, decode, unknown_service_in};
 use crate::config::Catalogue;
 use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent};
+use crate::recompute::correct_late_events;
 use crate::sla::burn::BurnAlert;
 use crate::sla::{Breach, SlaEngine, TicketWarning};
 use crate::store::{
@@ -187,7 +188,7 @@ impl Processor {
             dead_letters.len() as u64,
         );
 
-        let (findings, watermark) = {
+        let (mut findings, watermark, late, earliest_late) = {
             let mut engine = self
                 .engine
                 .write()
@@ -219,9 +220,10 @@ impl Processor {
             for (source, seen) in &self.last_seen {
                 engine.set_idle(*source, arrived.duration_since(*seen) > self.idle_after);
             }
-            add(&self.counters.late_events_total, engine.take_late_events());
+            let (late, earliest_late) = engine.take_late_events();
+            add(&self.counters.late_events_total, late);
             let findings = engine.advance();
-            (findings, engine.watermark())
+            (findings, engine.watermark(), late, earliest_late)
         };
         if ranges.is_empty() && findings.is_empty() && watermark == self.checkpoint.watermark {
             return Ok(None); // a replay of durable records, or an idle tick with nothing new
@@ -267,6 +269,43 @@ impl Processor {
         let bytes = self.store.write(&files)?;
         add(&self.counters.files_written_total, files.len() as u64);
         add(&self.counters.bytes_written_total, bytes);
+
+        // Events behind the watermark: rebuild from the history, which now holds them, replace
+        // the derived rows from their day on, record what changed, and carry on with the
+        // corrected state.
+        if let Some(earliest) = earliest_late {
+            let correction = {
+                let engine = self
+                    .engine
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                correct_late_events(
+                    &self.store,
+                    &engine,
+                    late,
+                    earliest,
+                    &FileOrigin::Batch { seq },
+                )?
+            };
+            tracing::warn!(
+                late_events = late,
+                corrections = correction.records.len(),
+                "late events corrected the history"
+            );
+            add(
+                &self.counters.corrections_total,
+                correction.records.len() as u64,
+            );
+            add(
+                &self.counters.breaches_total,
+                correction.new_breaches.len() as u64,
+            );
+            findings.breaches.extend(correction.new_breaches);
+            *self
+                .engine
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = correction.engine;
+        }
 
         let mut checkpoint = self.checkpoint.clone();
         checkpoint.seq = seq;

@@ -108,6 +108,25 @@ pub struct TicketWarning {
     pub target_seconds: i64,
 }
 
+/// A result that changed because events arrived behind the watermark: what it was, what it is
+/// now, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CorrectionRecord {
+    /// The watermark when the correction was made.
+    #[serde(serialize_with = "rfc3339")]
+    pub corrected_at: Micros,
+    /// `ticket_outcome`, `breach` or `availability`.
+    pub kind: &'static str,
+    /// What was corrected: `<ticket>:<metric>`, a breach id, or `<service>:<slo>:<date>`.
+    pub key: String,
+    /// The result before (`null` when it did not exist).
+    pub before: Option<String>,
+    /// The result after (`null` when it no longer exists).
+    pub after: Option<String>,
+    /// The late events that caused it.
+    pub cause: String,
+}
+
 /// Everything one watermark advance produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Findings {

@@ -12,7 +12,9 @@ pub mod ticket_clock;
 pub mod window;
 
 pub use engine::{SlaEngine, definition_version};
-pub use findings::{Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning};
+pub use findings::{
+    Breach, BreachKind, CorrectionRecord, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning,
+};
 pub use report::{
     AvailabilityRow, ServiceSla, TicketClockReport, TicketRow, TicketSla, WindowSpan,
 };

@@ -15,6 +15,6 @@ pub use history::{FileOrigin, HistoryStore, PendingFile};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json};
 pub use replay::{Replayed, replay_events};
 pub use tables::{
-    Table, breach_batches, date_label, day_of, derived_files, metrics_batches, outcome_batches,
-    slice_batches, ticket_batches,
+    Table, breach_batches, correction_batches, date_label, day_of, derived_files, metrics_batches,
+    outcome_batches, slice_batches, ticket_batches,
 };

@@ -21,15 +21,17 @@ pub enum Table {
     AvailabilitySlices,
     TicketSlaOutcomes,
     Breaches,
+    Corrections,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Metrics,
         Table::TicketEvents,
         Table::AvailabilitySlices,
         Table::TicketSlaOutcomes,
         Table::Breaches,
+        Table::Corrections,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Table {
             Table::AvailabilitySlices => "availability_slices",
             Table::TicketSlaOutcomes => "ticket_sla_outcomes",
             Table::Breaches => "breaches",
+            Table::Corrections => "corrections",
         }
     }
 
@@ -49,6 +52,7 @@ impl Table {
             Table::AvailabilitySlices => SLICES.clone(),
             Table::TicketSlaOutcomes => OUTCOMES.clone(),
             Table::Breaches => BREACHES.clone(),
+            Table::Corrections => CORRECTIONS.clone(),
         }
     }
 
@@ -59,6 +63,7 @@ impl Table {
             Table::AvailabilitySlices => "slice_start",
             Table::TicketSlaOutcomes => "decided_at",
             Table::Breaches => "detected_at",
+            Table::Corrections => "corrected_at",
         }
     }
 }
@@ -149,6 +154,17 @@ static BREACHES: LazyLock<SchemaRef> = LazyLock::new(|| {
         f("observed", DataType::Float64, false),
         f("target", DataType::Float64, false),
         f("definition", DataType::Utf8, false),
+    ]))
+});
+
+static CORRECTIONS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        f("corrected_at", ts(), false),
+        f("kind", DataType::Utf8, false),
+        f("key", DataType::Utf8, false),
+        f("before", DataType::Utf8, true),
+        f("after", DataType::Utf8, true),
+        f("cause", DataType::Utf8, false),
     ]))
 });
 
@@ -504,6 +520,33 @@ pub fn breach_batches(
                     Arc::new(target.finish()),
                     Arc::new(definition.finish()),
                 ],
+            )
+        },
+    )
+}
+
+pub fn correction_batches(
+    rows: &[crate::sla::CorrectionRecord],
+) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
+    by_day(
+        rows,
+        |r| r.corrected_at,
+        |a, b| (a.corrected_at, a.kind, &a.key).cmp(&(b.corrected_at, b.kind, &b.key)),
+        |group| {
+            let mut at = ts_builder(group.len());
+            let mut s: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::new()).collect();
+            for r in group {
+                at.append_value(r.corrected_at);
+                s[0].append_value(r.kind);
+                s[1].append_value(&r.key);
+                s[2].append_option(r.before.as_deref());
+                s[3].append_option(r.after.as_deref());
+                s[4].append_value(&r.cause);
+            }
+            let [kind, key, before, after, cause] = s.map_array();
+            finish(
+                CORRECTIONS.clone(),
+                vec![Arc::new(at.finish()), kind, key, before, after, cause],
             )
         },
     )

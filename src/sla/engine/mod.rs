@@ -148,8 +148,10 @@ pub struct SlaEngine {
     idle: HashSet<Source>,
     /// Never moves backwards.
     watermark: Option<Micros>,
-    /// Events that arrived behind the watermark since the last `take_late_events`.
+    /// Events that arrived behind the watermark since the last `take_late_events`, and the
+    /// earliest event time among them.
     late_events: u64,
+    earliest_late: Option<Micros>,
     slos: Vec<SloState>,
     /// service → metric → the SLOs that metric feeds (nested so lookups need no allocation).
     feeds: HashMap<String, HashMap<String, Vec<(usize, Feed)>>>,
@@ -231,6 +233,7 @@ impl SlaEngine {
             idle: HashSet::new(),
             watermark: None,
             late_events: 0,
+            earliest_late: None,
             slos,
             feeds,
             tickets: HashMap::new(),
@@ -351,13 +354,27 @@ impl SlaEngine {
 
     /// Events that arrived behind the watermark since the last call. They update the live
     /// state, but findings already returned for their time are not revised.
-    pub fn take_late_events(&mut self) -> u64 {
-        std::mem::take(&mut self.late_events)
+    pub fn take_late_events(&mut self) -> (u64, Option<Micros>) {
+        (
+            std::mem::take(&mut self.late_events),
+            self.earliest_late.take(),
+        )
+    }
+
+    /// The allowed lateness the watermark trails by.
+    pub fn lateness(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.lateness.max(0) as u64)
+    }
+
+    /// Every ticket outcome decided so far.
+    pub fn outcomes(&self) -> &[TicketOutcomeRecord] {
+        &self.outcomes
     }
 
     fn observe(&mut self, source: Source, time: Micros) {
         if self.watermark.is_some_and(|w| time < w) {
             self.late_events += 1;
+            self.earliest_late = Some(self.earliest_late.map_or(time, |t| t.min(time)));
         }
         let newest = self.newest.entry(source).or_insert(Some(time));
         *newest = Some(newest.map_or(time, |t| t.max(time)));
