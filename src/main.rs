@@ -35,6 +35,9 @@ enum Command {
         /// First UTC date to rebuild, YYYY-MM-DD.
         #[arg(long)]
         from: chrono::NaiveDate,
+        /// Rebuild only this service's rows (default: all services).
+        #[arg(long)]
+        service: Option<String>,
     },
     /// Validate the settings and the catalogue, and print a summary.
     CheckConfig {
@@ -98,14 +101,24 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => slacap::demo::run(args, shutdown_signal()).await,
-        Command::Recompute { config, from } => {
+        Command::Recompute {
+            config,
+            from,
+            service,
+        } => {
             let config = Config::load(&config)?;
+            if let Some(s) = &service
+                && config.catalogue.service(s).is_none()
+            {
+                anyhow::bail!("no service `{s}` in the catalogue");
+            }
             let day = from
                 .signed_duration_since(chrono::NaiveDate::default())
                 .num_days();
-            let summary =
-                tokio::task::spawn_blocking(move || slacap::recompute::recompute(&config, day))
-                    .await??;
+            let summary = tokio::task::spawn_blocking(move || {
+                slacap::recompute::recompute(&config, day, service.as_deref())
+            })
+            .await??;
             println!(
                 "replayed {} events; replaced {} files from {from} on with {} slices, {} ticket outcomes, {} breaches (definition {})",
                 summary.events_replayed,

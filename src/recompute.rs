@@ -59,8 +59,13 @@ pub struct RecomputeSummary {
     pub definition: String,
 }
 
-/// Replaces the derived history from `from_day` (days since the epoch, UTC) on.
-pub fn recompute(config: &Config, from_day: i64) -> Result<RecomputeSummary, StoreError> {
+/// Replaces the derived history from `from_day` (days since the epoch, UTC) on, for every
+/// service or for `only_service`.
+pub fn recompute(
+    config: &Config,
+    from_day: i64,
+    only_service: Option<&str>,
+) -> Result<RecomputeSummary, StoreError> {
     let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
     let catalogue = Arc::new(config.catalogue.clone());
     let mut engine = SlaEngine::new(catalogue.clone(), config.settings.pipeline.allowed_lateness);
@@ -76,6 +81,11 @@ pub fn recompute(config: &Config, from_day: i64) -> Result<RecomputeSummary, Sto
     findings
         .breaches
         .retain(|b| day_of(b.detected_at) >= from_day);
+    if let Some(service) = only_service {
+        findings.slices.retain(|s| s.service == service);
+        findings.outcomes.retain(|o| o.service == service);
+        findings.breaches.retain(|b| b.service == service);
+    }
 
     let files = derived_files(
         &findings,
@@ -91,7 +101,10 @@ pub fn recompute(config: &Config, from_day: i64) -> Result<RecomputeSummary, Sto
         Table::TicketSlaOutcomes,
         Table::Breaches,
     ] {
-        files_removed += store.remove_from(table, from_day)?;
+        files_removed += match only_service {
+            Some(service) => store.remove_service_from(table, from_day, service)?,
+            None => store.remove_from(table, from_day)?,
+        };
     }
     store.write(&files)?;
     Ok(RecomputeSummary {

@@ -238,6 +238,64 @@ impl HistoryStore {
         Ok(removed)
     }
 
+    /// Removes the rows of `service` from every file of `table` in the date partitions from
+    /// `first_day` on, rewriting each file durably (or deleting it when nothing is left).
+    pub fn remove_service_from(
+        &self,
+        table: Table,
+        first_day: i64,
+        service: &str,
+    ) -> Result<usize, StoreError> {
+        use arrow::array::{Array, AsArray};
+        let mut rewritten = 0;
+        for path in self.files(table)? {
+            let day = path
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("date="))
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .map(|d| {
+                    d.signed_duration_since(chrono::NaiveDate::default())
+                        .num_days()
+                });
+            let (Some(day), Some(origin)) = (
+                day.filter(|d| *d >= first_day),
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(FileOrigin::parse),
+            ) else {
+                continue;
+            };
+            let mut kept = Vec::new();
+            for batch in super::replay::read(&path)? {
+                let Some(services) = batch.column_by_name("service") else {
+                    continue;
+                };
+                let services = services.as_string::<i32>();
+                let keep: arrow::array::BooleanArray = (0..services.len())
+                    .map(|i| Some(services.is_null(i) || services.value(i) != service))
+                    .collect();
+                let filtered = arrow::compute::filter_record_batch(&batch, &keep)?;
+                if filtered.num_rows() > 0 {
+                    kept.push(filtered);
+                }
+            }
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            if !kept.is_empty() {
+                let batch = arrow::compute::concat_batches(&table.schema(), &kept)?;
+                self.write(&[PendingFile {
+                    table,
+                    day,
+                    origin,
+                    batch,
+                }])?;
+            }
+            rewritten += 1;
+        }
+        Ok(rewritten)
+    }
+
     pub fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         checkpoint::save(&self.data_dir, checkpoint)
     }

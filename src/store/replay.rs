@@ -82,7 +82,7 @@ pub fn replay_events(
     Ok(count)
 }
 
-fn read(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
+pub(super) fn read(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
     let parquet = |source| StoreError::Parquet {
         path: path.to_path_buf(),
         source,
