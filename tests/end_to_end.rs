@@ -36,7 +36,27 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     let api = running.api_addr;
     let counters = running.state.pipeline.counters.clone();
 
-    let messages = generate_month(2026, 11).expect("month");
+    // Out of order within the 5-minute lateness bound: each message is delayed by up to 4
+    // minutes of event time (a fixed pseudo-random amount), which must change no result.
+    let mut messages = generate_month(2026, 11).expect("month");
+    let delay = |i: usize| ((i as i64).wrapping_mul(2_654_435_761) % 240).abs() * 1_000_000;
+    let mut keyed: Vec<(i64, usize)> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.time + delay(i), i))
+        .collect();
+    keyed.sort();
+    let disordered: Vec<Message> = keyed.iter().map(|&(_, i)| messages[i].clone()).collect();
+    let reordered = disordered
+        .iter()
+        .zip(&messages)
+        .filter(|(a, b)| a.time != b.time)
+        .count();
+    assert!(
+        reordered > 0,
+        "the month is produced out of order ({reordered} messages moved)"
+    );
+    messages = disordered;
     let (metric_events, ticket_events) = expected_events(&messages);
     let produced = slacap::demo::produce(&broker.bootstrap(), &topics, &messages)
         .await
@@ -108,6 +128,10 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     let a = &n["availability"][0];
     assert_eq!(a["no_data_seconds"], 21_600);
     assert_eq!(a["excluded_seconds"], 3_600);
+    assert_eq!(
+        a["exclusions"],
+        serde_json::json!([{"start": "2026-11-26T03:00:00Z", "end": "2026-11-26T04:00:00Z", "reason": "change CHG-9001"}])
+    );
     assert_eq!(a["good_seconds"], 2_591_657 - 21_600 - 3_600);
     assert_eq!(a["attained"], 1.0);
     assert_eq!(a["error_budget_remaining"], 1.0);

@@ -30,6 +30,16 @@ pub struct AvailabilityRow {
     /// The SLO's configured windows (current month, quarter, rolling days) side by side, as of
     /// the watermark.
     pub slo_windows: Vec<SloWindowRow>,
+    /// Maintenance windows that overlap the requested window, with what they come from.
+    pub exclusions: Vec<ExclusionRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExclusionRow {
+    pub start: String,
+    pub end: String,
+    /// `change CHG-9001`, or the catalogue's reason.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

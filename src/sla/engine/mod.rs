@@ -16,7 +16,8 @@ use super::findings::{
     Breach, BreachKind, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning,
 };
 use super::report::{
-    AvailabilityRow, ServiceSla, SloWindowRow, TicketClockReport, TicketRow, TicketSla, WindowSpan,
+    AvailabilityRow, ExclusionRow, ServiceSla, SloWindowRow, TicketClockReport, TicketRow,
+    TicketSla, WindowSpan,
 };
 use super::ticket_clock::{self, Outcome, TicketClocks};
 use super::window::{Interval, slo_window_at};
@@ -46,6 +47,9 @@ struct SloState {
     exhausted: HashSet<String>,
     /// Maintenance windows of the service (sorted, merged), excluded from availability.
     exclusions: Vec<Interval>,
+    /// The same windows before merging, each with what it comes from (a change id or the
+    /// catalogue's reason), for the API to cite.
+    exclusion_sources: Vec<(Interval, String)>,
     /// Per burn-rate rule: the id of the alert while it fires.
     burning: [Option<String>; 4],
     /// Burn rates have been evaluated up to here.
@@ -220,6 +224,7 @@ impl SlaEngine {
                     emitted_through: None,
                     exhausted: HashSet::new(),
                     exclusions: Vec::new(),
+                    exclusion_sources: Vec::new(),
                     burning: Default::default(),
                     burn_through: None,
                 });
@@ -278,26 +283,30 @@ impl SlaEngine {
     /// Recomputes a service's maintenance exclusions: the catalogue's windows plus the planned
     /// outages of its approved changes.
     fn refresh_exclusions(&mut self, service: &str) {
-        let mut windows: Vec<Interval> = self
+        let mut sources: Vec<(Interval, String)> = self
             .catalogue
             .service(service)
             .map(|s| {
                 s.maintenance
                     .iter()
-                    .filter_map(|m| m.interval())
-                    .map(|(start, end)| Interval { start, end })
+                    .filter_map(|m| {
+                        m.interval()
+                            .map(|(start, end)| (Interval { start, end }, m.reason.clone()))
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        windows.extend(
+        sources.extend(
             self.changes
-                .values()
-                .filter(|c| c.service == service)
-                .filter_map(ChangeWindow::exclusion),
+                .iter()
+                .filter(|(_, c)| c.service == service)
+                .filter_map(|(id, c)| c.exclusion().map(|i| (i, format!("change {id}")))),
         );
-        let merged = merge(windows);
+        sources.sort_by(|a, b| (a.0.start, &a.1).cmp(&(b.0.start, &b.1)));
+        let merged = merge(sources.iter().map(|(i, _)| *i).collect());
         for slo in self.slos.iter_mut().filter(|s| s.service == service) {
             slo.exclusions = merged.clone();
+            slo.exclusion_sources = sources.clone();
         }
     }
 

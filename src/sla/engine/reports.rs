@@ -17,6 +17,16 @@ impl SlaEngine {
                 sli: s.sli_name(),
                 target: s.slo.target,
                 attainment: s.attainment(window, now),
+                exclusions: s
+                    .exclusion_sources
+                    .iter()
+                    .filter(|(i, _)| i.start < window.end && window.start < i.end)
+                    .map(|(i, reason)| ExclusionRow {
+                        start: format_rfc3339(i.start),
+                        end: format_rfc3339(i.end),
+                        reason: reason.clone(),
+                    })
+                    .collect(),
                 slo_windows: s
                     .slo
                     .windows
