@@ -47,6 +47,22 @@ pub fn replay_into(store: &HistoryStore, engine: &mut SlaEngine) -> Result<u64, 
     })
 }
 
+/// A fresh SLA state from the raw history, advanced to `watermark`, with everything it found.
+fn rebuild(
+    store: &HistoryStore,
+    catalogue: Arc<crate::config::Catalogue>,
+    lateness: std::time::Duration,
+    watermark: Option<i64>,
+) -> Result<(SlaEngine, u64, crate::sla::Findings), StoreError> {
+    let mut engine = SlaEngine::new(catalogue, lateness);
+    let events = replay_into(store, &mut engine)?;
+    if let Some(watermark) = watermark {
+        engine.restore_watermark(watermark);
+    }
+    let findings = engine.advance();
+    Ok((engine, events, findings))
+}
+
 /// What a recomputation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecomputeSummary {
@@ -68,19 +84,10 @@ pub fn recompute(
 ) -> Result<RecomputeSummary, StoreError> {
     let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
     let catalogue = Arc::new(config.catalogue.clone());
-    let mut engine = SlaEngine::new(catalogue.clone(), config.settings.pipeline.allowed_lateness);
-    let events_replayed = replay_into(&store, &mut engine)?;
-    if let Some(watermark) = checkpoint.watermark {
-        engine.restore_watermark(watermark);
-    }
-    let mut findings = engine.advance();
-    findings.slices.retain(|s| day_of(s.start) >= from_day);
-    findings
-        .outcomes
-        .retain(|o| day_of(o.decided_at) >= from_day);
-    findings
-        .breaches
-        .retain(|b| day_of(b.detected_at) >= from_day);
+    let lateness = config.settings.pipeline.allowed_lateness;
+    let (_, events_replayed, mut findings) =
+        rebuild(&store, catalogue.clone(), lateness, checkpoint.watermark)?;
+    findings.retain_from_day(from_day);
     if let Some(service) = only_service {
         findings.slices.retain(|s| s.service == service);
         findings.outcomes.retain(|o| o.service == service);
@@ -138,11 +145,8 @@ pub fn correct_late_events(
     origin: &FileOrigin,
 ) -> Result<Correction, StoreError> {
     let catalogue = Arc::new(live.catalogue().clone());
-    let mut engine = SlaEngine::new(catalogue, live.lateness());
-    replay_into(store, &mut engine)?;
     let watermark = live.watermark().unwrap_or(earliest_late);
-    engine.restore_watermark(watermark);
-    let mut findings = engine.advance();
+    let (engine, _, mut findings) = rebuild(store, catalogue, live.lateness(), Some(watermark))?;
     let first_day = day_of(earliest_late);
     let cause = format!(
         "{late_events} event(s) arrived behind the watermark, the earliest from {}",
@@ -243,13 +247,7 @@ pub fn correct_late_events(
         day += 1;
     }
 
-    findings.slices.retain(|s| day_of(s.start) >= first_day);
-    findings
-        .outcomes
-        .retain(|o| day_of(o.decided_at) >= first_day);
-    findings
-        .breaches
-        .retain(|b| day_of(b.detected_at) >= first_day);
+    findings.retain_from_day(first_day);
     let mut files = derived_files(&findings, origin)?;
     for (day, batch) in correction_batches(&records)? {
         files.push(crate::store::PendingFile {

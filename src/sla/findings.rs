@@ -138,6 +138,15 @@ pub struct Findings {
 }
 
 impl Findings {
+    /// Keeps only the rows that belong to UTC days from `first_day` (days since the epoch) on,
+    /// by the time column their history table is partitioned by.
+    pub fn retain_from_day(&mut self, first_day: i64) {
+        let day = |t: Micros| t.div_euclid(super::window::DAY);
+        self.slices.retain(|s| day(s.start) >= first_day);
+        self.outcomes.retain(|o| day(o.decided_at) >= first_day);
+        self.breaches.retain(|b| day(b.detected_at) >= first_day);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.slices.is_empty()
             && self.outcomes.is_empty()

@@ -80,6 +80,16 @@ impl FileOrigin {
     }
 }
 
+/// The day (since the epoch) of the `date=YYYY-MM-DD` folder a history file lies in.
+fn partition_day(path: &Path) -> Option<i64> {
+    let folder = path.parent()?.file_name()?.to_str()?;
+    let date = chrono::NaiveDate::parse_from_str(folder.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
+    Some(
+        date.signed_duration_since(chrono::NaiveDate::default())
+            .num_days(),
+    )
+}
+
 /// One file to add to the history.
 pub struct PendingFile {
     pub table: Table,
@@ -220,16 +230,7 @@ impl HistoryStore {
     pub fn remove_from(&self, table: Table, first_day: i64) -> Result<usize, StoreError> {
         let mut removed = 0;
         for path in self.files(table)? {
-            let day = path
-                .parent()
-                .and_then(|d| d.file_name())
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("date="))
-                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .map(|d| {
-                    d.signed_duration_since(chrono::NaiveDate::default())
-                        .num_days()
-                });
+            let day = partition_day(&path);
             if day.is_some_and(|d| d >= first_day) {
                 std::fs::remove_file(&path).map_err(io(&path))?;
                 removed += 1;
@@ -249,16 +250,7 @@ impl HistoryStore {
         use arrow::array::{Array, AsArray};
         let mut rewritten = 0;
         for path in self.files(table)? {
-            let day = path
-                .parent()
-                .and_then(|d| d.file_name())
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("date="))
-                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .map(|d| {
-                    d.signed_duration_since(chrono::NaiveDate::default())
-                        .num_days()
-                });
+            let day = partition_day(&path);
             let (Some(day), Some(origin)) = (
                 day.filter(|d| *d >= first_day),
                 path.file_name()
