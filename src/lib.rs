@@ -10,6 +10,7 @@
 //!   file and the key.
 //! * [`sla`]: the pure SLA core: availability slices and ratios, ticket clocks, error budgets,
 //!   breach detection, reporting windows.
+//! * [`forecast`]: the pure forecasting core: series, models, backtests, capacity plans, charts.
 //! * [`ingest`]: the Kafka consumer loop, JSON decoding, dead letters, batching, checkpoints and
 //!   offset commits.
 //! * [`store`]: the Parquet history (crash-safe writes, replay) and the DataFusion session with
@@ -24,6 +25,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod forecast;
 pub mod ingest;
 pub mod model;
 pub mod recompute;

@@ -1,0 +1,221 @@
+//! Rolling-origin evaluation and model selection.
+//!
+//! Every candidate is fitted at the same origins (the series cut short by one backtest horizon,
+//! then by further half-horizons) and forecasts the held-out stretch after each. The candidate
+//! with the lowest MASE wins; ties go to the earlier, simpler candidate, and seasonal naive comes
+//! first, so a model that does not beat seasonal naive is never served in its place.
+
+use super::models::{Fitted, ModelKind};
+use serde::Serialize;
+
+/// Out-of-sample accuracy over the backtest origins.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Accuracy {
+    /// Mean absolute scaled error: the MAE over the in-sample MAE of seasonal naive (lag = the
+    /// primary season). Below 1 beats seasonal naive's in-sample one-step error.
+    pub mase: f64,
+    /// Symmetric MAPE in percent (0-200).
+    pub smape: f64,
+    /// Share of held-out points inside the prediction interval.
+    pub coverage: f64,
+    /// How many forecast origins the figures average over.
+    pub origins: usize,
+    /// Steps forecast from each origin.
+    pub horizon: usize,
+}
+
+/// Where to cut the series for the backtest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origins {
+    /// Training lengths, one per origin.
+    pub train_ends: Vec<usize>,
+    pub horizon: usize,
+}
+
+impl Origins {
+    /// Up to `max_origins` origins, spaced by half a backtest horizon, each leaving at least
+    /// `min_train` points to fit on. The backtest horizon is the requested horizon, capped at a
+    /// fifth of the series (but at least one season) so that several origins fit.
+    pub fn plan(
+        n: usize,
+        horizon: usize,
+        season: usize,
+        max_origins: usize,
+        min_train: usize,
+    ) -> Origins {
+        let horizon = horizon.min((n / 5).max(season)).max(1);
+        let step = (horizon / 2).max(1);
+        let train_ends = (0..max_origins)
+            .map_while(|i| {
+                let end = n.checked_sub(horizon + i * step)?;
+                (end >= min_train).then_some(end)
+            })
+            .collect();
+        Origins {
+            train_ends,
+            horizon,
+        }
+    }
+}
+
+/// In-sample MAE of seasonal naive with lag `m`: the MASE denominator.
+pub fn mase_scale(train: &[f64], m: usize) -> f64 {
+    let m = m.max(1);
+    if train.len() <= m {
+        return 1.0;
+    }
+    let total: f64 = (m..train.len())
+        .map(|t| (train[t] - train[t - m]).abs())
+        .sum();
+    let scale = total / (train.len() - m) as f64;
+    if scale > 0.0 { scale } else { 1.0 }
+}
+
+/// Backtests `kind` on `y`; `None` when it cannot be fitted at every origin.
+pub fn evaluate(
+    kind: ModelKind,
+    y: &[f64],
+    origins: &Origins,
+    season: usize,
+    z: f64,
+) -> Option<Accuracy> {
+    if origins.train_ends.is_empty() {
+        return None;
+    }
+    let (mut mase, mut smape, mut inside, mut points) = (0.0, 0.0, 0usize, 0usize);
+    for &end in &origins.train_ends {
+        let train = &y[..end];
+        let actual = &y[end..(end + origins.horizon).min(y.len())];
+        let forecast = kind.fit(train)?.forecast(actual.len(), z);
+        let scale = mase_scale(train, season);
+        let mut abs_error = 0.0;
+        let mut origin_smape = 0.0;
+        for (a, f) in actual.iter().zip(&forecast) {
+            abs_error += (a - f.mean).abs();
+            let denominator = a.abs() + f.mean.abs();
+            if denominator > 0.0 {
+                origin_smape += 200.0 * (a - f.mean).abs() / denominator;
+            }
+            if (f.lower..=f.upper).contains(a) {
+                inside += 1;
+            }
+        }
+        mase += abs_error / actual.len() as f64 / scale;
+        smape += origin_smape / actual.len() as f64;
+        points += actual.len();
+    }
+    let count = origins.train_ends.len();
+    Some(Accuracy {
+        mase: mase / count as f64,
+        smape: smape / count as f64,
+        coverage: inside as f64 / points as f64,
+        origins: count,
+        horizon: origins.horizon,
+    })
+}
+
+/// One candidate's backtest result (`None`: could not be fitted at every origin).
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateScore {
+    pub model: String,
+    pub accuracy: Option<Accuracy>,
+}
+
+/// The chosen model, fitted on the whole series.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub fitted: Fitted,
+    pub accuracy: Accuracy,
+    /// Seasonal naive's backtest on the same origins: the bar the chosen model cleared.
+    pub benchmark: Option<Accuracy>,
+    pub candidates: Vec<CandidateScore>,
+}
+
+/// Backtests every candidate and fits the winner on all of `y`. `None` when no candidate could
+/// be backtested (the series is too short).
+pub fn select(
+    y: &[f64],
+    candidates: &[ModelKind],
+    origins: &Origins,
+    season: usize,
+    z: f64,
+) -> Option<Selection> {
+    let scored: Vec<(ModelKind, Option<Accuracy>)> = candidates
+        .iter()
+        .map(|&kind| (kind, evaluate(kind, y, origins, season, z)))
+        .collect();
+    let benchmark = scored
+        .iter()
+        .find(|(kind, _)| matches!(kind, ModelKind::SeasonalNaive { .. }))
+        .and_then(|(_, a)| *a);
+    let mut ranked: Vec<(ModelKind, Accuracy)> = scored
+        .iter()
+        .filter_map(|(kind, a)| a.map(|a| (*kind, a)))
+        .collect();
+    // A stable sort keeps the earlier (simpler) candidate first on a tie.
+    ranked.sort_by(|a, b| a.1.mase.total_cmp(&b.1.mase));
+    let candidates_out = scored
+        .iter()
+        .map(|(kind, accuracy)| CandidateScore {
+            model: kind.to_string(),
+            accuracy: *accuracy,
+        })
+        .collect();
+    // The winner normally fits on the full series; if it does not, the runner-up serves.
+    ranked.into_iter().find_map(|(kind, accuracy)| {
+        Some(Selection {
+            fitted: kind.fit(y)?,
+            accuracy,
+            benchmark,
+            candidates: Vec::new(),
+        })
+    })
+    .map(|mut s| {
+        s.candidates = candidates_out;
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_leave_enough_training_data() {
+        let o = Origins::plan(100, 30, 4, 5, 40);
+        assert_eq!(o.horizon, 20); // capped at a fifth of the series
+        assert_eq!(o.train_ends, vec![80, 70, 60, 50, 40]);
+        let short = Origins::plan(30, 10, 12, 5, 20);
+        assert_eq!(short.horizon, 10);
+        assert_eq!(short.train_ends, vec![20]);
+    }
+
+    #[test]
+    fn the_mase_scale_is_the_in_sample_seasonal_naive_error() {
+        assert_eq!(mase_scale(&[1.0, 2.0, 4.0, 3.0], 2), 2.0);
+        assert_eq!(mase_scale(&[5.0; 10], 3), 1.0); // a flat series cannot divide by zero
+    }
+
+    #[test]
+    fn on_a_pure_season_seasonal_naive_is_kept() {
+        // Seasonal naive is exact here: nothing can beat it, so nothing replaces it.
+        let y: Vec<f64> = (0..120).map(|t| [3.0, 8.0, 1.0, 6.0][t % 4]).collect();
+        let origins = Origins::plan(y.len(), 12, 4, 4, 10);
+        let kinds = ModelKind::candidates(&[4], true);
+        let s = select(&y, &kinds, &origins, 4, 1.645).unwrap();
+        assert_eq!(s.fitted.kind, ModelKind::SeasonalNaive { period: 4 });
+        assert_eq!(s.accuracy.mase, 0.0);
+    }
+
+    #[test]
+    fn a_trending_season_picks_a_model_that_beats_seasonal_naive() {
+        let y: Vec<f64> = (0..200)
+            .map(|t| 100.0 + 0.8 * t as f64 + [0.0, 5.0, -3.0, 9.0, -4.0][t % 5])
+            .collect();
+        let origins = Origins::plan(y.len(), 20, 5, 4, 12);
+        let kinds = ModelKind::candidates(&[5], true);
+        let s = select(&y, &kinds, &origins, 5, 1.645).unwrap();
+        assert!(!matches!(s.fitted.kind, ModelKind::SeasonalNaive { .. }));
+        assert!(s.accuracy.mase < s.benchmark.unwrap().mase);
+    }
+}
