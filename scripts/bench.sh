@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Throughput benchmark (release build): starts the test broker, runs benches/pipeline.rs, stops
-# the broker. SLACAP_BENCH_MONTHS sets the volume (default 3 months, about 1.1 million events).
+# Benchmarks (release build).
+#   scripts/bench.sh            pipeline throughput: starts the test broker, runs
+#                               benches/pipeline.rs, stops the broker. SLACAP_BENCH_MONTHS sets the
+#                               volume (default 3 months, about 1.1 million events).
+#   scripts/bench.sh forecast   model selections per second (benches/forecast.rs; no broker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/prerequisites.sh
+if [ "${1:-pipeline}" = forecast ]; then
+  exec cargo bench --bench forecast
+fi
 scripts/test-broker.sh start
 trap 'scripts/test-broker.sh stop' EXIT
 export SLACAP_TEST_BROKERS="127.0.0.1:${SLACAP_TEST_BROKER_PORT:-9092}"

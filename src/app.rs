@@ -4,6 +4,7 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::{Pipeline, PipelineError, PipelineHandles};
+use crate::planner::Planner;
 use crate::sla::SlaEngine;
 use crate::store::HistoryQuery;
 use crate::telemetry::Counters;
@@ -35,6 +36,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     pipeline: JoinHandle<Result<(), PipelineError>>,
     api: JoinHandle<std::io::Result<()>>,
+    schedule: JoinHandle<()>,
 }
 
 /// Starts the pipeline and the API for `config`.
@@ -56,10 +58,16 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     };
     let (shutdown, signal) = watch::channel(false);
     let history = HistoryQuery::new(pipeline.store())?;
+    let planner = Planner::new(
+        config.clone(),
+        history.clone(),
+        Some(pipeline.store().clone()),
+    );
     let state = AppState {
         config: config.clone(),
         pipeline: handles,
         history,
+        planner: planner.clone(),
     };
     let addr = config.settings.api.listen;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -72,6 +80,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     let api = tokio::spawn(api::serve(listener, state.clone(), async move {
         let _ = api_signal.wait_for(|stop| *stop).await;
     }));
+    let schedule = tokio::spawn(planner.run_schedule(signal.clone()));
     let pipeline = tokio::spawn(async move {
         let result = pipeline.run(signal).await;
         if let Err(error) = &result {
@@ -86,6 +95,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         shutdown,
         pipeline,
         api,
+        schedule,
     })
 }
 
@@ -111,6 +121,7 @@ impl Running {
             None => self.pipeline.await,
         };
         let api_result = self.api.await;
+        let _ = self.schedule.await;
         pipeline_result.map_err(PipelineError::from)??;
         api_result
             .map_err(|e| AppError::Serve(std::io::Error::other(e)))?

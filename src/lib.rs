@@ -17,6 +17,8 @@
 //!   the named reports of `queries/`.
 //! * [`api`]: the axum router and handlers.
 //! * [`app`]: wiring for `slacap run` (settings → pipeline + API + shutdown).
+//! * [`planner`]: the shell around `forecast`: series from the history, scheduled refits, the
+//!   latest fit for the API, the `forecasts` and `capacity_plans` tables.
 //! * [`recompute`]: rebuilds the derived history from the raw events (`slacap recompute`).
 //! * [`demo`]: the embedded default: an in-process Kafka broker and a synthetic month of events.
 //! * [`telemetry`]: counters exported at `/metrics`.
@@ -28,6 +30,7 @@ pub mod demo;
 pub mod forecast;
 pub mod ingest;
 pub mod model;
+pub mod planner;
 pub mod recompute;
 pub mod sla;
 pub mod store;

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use slacap::config::Config;
+use slacap::planner::cli::Format;
 use slacap::sla::window::{month_containing, parse_window};
 use slacap::store::{HistoryQuery, HistoryStore, NamedQuery};
 use std::path::PathBuf;
@@ -60,6 +61,50 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Forecast a series: a `time,value` CSV (`--input`), or a component metric or ticket
+    /// arrivals from the history, with the model chosen by backtest.
+    Forecast {
+        #[arg(long, default_value = "config/slacap.toml")]
+        config: PathBuf,
+        /// A CSV of `time,value` rows to forecast instead of the history.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Steps ahead (a number), or a duration such as `30d` for history series.
+        #[arg(long, default_value = "30d")]
+        horizon: String,
+        /// Seasonal period in steps for --input (default: chosen from the step).
+        #[arg(long)]
+        season: Option<usize>,
+        /// Nominal coverage of the prediction interval.
+        #[arg(long, default_value_t = 0.9)]
+        interval: f64,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        component: Option<String>,
+        /// e.g. `cpu_utilization` or `ticket_arrivals.P1`.
+        #[arg(long)]
+        metric: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Capacity plans from the history: exhaustion dates, headroom, recommended capacity.
+    Plan {
+        #[arg(long, default_value = "config/slacap.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        component: Option<String>,
+        /// What-if demand growth, e.g. 0.2 for +20 %.
+        #[arg(long)]
+        growth: Option<f64>,
+        /// When the growth starts, YYYY-MM-DD (default: today).
+        #[arg(long, requires = "growth")]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
 }
 
@@ -167,7 +212,138 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Forecast {
+            config,
+            input,
+            horizon,
+            season,
+            interval,
+            service,
+            component,
+            metric,
+            format,
+        } => {
+            forecast_command(
+                config,
+                input,
+                horizon,
+                season,
+                interval,
+                [service, component, metric],
+                format,
+            )
+            .await
+        }
+        Command::Plan {
+            config,
+            service,
+            component,
+            growth,
+            from,
+            format,
+        } => {
+            let planner = fitted_planner(&config).await?;
+            let growth = growth.map(|rate| slacap::planner::Growth {
+                rate,
+                from: from.and_then(|d| d.and_hms_opt(0, 0, 0)).map_or_else(
+                    || chrono::Utc::now().timestamp_micros(),
+                    |t| t.and_utc().timestamp_micros(),
+                ),
+            });
+            let plans = slacap::planner::plans_of(
+                &planner.book(),
+                service.as_deref(),
+                component.as_deref(),
+                growth,
+            );
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&plans)?),
+                Format::Table => print!("{}", slacap::planner::cli::plan_table(&plans)),
+            }
+            Ok(())
+        }
     }
+}
+
+/// A planner over the history of `config`, fitted once (read-only: nothing is written).
+async fn fitted_planner(config: &std::path::Path) -> anyhow::Result<slacap::planner::Planner> {
+    let config = Arc::new(Config::load(config)?);
+    let history = HistoryQuery::new(&HistoryStore::reader(&config.settings.data_dir))?;
+    let planner = slacap::planner::Planner::new(config, history, None);
+    let summary = planner.refit().await?;
+    for f in &summary.failures {
+        eprintln!(
+            "no forecast for {}/{}/{}: {}",
+            f.service.as_deref().unwrap_or("-"),
+            f.component.as_deref().unwrap_or("-"),
+            f.metric.as_deref().unwrap_or("-"),
+            f.reason
+        );
+    }
+    Ok(planner)
+}
+
+async fn forecast_command(
+    config: PathBuf,
+    input: Option<PathBuf>,
+    horizon: String,
+    season: Option<usize>,
+    interval: f64,
+    names: [Option<String>; 3],
+    format: Format,
+) -> anyhow::Result<()> {
+    let steps: Option<usize> = horizon.parse().ok();
+    let documents = match input {
+        Some(input) => {
+            let steps = steps.context("--horizon for --input is a number of steps")?;
+            let doc = tokio::task::spawn_blocking(move || {
+                slacap::planner::cli::forecast_csv(&input, steps, season, interval)
+            })
+            .await??;
+            vec![doc]
+        }
+        None => {
+            let planner = fitted_planner(&config).await?;
+            let book = planner.book();
+            let [service, component, metric] = names;
+            let chosen: Vec<_> = book
+                .entries
+                .iter()
+                .filter(|(k, _)| service.is_none() || k.service == service)
+                .filter(|(k, _)| component.is_none() || k.component == component)
+                .filter(|(k, _)| metric.is_none() || k.metric == metric)
+                .map(|(_, e)| {
+                    let mut doc = e.document.clone();
+                    let keep = match steps {
+                        Some(n) => n,
+                        None => {
+                            let d = humantime::parse_duration(&horizon)
+                                .with_context(|| format!("--horizon `{horizon}`"))?;
+                            (d.as_micros() as i64).div_euclid(e.series.step.max(1)) as usize
+                        }
+                    };
+                    doc.points.truncate(keep.max(1));
+                    anyhow::Ok(doc)
+                })
+                .collect::<Result<_, _>>()?;
+            if chosen.is_empty() {
+                anyhow::bail!("no forecast matches; try without --service/--component/--metric");
+            }
+            chosen
+        }
+    };
+    match format {
+        Format::Json if documents.len() == 1 => {
+            println!("{}", serde_json::to_string_pretty(&documents[0])?)
+        }
+        Format::Json => println!("{}", serde_json::to_string_pretty(&documents)?),
+        Format::Table => {
+            for doc in &documents {
+                println!("{}", slacap::planner::cli::forecast_table(doc));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -53,10 +53,12 @@ fn state(data: &std::path::Path) -> AppState {
         assigned: Arc::new(AtomicBool::new(false)),
     };
     let history = HistoryQuery::new(&HistoryStore::reader(data)).unwrap();
+    let planner = slacap::planner::Planner::new(config.clone(), history.clone(), None);
     AppState {
         config,
         pipeline,
         history,
+        planner,
     }
 }
 

@@ -397,6 +397,8 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     );
     assert_eq!(sql_value(dir, &format!("SELECT outcome FROM ticket_sla_outcomes WHERE ticket = '{ticket}' AND metric = 'resolution'")).await, "met");
 
+    forecasts_and_plans(api, dir).await;
+
     running.run_until(async {}).await.expect("clean shutdown");
 
     // Recomputing from the raw history gives the streamed results, row for row (rolling-window
@@ -432,6 +434,99 @@ async fn month_scenario(broker: TestBroker, name: &str) {
             assert_eq!(&after, before, "{service:?}: {sql}");
         }
     }
+}
+
+/// Forecasts and capacity plans of the ingested month, through the API.
+async fn forecasts_and_plans(api: std::net::SocketAddr, dir: &std::path::Path) {
+    let (status, refit) = post_json(api, "/api/v1/forecasts/refit", "").await;
+    assert_eq!(status, 200, "{refit}");
+    assert_eq!(refit["plans"], 7, "{refit}");
+    assert_eq!(refit["failures"], serde_json::json!([]), "{refit}");
+
+    // payments' database disk grows 2.5 GB a day from 280 GB on November 1: it reaches the
+    // 400 GB threshold 48 days later, on December 19.
+    let (status, plans) = get_json(api, "/api/v1/capacity/plans/payments/db-primary").await;
+    assert_eq!(status, 200, "{plans}");
+    let plan = &plans[0];
+    assert_eq!(plan["resource"], "disk_used_gb");
+    assert_eq!(plan["risk"], "high", "{plan}");
+    let expected =
+        slacap::model::parse_rfc3339(plan["exhaustion"]["expected"].as_str().unwrap()).unwrap();
+    let truth = slacap::model::parse_rfc3339("2026-12-19T00:00:00Z").unwrap();
+    assert!(
+        (expected - truth).abs() <= 86_400_000_000,
+        "exhaustion {} is not within a day of 2026-12-19: {plan}",
+        plan["exhaustion"]["expected"]
+    );
+    let current = plan["current"].as_f64().unwrap();
+    assert!((current - (280.0 + 2.5 * 29.98)).abs() < 1.0, "{plan}");
+    assert!(
+        plan["recommended_capacity"].as_f64().unwrap() > 500.0,
+        "{plan}"
+    );
+
+    let (status, forecast) = get_json(
+        api,
+        "/api/v1/forecasts?service=payments&component=api-gateway&metric=cpu_utilization&horizon=7d",
+    )
+    .await;
+    assert_eq!(status, 200, "{forecast}");
+    assert_eq!(forecast["points"].as_array().unwrap().len(), 168);
+    assert_eq!(forecast["points"][0]["time"], "2026-12-01T00:00:00Z");
+    assert_eq!(forecast["interval"], 0.9);
+    for field in ["mase", "smape", "coverage", "origins"] {
+        assert!(
+            forecast["accuracy"][field].is_number(),
+            "{field}: {forecast}"
+        );
+    }
+    assert!(
+        forecast["accuracy"]["mase"].as_f64().unwrap()
+            <= forecast["benchmark"]["mase"].as_f64().unwrap()
+    );
+    let (status, too_far) = get_json(
+        api,
+        "/api/v1/forecasts?service=payments&component=api-gateway&horizon=400d",
+    )
+    .await;
+    assert_eq!(status, 400, "{too_far}");
+    let (status, ambiguous) = get_json(api, "/api/v1/forecasts?service=payments").await;
+    assert_eq!(status, 400, "{ambiguous}");
+
+    let (status, svg) = http(
+        api,
+        "GET",
+        "/api/v1/capacity/plans/payments/db-primary/chart.svg",
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        svg.starts_with("<svg") && svg.contains("threshold 400"),
+        "{svg}"
+    );
+
+    let (status, staffing) = get_json(api, "/api/v1/staffing?service=payments").await;
+    assert_eq!(status, 200, "{staffing}");
+    let rows = staffing.as_array().unwrap();
+    assert!(!rows.is_empty(), "{staffing}");
+    assert!(
+        rows.iter()
+            .all(|r| r["service"] == "payments" && r["weeks"].as_array().unwrap().len() == 4)
+    );
+
+    // Every fit is kept for BI.
+    let points = sql_value(
+        dir,
+        "SELECT count(*) FROM forecasts WHERE component = 'db-primary'",
+    )
+    .await;
+    assert_eq!(points, 90 * 24, "forecast rows");
+    let risk = sql_value(
+        dir,
+        "SELECT risk FROM capacity_plans WHERE component = 'db-primary'",
+    )
+    .await;
+    assert_eq!(risk, "high");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

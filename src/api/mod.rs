@@ -1,12 +1,14 @@
 //! The HTTP API (axum). `app(state)` builds the router, so tests can drive it without a socket.
 
 mod error;
+mod forecasts;
 mod handlers;
 
 pub use error::ApiError;
 
 use crate::config::Config;
 use crate::ingest::PipelineHandles;
+use crate::planner::Planner;
 use crate::store::HistoryQuery;
 use axum::Router;
 use axum::routing::{get, post};
@@ -19,6 +21,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub pipeline: PipelineHandles,
     pub history: HistoryQuery,
+    pub planner: Planner,
 }
 
 /// Request bodies larger than this are refused with 413.
@@ -38,6 +41,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/catalogue/drift", get(handlers::drift))
         .route("/api/v1/query", post(handlers::query))
         .route("/api/v1/reports/{name}", get(handlers::report))
+        .route("/api/v1/forecasts", get(forecasts::forecast))
+        .route("/api/v1/forecasts/refit", post(forecasts::refit))
+        .route("/api/v1/capacity/plans", get(forecasts::plans))
+        .route(
+            "/api/v1/capacity/plans/{service}/{component}",
+            get(forecasts::component_plans),
+        )
+        .route(
+            "/api/v1/capacity/plans/{service}/{component}/chart.svg",
+            get(forecasts::chart),
+        )
+        .route("/api/v1/staffing", get(forecasts::staffing))
         .fallback(handlers::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(handlers::timeout))

@@ -79,6 +79,34 @@ pub struct Component {
     pub threshold: f64,
     #[serde(default)]
     pub unit: Option<String>,
+    /// Step of the series the forecast is fitted on: `"1h"` (default) or `"1d"`.
+    #[serde(default = "default_series_step", with = "super::duration")]
+    pub series_step: std::time::Duration,
+    /// How samples within a step are combined: `mean` (default) or `max` (plan for peaks).
+    #[serde(default)]
+    pub aggregate: Aggregate,
+}
+
+fn default_series_step() -> std::time::Duration {
+    std::time::Duration::from_secs(3600)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    #[default]
+    Mean,
+    Max,
+}
+
+impl Aggregate {
+    /// The SQL aggregate function.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Aggregate::Mean => "avg",
+            Aggregate::Max => "max",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -360,6 +388,13 @@ impl Catalogue {
                             "{} must be positive and at most the capacity {}",
                             c.threshold, c.capacity
                         ),
+                    );
+                }
+                let step = c.series_step.as_secs();
+                if c.series_step.subsec_nanos() != 0 || step < 60 || 86_400 % step != 0 {
+                    return bad(
+                        format!("{at}.series_step"),
+                        "must be whole minutes that divide a day, e.g. \"1h\" or \"1d\"".into(),
                     );
                 }
             }

@@ -10,11 +10,13 @@ mod settings;
 
 pub use calendar::{CalendarConfig, parse_ics_holidays, parse_span, weekday_index};
 pub use catalogue::{
-    Agreement, Budgeting, Catalogue, Component, Maintenance, MissingPolicy, OnReopen, Service, Sli,
-    Slo, SloWindow, TicketPolicy,
+    Aggregate, Agreement, Budgeting, Catalogue, Component, Maintenance, MissingPolicy, OnReopen,
+    Service, Sli, Slo, SloWindow, TicketPolicy,
 };
 pub use error::ConfigError;
-pub use settings::{ApiSettings, KafkaSettings, PipelineSettings, Settings, Topics};
+pub use settings::{
+    ApiSettings, ForecastSettings, KafkaSettings, PipelineSettings, Settings, Topics,
+};
 
 use std::path::{Path, PathBuf};
 

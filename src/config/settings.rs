@@ -20,6 +20,8 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     #[serde(default)]
     pub api: ApiSettings,
+    #[serde(default)]
+    pub forecast: ForecastSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +106,40 @@ impl Default for ApiSettings {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForecastSettings {
+    /// Forecasts and capacity plans are re-fitted this often (and on demand).
+    #[serde(with = "super::duration")]
+    pub refit_every: Duration,
+    /// How far ahead capacity plans look; the longest horizon the API serves.
+    #[serde(with = "super::duration")]
+    pub planning_horizon: Duration,
+    /// How much history the models are fitted on.
+    #[serde(with = "super::duration")]
+    pub history: Duration,
+    /// Nominal coverage of the prediction intervals.
+    pub interval: f64,
+    /// Most rolling origins per backtest.
+    pub backtest_origins: usize,
+    /// Ticket-arrival forecasts (the staffing view) look this far ahead, in days.
+    #[serde(with = "super::duration")]
+    pub staffing_horizon: Duration,
+}
+
+impl Default for ForecastSettings {
+    fn default() -> Self {
+        ForecastSettings {
+            refit_every: Duration::from_secs(3600),
+            planning_horizon: Duration::from_secs(90 * 86_400),
+            history: Duration::from_secs(120 * 86_400),
+            interval: 0.9,
+            backtest_origins: 4,
+            staffing_horizon: Duration::from_secs(28 * 86_400),
+        }
+    }
+}
+
 impl Settings {
     pub fn load(file: &Path) -> Result<Settings, ConfigError> {
         let settings: Settings = read_toml(file)?;
@@ -160,6 +196,31 @@ impl Settings {
                 "pipeline.batch_max_records",
                 "must be at least 1",
             ));
+        }
+        let f = &self.forecast;
+        if !(0.5..1.0).contains(&f.interval) {
+            return Err(ConfigError::invalid(
+                file,
+                "forecast.interval",
+                "must be at least 0.5 and below 1 (e.g. 0.9)",
+            ));
+        }
+        if f.backtest_origins == 0 {
+            return Err(ConfigError::invalid(
+                file,
+                "forecast.backtest_origins",
+                "must be at least 1",
+            ));
+        }
+        for (key, value) in [
+            ("forecast.refit_every", f.refit_every),
+            ("forecast.planning_horizon", f.planning_horizon),
+            ("forecast.history", f.history),
+            ("forecast.staffing_horizon", f.staffing_horizon),
+        ] {
+            if value < Duration::from_secs(60) {
+                return Err(ConfigError::invalid(file, key, "must be at least 1m"));
+            }
         }
         if self.kafka.session_timeout < Duration::from_secs(1) {
             return Err(ConfigError::invalid(

@@ -69,6 +69,7 @@ pub fn settings_for(
             ..Default::default()
         },
         api: ApiSettings { listen },
+        forecast: Default::default(),
     }
 }
 
@@ -156,6 +157,11 @@ pub async fn run(
         started.elapsed().as_secs_f64(),
         breaches
     );
+    let refit = running.state.planner.refit().await?;
+    println!(
+        "fitted {} forecasts and {} capacity plans in {:.1}s",
+        refit.series, refit.plans, refit.seconds
+    );
     let api = format!("http://{}", running.api_addr);
     println!("\nslacap demo is serving {year}-{month:02} at {api}");
     println!("  {api}/api/v1/services");
@@ -171,6 +177,12 @@ pub async fn run(
     println!(
         "  curl -s {api}/api/v1/query -d '{{\"sql\":\"SELECT service, count(*) FROM metrics GROUP BY service\"}}' -H 'content-type: application/json'"
     );
+    println!("  {api}/api/v1/capacity/plans");
+    println!("  {api}/api/v1/capacity/plans/payments/db-primary/chart.svg");
+    println!(
+        "  {api}/api/v1/forecasts?service=payments&component=api-gateway&metric=cpu_utilization&horizon=7d"
+    );
+    println!("  {api}/api/v1/staffing?service=payments");
     println!("  {api}/metrics");
     println!("Parquet history in {}", args.data_dir.display());
     if args.exit_when_ingested {

@@ -162,18 +162,20 @@ pub fn select(
         })
         .collect();
     // The winner normally fits on the full series; if it does not, the runner-up serves.
-    ranked.into_iter().find_map(|(kind, accuracy)| {
-        Some(Selection {
-            fitted: kind.fit(y)?,
-            accuracy,
-            benchmark,
-            candidates: Vec::new(),
+    ranked
+        .into_iter()
+        .find_map(|(kind, accuracy)| {
+            Some(Selection {
+                fitted: kind.fit(y)?,
+                accuracy,
+                benchmark,
+                candidates: Vec::new(),
+            })
         })
-    })
-    .map(|mut s| {
-        s.candidates = candidates_out;
-        s
-    })
+        .map(|mut s| {
+            s.candidates = candidates_out;
+            s
+        })
 }
 
 #[cfg(test)]

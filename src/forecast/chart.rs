@@ -131,7 +131,10 @@ impl Chart<'_> {
         ));
         svg.push('\n');
         svg.push_str(&polyline(
-            self.forecast.iter().map(|s| (x(s.time), y(s.mean))).collect(),
+            self.forecast
+                .iter()
+                .map(|s| (x(s.time), y(s.mean)))
+                .collect(),
             "#08519c",
             "none",
             "forecast",
@@ -235,7 +238,14 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("db &lt;primary&gt; &amp; disk"));
-        for part in ["<title>history</title>", "<title>forecast</title>", "<title>prediction interval</title>", "threshold 15.0", "capacity 20.0", "expected 1970-01-01"] {
+        for part in [
+            "<title>history</title>",
+            "<title>forecast</title>",
+            "<title>prediction interval</title>",
+            "threshold 15.0",
+            "capacity 20.0",
+            "expected 1970-01-01",
+        ] {
             assert!(svg.contains(part), "missing {part}");
         }
     }

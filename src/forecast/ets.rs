@@ -45,7 +45,7 @@ fn logistic(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-fn params_from(raw: &[f64], seasonal: bool) -> Params {
+fn params_from(raw: &[f64], seasonal: bool, damped: bool) -> Params {
     let alpha = 0.001 + 0.998 * logistic(raw[0]);
     let beta = alpha * logistic(raw[1]);
     let gamma = if seasonal {
@@ -53,7 +53,11 @@ fn params_from(raw: &[f64], seasonal: bool) -> Params {
     } else {
         0.0
     };
-    let phi = PHI_MIN + PHI_RANGE * logistic(raw[raw.len() - 1]);
+    let phi = if damped {
+        PHI_MIN + PHI_RANGE * logistic(raw[raw.len() - 1])
+    } else {
+        1.0
+    };
     Params {
         alpha,
         beta,
@@ -121,6 +125,7 @@ fn filter(y: &[f64], period: usize, p: Params) -> (f64, f64, f64, Vec<f64>) {
 struct SquaredError<'a> {
     y: &'a [f64],
     period: usize,
+    damped: bool,
 }
 
 impl CostFunction for SquaredError<'_> {
@@ -128,26 +133,29 @@ impl CostFunction for SquaredError<'_> {
     type Output = f64;
 
     fn cost(&self, raw: &Self::Param) -> Result<f64, ArgminError> {
-        let p = params_from(raw, self.period > 0);
+        let p = params_from(raw, self.period > 0, self.damped);
         let (sse, ..) = filter(self.y, self.period, p);
         Ok(if sse.is_finite() { sse } else { f64::MAX })
     }
 }
 
-/// Fits the damped additive model with season `period` (`0`: no season). Needs at least two
-/// full seasons plus a few points; returns `None` when the series is too short or the fit fails.
-pub fn fit(y: &[f64], period: usize) -> Option<EtsFit> {
+/// Fits the additive model with season `period` (`0`: no season), with a damped trend or a
+/// linear one (`phi = 1`). Needs at least two full seasons plus a few points; returns `None`
+/// when the series is too short or the fit fails.
+pub fn fit(y: &[f64], period: usize, damped: bool) -> Option<EtsFit> {
     let min_len = if period > 0 { 2 * period + 2 } else { 6 };
     if y.len() < min_len || y.iter().any(|v| !v.is_finite()) {
         return None;
     }
     let seasonal = period > 0;
     // Start near alpha 0.5, beta* 0.1, gamma* 0.1, phi 0.95 (logit space).
-    let start: Vec<f64> = if seasonal {
-        vec![0.0, -2.2, -2.2, 2.0]
-    } else {
-        vec![0.0, -2.2, 2.0]
-    };
+    let mut start: Vec<f64> = vec![0.0, -2.2];
+    if seasonal {
+        start.push(-2.2);
+    }
+    if damped {
+        start.push(2.0);
+    }
     let mut simplex = vec![start.clone()];
     for i in 0..start.len() {
         let mut vertex = start.clone();
@@ -155,14 +163,15 @@ pub fn fit(y: &[f64], period: usize) -> Option<EtsFit> {
         simplex.push(vertex);
     }
     let solver = NelderMead::new(simplex).with_sd_tolerance(1e-7).ok()?;
-    let result = Executor::new(SquaredError { y, period }, solver)
+    let cost = SquaredError { y, period, damped };
+    let result = Executor::new(cost, solver)
         .configure(|state| state.max_iters(MAX_ITERATIONS))
         .run()
         .ok()?;
     let best = result.state().get_best_param()?.clone();
-    let params = params_from(&best, seasonal);
+    let params = params_from(&best, seasonal, damped);
     let (sse, level, slope, season) = filter(y, period, params);
-    let estimated = if seasonal { 4 + period } else { 5 };
+    let estimated = start.len() + 2 + if seasonal { period } else { 0 };
     let dof = (y.len().saturating_sub(estimated)).max(1) as f64;
     Some(EtsFit {
         params,
@@ -211,7 +220,7 @@ mod tests {
     #[test]
     fn a_pure_trend_is_followed() {
         let y: Vec<f64> = (0..60).map(|t| 10.0 + 2.0 * t as f64).collect();
-        let fit = fit(&y, 0).unwrap();
+        let fit = fit(&y, 0, true).unwrap();
         let f = fit.forecast(5);
         // Damping bends the line down a little; the first steps stay close to it.
         assert!((f[0].0 - 130.0).abs() < 1.0, "{f:?}");
@@ -222,10 +231,13 @@ mod tests {
     fn a_pure_season_is_repeated() {
         let pattern = [5.0, 9.0, 2.0, 7.0];
         let y: Vec<f64> = (0..48).map(|t| 100.0 + pattern[t % 4]).collect();
-        let fit = fit(&y, 4).unwrap();
+        let fit = fit(&y, 4, true).unwrap();
         let f = fit.forecast(8);
         for (h, (mean, _)) in f.iter().enumerate() {
-            assert!((mean - (100.0 + pattern[(48 + h) % 4])).abs() < 0.5, "{f:?}");
+            assert!(
+                (mean - (100.0 + pattern[(48 + h) % 4])).abs() < 0.5,
+                "{f:?}"
+            );
         }
     }
 
@@ -234,14 +246,25 @@ mod tests {
         let y: Vec<f64> = (0..80)
             .map(|t| 50.0 + (t as f64 * 0.7).sin() * 3.0 + (t % 7) as f64)
             .collect();
-        let f = fit(&y, 7).unwrap().forecast(30);
+        let f = fit(&y, 7, true).unwrap().forecast(30);
         assert!(f[29].1 > f[0].1);
         assert!(f.iter().all(|(m, s)| m.is_finite() && *s > 0.0));
     }
 
     #[test]
     fn too_short_a_series_is_refused() {
-        assert!(fit(&[1.0; 9], 4).is_none());
-        assert!(fit(&[1.0, 2.0], 0).is_none());
+        assert!(fit(&[1.0; 9], 4, true).is_none());
+        assert!(fit(&[1.0, 2.0], 0, false).is_none());
+    }
+
+    #[test]
+    fn an_undamped_trend_keeps_its_slope_far_out() {
+        let y: Vec<f64> = (0..60).map(|t| 10.0 + 2.0 * t as f64).collect();
+        let f = fit(&y, 0, false).unwrap().forecast(200);
+        assert!(
+            (f[199].0 - (10.0 + 2.0 * 259.0)).abs() < 2.0,
+            "{:?}",
+            f[199]
+        );
     }
 }

@@ -82,6 +82,52 @@ pub fn z_for(coverage: f64) -> f64 {
     normal.inverse_cdf(0.5 + coverage.clamp(0.5, 0.999) / 2.0)
 }
 
+/// The backtest origins and the candidates that can be fitted at every one of them. Origins
+/// leave enough training data for the most demanding candidate when that still gives at least
+/// two origins; otherwise the candidates that need the most data drop out, one by one.
+fn plan_origins(
+    len: usize,
+    horizon: usize,
+    season: usize,
+    max_origins: usize,
+    candidates: &[ModelKind],
+) -> (backtest::Origins, Vec<ModelKind>) {
+    let mut needs: Vec<usize> = candidates.iter().map(|k| k.min_len()).collect();
+    needs.sort_unstable_by(|a, b| b.cmp(a));
+    needs.dedup();
+    let plan = |min_train: usize| {
+        backtest::Origins::plan(
+            len,
+            horizon,
+            season,
+            max_origins.max(1),
+            min_train.max(season + 2),
+        )
+    };
+    let chosen = needs
+        .iter()
+        .copied()
+        .find(|&need| plan(need).train_ends.len() >= 2)
+        .or_else(|| {
+            needs
+                .iter()
+                .copied()
+                .find(|&need| !plan(need).train_ends.is_empty())
+        })
+        .unwrap_or(usize::MAX);
+    let origins = if chosen == usize::MAX {
+        plan(len)
+    } else {
+        plan(chosen)
+    };
+    let kept = candidates
+        .iter()
+        .copied()
+        .filter(|k| k.min_len() <= chosen)
+        .collect();
+    (origins, kept)
+}
+
 /// Chooses a model for `series` by backtest and forecasts `options.horizon` steps.
 pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, ForecastError> {
     if !(0.5..1.0).contains(&options.interval) {
@@ -90,7 +136,9 @@ pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, 
         ));
     }
     if options.horizon == 0 {
-        return Err(ForecastError::Input("the horizon must be at least 1 step".into()));
+        return Err(ForecastError::Input(
+            "the horizon must be at least 1 step".into(),
+        ));
     }
     let y = &series.values;
     let periods: Vec<usize> = if options.periods.is_empty() {
@@ -105,28 +153,22 @@ pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, 
     };
     let season = periods.first().copied().unwrap_or(1);
     let positive = y.iter().all(|v| *v > 0.0);
-    let candidates = ModelKind::candidates(&periods, positive);
-    let min_train = candidates
-        .iter()
-        .map(|k| k.min_len())
-        .min()
-        .unwrap_or(3)
-        .max(season + 2);
-    let origins = backtest::Origins::plan(
+    let all_candidates = ModelKind::candidates(&periods, positive);
+    let (origins, candidates) = plan_origins(
         y.len(),
         options.horizon,
         season,
-        options.max_origins.max(1),
-        min_train,
+        options.max_origins,
+        &all_candidates,
     );
+    let min_train = candidates.iter().map(|k| k.min_len()).max().unwrap_or(3);
     let z = z_for(options.interval);
-    let selection = backtest::select(y, &candidates, &origins, season, z).ok_or(
-        ForecastError::TooShort {
+    let selection =
+        backtest::select(y, &candidates, &origins, season, z).ok_or(ForecastError::TooShort {
             len: y.len(),
             horizon: origins.horizon,
             needed: min_train + origins.horizon,
-        },
-    )?;
+        })?;
     let steps = selection
         .fitted
         .forecast(options.horizon, z)
@@ -166,7 +208,12 @@ mod tests {
             interval: 1.5,
             ..ForecastOptions::default()
         };
-        assert!(forecast(&s, &bad).unwrap_err().to_string().contains("interval"));
+        assert!(
+            forecast(&s, &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("interval")
+        );
         let err = forecast(&s, &ForecastOptions::default()).unwrap_err();
         assert!(matches!(err, ForecastError::TooShort { .. }), "{err}");
     }

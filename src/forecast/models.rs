@@ -15,11 +15,14 @@ pub enum ModelKind {
     Drift,
     /// Holt's linear method with a damped trend, ETS(A,Ad,N).
     DampedTrend,
-    /// Damped additive Holt-Winters, ETS(A,Ad,A).
-    HoltWinters { period: usize },
+    /// Holt's linear method, ETS(A,A,N): the trend goes on, which is what a disk filling at a
+    /// steady rate does.
+    LinearTrend,
+    /// Additive Holt-Winters, damped ETS(A,Ad,A) or linear ETS(A,A,A).
+    HoltWinters { period: usize, damped: bool },
     /// Holt-Winters on the logarithm of the series: multiplicative season and growth, for
     /// positive series whose swing grows with their level.
-    LogHoltWinters { period: usize },
+    LogHoltWinters { period: usize, damped: bool },
 }
 
 impl fmt::Display for ModelKind {
@@ -28,9 +31,14 @@ impl fmt::Display for ModelKind {
             ModelKind::SeasonalNaive { period } => write!(f, "seasonal_naive(m={period})"),
             ModelKind::Drift => write!(f, "drift"),
             ModelKind::DampedTrend => write!(f, "damped_trend"),
-            ModelKind::HoltWinters { period } => write!(f, "holt_winters_damped(m={period})"),
-            ModelKind::LogHoltWinters { period } => {
-                write!(f, "holt_winters_damped_log(m={period})")
+            ModelKind::LinearTrend => write!(f, "linear_trend"),
+            ModelKind::HoltWinters { period, damped } => {
+                let d = if *damped { "_damped" } else { "" };
+                write!(f, "holt_winters{d}(m={period})")
+            }
+            ModelKind::LogHoltWinters { period, damped } => {
+                let d = if *damped { "_damped" } else { "" };
+                write!(f, "holt_winters{d}_log(m={period})")
             }
         }
     }
@@ -42,8 +50,8 @@ impl ModelKind {
         match self {
             ModelKind::SeasonalNaive { period } => period + 2,
             ModelKind::Drift => 3,
-            ModelKind::DampedTrend => 6,
-            ModelKind::HoltWinters { period } | ModelKind::LogHoltWinters { period } => {
+            ModelKind::DampedTrend | ModelKind::LinearTrend => 6,
+            ModelKind::HoltWinters { period, .. } | ModelKind::LogHoltWinters { period, .. } => {
                 2 * period + 2
             }
         }
@@ -60,10 +68,13 @@ impl ModelKind {
         }
         out.push(ModelKind::Drift);
         out.push(ModelKind::DampedTrend);
+        out.push(ModelKind::LinearTrend);
         for &period in periods {
-            out.push(ModelKind::HoltWinters { period });
-            if positive {
-                out.push(ModelKind::LogHoltWinters { period });
+            for damped in [true, false] {
+                out.push(ModelKind::HoltWinters { period, damped });
+                if positive {
+                    out.push(ModelKind::LogHoltWinters { period, damped });
+                }
             }
         }
         out
@@ -94,14 +105,15 @@ impl ModelKind {
                     n,
                 }
             }
-            ModelKind::DampedTrend => Model::Ets(ets::fit(y, 0)?),
-            ModelKind::HoltWinters { period } => Model::Ets(ets::fit(y, period)?),
-            ModelKind::LogHoltWinters { period } => {
+            ModelKind::DampedTrend => Model::Ets(ets::fit(y, 0, true)?),
+            ModelKind::LinearTrend => Model::Ets(ets::fit(y, 0, false)?),
+            ModelKind::HoltWinters { period, damped } => Model::Ets(ets::fit(y, period, damped)?),
+            ModelKind::LogHoltWinters { period, damped } => {
                 if y.iter().any(|v| *v <= 0.0) {
                     return None;
                 }
                 let logs: Vec<f64> = y.iter().map(|v| v.ln()).collect();
-                Model::LogEts(ets::fit(&logs, period)?)
+                Model::LogEts(ets::fit(&logs, period, damped)?)
             }
         };
         Some(Fitted { kind: self, model })
@@ -222,7 +234,12 @@ mod tests {
     #[test]
     fn the_log_model_refuses_non_positive_series() {
         let y: Vec<f64> = (0..40).map(|t| (t % 4) as f64).collect();
-        assert!(ModelKind::LogHoltWinters { period: 4 }.fit(&y).is_none());
-        assert!(ModelKind::HoltWinters { period: 4 }.fit(&y).is_some());
+        let (period, damped) = (4, true);
+        assert!(
+            ModelKind::LogHoltWinters { period, damped }
+                .fit(&y)
+                .is_none()
+        );
+        assert!(ModelKind::HoltWinters { period, damped }.fit(&y).is_some());
     }
 }

@@ -35,6 +35,17 @@ pub enum Risk {
     Critical,
 }
 
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+            Risk::Critical => "critical",
+        }
+    }
+}
+
 /// The figures of a plan, before the API adds names and times.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -60,17 +71,19 @@ pub fn plan(
     now: Micros,
     forecast: &[TimedStep],
 ) -> Plan {
-    let crossing = |bound: fn(&TimedStep) -> f64| first_crossing(threshold, now, current, forecast, bound);
+    let crossing =
+        |bound: fn(&TimedStep) -> f64| first_crossing(threshold, now, current, forecast, bound);
     let exhaustion = Exhaustion {
         expected: crossing(|s| s.mean),
         earliest: crossing(|s| s.upper),
         latest: crossing(|s| s.lower),
     };
-    let peak_upper = forecast
-        .iter()
-        .map(|s| s.upper)
-        .fold(current, f64::max);
-    let share = if capacity > 0.0 { threshold / capacity } else { 1.0 };
+    let peak_upper = forecast.iter().map(|s| s.upper).fold(current, f64::max);
+    let share = if capacity > 0.0 {
+        threshold / capacity
+    } else {
+        1.0
+    };
     let risk = if current >= threshold {
         Risk::Critical
     } else if exhaustion.expected.is_some() {

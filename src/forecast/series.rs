@@ -80,7 +80,9 @@ impl Series {
             _ => return Series::regularize(rows, step),
         };
         if rows.iter().any(|r| !r.1.is_finite()) {
-            return Err(ForecastError::Input("the series has a non-numeric value".into()));
+            return Err(ForecastError::Input(
+                "the series has a non-numeric value".into(),
+            ));
         }
         Ok(Series {
             start: rows[0].0,
@@ -163,7 +165,10 @@ pub fn parse_csv(text: &str) -> Result<(Vec<(Micros, f64)>, Micros), ForecastErr
                 number + 1
             )));
         };
-        let (time, value) = (time.trim().trim_matches('"'), value.trim().trim_matches('"'));
+        let (time, value) = (
+            time.trim().trim_matches('"'),
+            value.trim().trim_matches('"'),
+        );
         let parsed_time = parse_rfc3339(time).or_else(|| {
             chrono::NaiveDate::parse_from_str(time, "%Y-%m-%d")
                 .ok()
@@ -227,8 +232,8 @@ mod tests {
 
     #[test]
     fn a_csv_with_header_and_dates_parses() {
-        let (rows, step) = parse_csv("time,value\n2026-01-01,1\n2026-01-02,2.5\n2026-01-03,3\n")
-            .unwrap();
+        let (rows, step) =
+            parse_csv("time,value\n2026-01-01,1\n2026-01-02,2.5\n2026-01-03,3\n").unwrap();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1].1, 2.5);
         assert_eq!(step, DAY);

@@ -30,6 +30,9 @@ pub enum FileOrigin {
     Batch { seq: u64 },
     /// `recompute-<unix seconds>.parquet`: written by `slacap recompute`, not by the stream.
     Recompute { at: i64 },
+    /// `fit-<unix micros>.parquet`: a forecast fit's points and plans (not derived from the
+    /// stream's batches, so never removed at start-up).
+    Fit { at: i64 },
 }
 
 impl FileOrigin {
@@ -43,6 +46,7 @@ impl FileOrigin {
             } => format!("{topic}~p{partition}~{first:019}-{last:019}.parquet"),
             FileOrigin::Batch { seq } => format!("batch-{seq:012}.parquet"),
             FileOrigin::Recompute { at } => format!("recompute-{at}.parquet"),
+            FileOrigin::Fit { at } => format!("fit-{at}.parquet"),
         }
     }
 
@@ -53,6 +57,9 @@ impl FileOrigin {
         }
         if let Some(at) = stem.strip_prefix("recompute-") {
             return at.parse().ok().map(|at| FileOrigin::Recompute { at });
+        }
+        if let Some(at) = stem.strip_prefix("fit-") {
+            return at.parse().ok().map(|at| FileOrigin::Fit { at });
         }
         let mut parts = stem.rsplitn(3, '~');
         let (range, partition, topic) = (parts.next()?, parts.next()?, parts.next()?);
@@ -75,7 +82,7 @@ impl FileOrigin {
                 ..
             } => !checkpoint.covers(topic, *partition, *first),
             FileOrigin::Batch { seq } => *seq > checkpoint.seq,
-            FileOrigin::Recompute { .. } => false,
+            FileOrigin::Recompute { .. } | FileOrigin::Fit { .. } => false,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod checkpoint;
 mod durable;
 mod error;
+mod forecast_tables;
 mod history;
 mod query;
 mod replay;
@@ -11,6 +12,7 @@ mod tables;
 
 pub use checkpoint::Checkpoint;
 pub use error::StoreError;
+pub use forecast_tables::fit_files;
 pub use history::{FileOrigin, HistoryStore, PendingFile};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json};
 pub use replay::{Replayed, replay_events};

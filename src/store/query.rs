@@ -112,18 +112,13 @@ impl HistoryQuery {
     /// execution (CPU-bound) never occupies the async workers that serve the API and Kafka.
     pub async fn run_json(&self, sql: String) -> Result<QueryResult, StoreError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| StoreError::Io {
-                    path: std::path::PathBuf::from("<query runtime>"),
-                    source: e,
-                })?;
-            runtime.block_on(this.sql_json(&sql))
-        })
-        .await
-        .map_err(|e| StoreError::Query(datafusion::error::DataFusionError::External(Box::new(e))))?
+        off_workers(move || async move { this.sql_json(&sql).await }).await
+    }
+
+    /// [`HistoryQuery::sql`], off the async workers like [`HistoryQuery::run_json`].
+    pub async fn run_batches(&self, sql: String) -> Result<Vec<RecordBatch>, StoreError> {
+        let this = self.clone();
+        off_workers(move || async move { this.sql(&sql).await }).await
     }
 
     /// Runs SQL and converts the result for JSON.
@@ -141,6 +136,27 @@ impl HistoryQuery {
             rows: batches_to_json(&batches)?,
         })
     }
+}
+
+/// Runs a query future to completion on a blocking thread with its own current-thread runtime.
+async fn off_workers<T, F, Fut>(make: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Io {
+                path: std::path::PathBuf::from("<query runtime>"),
+                source: e,
+            })?;
+        runtime.block_on(make())
+    })
+    .await
+    .map_err(|e| StoreError::Query(datafusion::error::DataFusionError::External(Box::new(e))))?
 }
 
 /// Converts batches into rows of JSON values: numbers stay numbers, timestamps become RFC 3339,

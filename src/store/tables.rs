@@ -22,16 +22,20 @@ pub enum Table {
     TicketSlaOutcomes,
     Breaches,
     Corrections,
+    Forecasts,
+    CapacityPlans,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 8] = [
         Table::Metrics,
         Table::TicketEvents,
         Table::AvailabilitySlices,
         Table::TicketSlaOutcomes,
         Table::Breaches,
         Table::Corrections,
+        Table::Forecasts,
+        Table::CapacityPlans,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +46,8 @@ impl Table {
             Table::TicketSlaOutcomes => "ticket_sla_outcomes",
             Table::Breaches => "breaches",
             Table::Corrections => "corrections",
+            Table::Forecasts => "forecasts",
+            Table::CapacityPlans => "capacity_plans",
         }
     }
 
@@ -53,6 +59,8 @@ impl Table {
             Table::TicketSlaOutcomes => OUTCOMES.clone(),
             Table::Breaches => BREACHES.clone(),
             Table::Corrections => CORRECTIONS.clone(),
+            Table::Forecasts => super::forecast_tables::FORECASTS.clone(),
+            Table::CapacityPlans => super::forecast_tables::CAPACITY_PLANS.clone(),
         }
     }
 
@@ -64,6 +72,7 @@ impl Table {
             Table::TicketSlaOutcomes => "decided_at",
             Table::Breaches => "detected_at",
             Table::Corrections => "corrected_at",
+            Table::Forecasts | Table::CapacityPlans => "fitted_at",
         }
     }
 }

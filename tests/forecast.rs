@@ -1,0 +1,171 @@
+//! Forecasts on synthetic series whose truth is known: the exhaustion date lands where the
+//! maths puts it, and the prediction intervals cover what they claim.
+
+use slacap::forecast::plan::plan;
+use slacap::forecast::{ForecastOptions, ModelKind, Series, forecast};
+
+const HOUR: i64 = 3_600_000_000;
+
+/// A small deterministic generator of standard normal noise (xorshift + Box-Muller).
+struct Noise(u64);
+
+impl Noise {
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+fn hourly(values: Vec<f64>) -> Series {
+    let samples: Vec<(i64, f64)> = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (i as i64 * HOUR, v))
+        .collect();
+    Series::regularize(&samples, HOUR).unwrap()
+}
+
+fn daily_cycle(t: usize) -> f64 {
+    10.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin()
+}
+
+#[test]
+fn the_exhaustion_date_is_where_trend_and_season_reach_the_threshold() {
+    // A disk filling at 0.5 GB an hour with a daily swing of +-10 GB and noise of 1 GB.
+    let truth = |t: usize| 200.0 + 0.5 * t as f64 + daily_cycle(t);
+    let mut noise = Noise(7);
+    let series = hourly((0..720).map(|t| truth(t) + noise.normal()).collect());
+    let options = ForecastOptions {
+        horizon: 90 * 24,
+        ..ForecastOptions::default()
+    };
+    let f = forecast(&series, &options).unwrap();
+    assert!(
+        !matches!(f.model, ModelKind::SeasonalNaive { .. }),
+        "a trend must beat seasonal naive: {:?}",
+        f.candidates
+    );
+    let threshold = 800.0;
+    // The first hour at which the noise-free series reaches the threshold.
+    let crossing = (0..).find(|&t| truth(t) >= threshold).unwrap() as i64 * HOUR;
+    let last = series.values.len() - 1;
+    let p = plan(
+        1000.0,
+        threshold,
+        series.values[last],
+        series.time(last),
+        &f.steps,
+    );
+    let e = p
+        .exhaustion
+        .expect("the threshold is crossed within 90 days");
+    let expected = e.expected.expect("the mean crosses");
+    assert!(
+        (expected - crossing).abs() <= 12 * HOUR,
+        "expected exhaustion {}h, the maths says {}h ({})",
+        expected / HOUR,
+        crossing / HOUR,
+        f.model
+    );
+    let earliest = e.earliest.unwrap();
+    assert!(earliest <= expected);
+    assert!(e.latest.is_none_or(|latest| latest >= expected));
+    // Keeping the interval's top under 80 % of capacity for 90 days needs far more than 1000.
+    assert!(p.recommended_capacity > 1000.0);
+}
+
+#[test]
+fn a_flat_seasonal_series_never_exhausts_and_is_low_risk() {
+    let mut noise = Noise(11);
+    let series = hourly(
+        (0..720)
+            .map(|t| 300.0 + daily_cycle(t) + noise.normal())
+            .collect(),
+    );
+    let f = forecast(
+        &series,
+        &ForecastOptions {
+            horizon: 30 * 24,
+            ..ForecastOptions::default()
+        },
+    )
+    .unwrap();
+    let last = series.values.len() - 1;
+    let p = plan(
+        1000.0,
+        800.0,
+        series.values[last],
+        series.time(last),
+        &f.steps,
+    );
+    assert_eq!(p.exhaustion, None, "{}", f.model);
+    assert_eq!(p.risk, slacap::forecast::Risk::Low);
+}
+
+#[test]
+fn interval_coverage_is_within_five_points_of_nominal_on_backtests() {
+    // Series drawn from the model family itself (a local level with a daily season and Gaussian
+    // errors): the backtest coverage of the 90 % interval, pooled over ten series, must be
+    // 85-95 %.
+    let mut covered = 0.0;
+    let mut runs = 0.0;
+    for seed in 1..=10u64 {
+        let mut noise = Noise(seed * 7919);
+        let mut level = 100.0;
+        let values: Vec<f64> = (0..720)
+            .map(|t| {
+                let e = noise.normal();
+                let y = level + daily_cycle(t) + e;
+                level += 0.3 * e;
+                y
+            })
+            .collect();
+        let f = forecast(
+            &hourly(values),
+            &ForecastOptions {
+                horizon: 48,
+                max_origins: 8,
+                ..ForecastOptions::default()
+            },
+        )
+        .unwrap();
+        covered += f.accuracy.coverage;
+        runs += 1.0;
+    }
+    let coverage = covered / runs;
+    println!("pooled backtest coverage of the 90 % interval: {coverage:.3}");
+    assert!(
+        (coverage - 0.9).abs() <= 0.05,
+        "pooled backtest coverage {coverage:.3}"
+    );
+}
+
+#[test]
+fn accuracy_is_published_with_the_benchmark_it_beat() {
+    let mut noise = Noise(3);
+    let series = hourly(
+        (0..500)
+            .map(|t| 50.0 + 0.05 * t as f64 + daily_cycle(t) + noise.normal())
+            .collect(),
+    );
+    let f = forecast(&series, &ForecastOptions::default()).unwrap();
+    let benchmark = f.benchmark.expect("seasonal naive is always backtested");
+    assert!(f.accuracy.mase <= benchmark.mase);
+    assert!(f.accuracy.origins >= 2);
+    assert!((0.0..=1.0).contains(&f.accuracy.coverage));
+    assert!(f.accuracy.smape > 0.0 && f.accuracy.smape < 200.0);
+    assert_eq!(f.steps.len(), 24);
+    assert_eq!(f.steps[0].time, 500 * HOUR);
+    assert!(
+        f.steps
+            .iter()
+            .all(|s| s.lower <= s.mean && s.mean <= s.upper)
+    );
+}
