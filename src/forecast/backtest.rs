@@ -16,6 +16,9 @@ pub struct Accuracy {
     pub mase: f64,
     /// Symmetric MAPE in percent (0-200).
     pub smape: f64,
+    /// Root mean squared scaled error (the M5 competition's measure): like MASE, but squared,
+    /// so a forecast of zeros cannot win on a series of occasional counts.
+    pub rmsse: f64,
     /// Share of held-out points inside the prediction interval.
     pub coverage: f64,
     /// How many forecast origins the figures average over.
@@ -60,15 +63,30 @@ impl Origins {
 
 /// In-sample MAE of seasonal naive with lag `m`: the MASE denominator.
 pub fn mase_scale(train: &[f64], m: usize) -> f64 {
+    naive_error(train, m, f64::abs)
+}
+
+/// In-sample mean squared error of seasonal naive with lag `m`: the RMSSE denominator.
+fn rmsse_scale(train: &[f64], m: usize) -> f64 {
+    naive_error(train, m, |e| e * e)
+}
+
+fn naive_error(train: &[f64], m: usize, loss: fn(f64) -> f64) -> f64 {
     let m = m.max(1);
     if train.len() <= m {
         return 1.0;
     }
     let total: f64 = (m..train.len())
-        .map(|t| (train[t] - train[t - m]).abs())
+        .map(|t| loss(train[t] - train[t - m]))
         .sum();
     let scale = total / (train.len() - m) as f64;
     if scale > 0.0 { scale } else { 1.0 }
+}
+
+/// A series of occasional counts: more than 30 % zeros. MAE-based measures reward forecasting
+/// zero there, so selection uses RMSSE instead (as the M5 competition did).
+pub fn is_intermittent(y: &[f64]) -> bool {
+    y.iter().filter(|v| **v == 0.0).count() as f64 > 0.3 * y.len() as f64
 }
 
 /// Backtests `kind` on `y`; `None` when it cannot be fitted at every origin.
@@ -82,16 +100,19 @@ pub fn evaluate(
     if origins.train_ends.is_empty() {
         return None;
     }
-    let (mut mase, mut smape, mut inside, mut points) = (0.0, 0.0, 0usize, 0usize);
+    let (mut mase, mut smape, mut rmsse) = (0.0, 0.0, 0.0);
+    let (mut inside, mut points) = (0usize, 0usize);
     for &end in &origins.train_ends {
         let train = &y[..end];
         let actual = &y[end..(end + origins.horizon).min(y.len())];
         let forecast = kind.fit(train)?.forecast(actual.len(), z);
         let scale = mase_scale(train, season);
         let mut abs_error = 0.0;
+        let mut squared_error = 0.0;
         let mut origin_smape = 0.0;
         for (a, f) in actual.iter().zip(&forecast) {
             abs_error += (a - f.mean).abs();
+            squared_error += (a - f.mean) * (a - f.mean);
             let denominator = a.abs() + f.mean.abs();
             if denominator > 0.0 {
                 origin_smape += 200.0 * (a - f.mean).abs() / denominator;
@@ -101,6 +122,7 @@ pub fn evaluate(
             }
         }
         mase += abs_error / actual.len() as f64 / scale;
+        rmsse += (squared_error / actual.len() as f64 / rmsse_scale(train, season)).sqrt();
         smape += origin_smape / actual.len() as f64;
         points += actual.len();
     }
@@ -108,6 +130,7 @@ pub fn evaluate(
     Some(Accuracy {
         mase: mase / count as f64,
         smape: smape / count as f64,
+        rmsse: rmsse / count as f64,
         coverage: inside as f64 / points as f64,
         origins: count,
         horizon: origins.horizon,
@@ -131,8 +154,9 @@ pub struct Selection {
     pub candidates: Vec<CandidateScore>,
 }
 
-/// Backtests every candidate and fits the winner on all of `y`. `None` when no candidate could
-/// be backtested (the series is too short).
+/// Backtests every candidate and fits the winner on all of `y`: the lowest MASE wins, or the
+/// lowest RMSSE on an intermittent series. `None` when no candidate could be backtested (the
+/// series is too short).
 pub fn select(
     y: &[f64],
     candidates: &[ModelKind],
@@ -153,7 +177,12 @@ pub fn select(
         .filter_map(|(kind, a)| a.map(|a| (*kind, a)))
         .collect();
     // A stable sort keeps the earlier (simpler) candidate first on a tie.
-    ranked.sort_by(|a, b| a.1.mase.total_cmp(&b.1.mase));
+    let key: fn(&Accuracy) -> f64 = if is_intermittent(y) {
+        |a| a.rmsse
+    } else {
+        |a| a.mase
+    };
+    ranked.sort_by(|a, b| key(&a.1).total_cmp(&key(&b.1)));
     let candidates_out = scored
         .iter()
         .map(|(kind, accuracy)| CandidateScore {
@@ -196,6 +225,29 @@ mod tests {
     fn the_mase_scale_is_the_in_sample_seasonal_naive_error() {
         assert_eq!(mase_scale(&[1.0, 2.0, 4.0, 3.0], 2), 2.0);
         assert_eq!(mase_scale(&[5.0; 10], 3), 1.0); // a flat series cannot divide by zero
+    }
+
+    #[test]
+    fn occasional_counts_are_not_forecast_as_zero() {
+        // One ticket every few days: MASE would crown a forecast of zeros; RMSSE picks a level.
+        let y: Vec<f64> = (0..60)
+            .map(|t| if t % 3 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let origins = Origins::plan(y.len(), 14, 7, 4, 16);
+        let kinds = ModelKind::candidates(&[7], false);
+        let s = select(&y, &kinds, &origins, 7, 1.645).unwrap();
+        let mean = s
+            .fitted
+            .forecast(14, 1.645)
+            .iter()
+            .map(|p| p.mean)
+            .sum::<f64>()
+            / 14.0;
+        assert!(
+            (mean - 1.0 / 3.0).abs() < 0.15,
+            "{:?} forecasts {mean}",
+            s.fitted.kind
+        );
     }
 
     #[test]

@@ -51,7 +51,9 @@ impl Chart<'_> {
             .filter(|v| v.is_finite())
             .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
         let span = if hi > lo { hi - lo } else { 1.0 };
-        let (lo, hi) = (lo - 0.02 * span, hi + 0.05 * span);
+        // Usage charts start at zero when nothing is negative.
+        let lo = if lo >= 0.0 { 0.0 } else { lo - 0.02 * span };
+        let hi = hi + 0.05 * span;
         let plot_w = WIDTH - LEFT - RIGHT;
         let plot_h = HEIGHT - TOP - BOTTOM;
         let x = |t: Micros| LEFT + (t - t0) as f64 / (t1 - t0) as f64 * plot_w;
@@ -84,9 +86,14 @@ impl Chart<'_> {
         // Dated ticks.
         for i in 0..=6 {
             let t = t0 + (t1 - t0) / 6 * i;
+            let anchor = match i {
+                0 => "start",
+                6 => "end",
+                _ => "middle",
+            };
             let _ = writeln!(
                 svg,
-                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="#999999"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#555555">{}</text>"##,
+                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{:.1}" y2="{:.1}" stroke="#999999"/><text x="{x:.1}" y="{:.1}" text-anchor="{anchor}" fill="#555555">{}</text>"##,
                 HEIGHT - BOTTOM,
                 HEIGHT - BOTTOM + 5.0,
                 HEIGHT - BOTTOM + 18.0,

@@ -21,6 +21,7 @@ pub struct BenchmarkDocument {
     pub model: &'static str,
     pub mase: f64,
     pub smape: f64,
+    pub rmsse: f64,
     pub coverage: f64,
 }
 
@@ -82,6 +83,7 @@ impl ForecastDocument {
                 model: "seasonal_naive",
                 mase: b.mase,
                 smape: b.smape,
+                rmsse: b.rmsse,
                 coverage: b.coverage,
             }),
             candidates: forecast.candidates.clone(),

@@ -153,7 +153,11 @@ pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, 
     };
     let season = periods.first().copied().unwrap_or(1);
     let positive = y.iter().all(|v| *v > 0.0);
-    let all_candidates = ModelKind::candidates(&periods, positive);
+    let mut all_candidates = ModelKind::candidates(&periods, positive);
+    if backtest::is_intermittent(y) {
+        // Occasional counts have no trend or smooth season to extrapolate: only levels.
+        all_candidates.retain(|k| matches!(k, ModelKind::SeasonalNaive { .. } | ModelKind::Mean));
+    }
     let (origins, candidates) = plan_origins(
         y.len(),
         options.horizon,
@@ -169,6 +173,12 @@ pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, 
             horizon: origins.horizon,
             needed: min_train + origins.horizon,
         })?;
+    // A series that has never been negative (usage, counts) is not forecast below zero.
+    let floor = if y.iter().all(|v| *v >= 0.0) {
+        0.0
+    } else {
+        f64::NEG_INFINITY
+    };
     let steps = selection
         .fitted
         .forecast(options.horizon, z)
@@ -176,9 +186,9 @@ pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, 
         .enumerate()
         .map(|(i, s)| TimedStep {
             time: series.time(y.len() + i),
-            mean: s.mean,
-            lower: s.lower,
-            upper: s.upper,
+            mean: s.mean.max(floor),
+            lower: s.lower.max(floor),
+            upper: s.upper.max(floor),
         })
         .collect();
     Ok(Forecast {

@@ -10,6 +10,8 @@ use std::fmt;
 pub enum ModelKind {
     /// Repeats the last season: the benchmark every other model must beat.
     SeasonalNaive { period: usize },
+    /// The historical mean: what sparse counts (a few P1 tickets a week) are best served by.
+    Mean,
     /// The last value carried forward with the average historical slope (random walk with
     /// drift).
     Drift,
@@ -29,6 +31,7 @@ impl fmt::Display for ModelKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ModelKind::SeasonalNaive { period } => write!(f, "seasonal_naive(m={period})"),
+            ModelKind::Mean => write!(f, "mean"),
             ModelKind::Drift => write!(f, "drift"),
             ModelKind::DampedTrend => write!(f, "damped_trend"),
             ModelKind::LinearTrend => write!(f, "linear_trend"),
@@ -49,7 +52,7 @@ impl ModelKind {
     pub fn min_len(self) -> usize {
         match self {
             ModelKind::SeasonalNaive { period } => period + 2,
-            ModelKind::Drift => 3,
+            ModelKind::Mean | ModelKind::Drift => 3,
             ModelKind::DampedTrend | ModelKind::LinearTrend => 6,
             ModelKind::HoltWinters { period, .. } | ModelKind::LogHoltWinters { period, .. } => {
                 2 * period + 2
@@ -66,6 +69,7 @@ impl ModelKind {
         if periods.is_empty() {
             out.push(ModelKind::SeasonalNaive { period: 1 });
         }
+        out.push(ModelKind::Mean);
         out.push(ModelKind::Drift);
         out.push(ModelKind::DampedTrend);
         out.push(ModelKind::LinearTrend);
@@ -92,6 +96,16 @@ impl ModelKind {
                 Model::SeasonalNaive {
                     last_season: y[y.len() - period..].to_vec(),
                     sigma: rms(&residuals),
+                }
+            }
+            ModelKind::Mean => {
+                let n = y.len() as f64;
+                let mean = y.iter().sum::<f64>() / n;
+                let residuals: Vec<f64> = y.iter().map(|v| v - mean).collect();
+                Model::Mean {
+                    mean,
+                    // The spread of a new value around an estimated mean.
+                    sd: rms(&residuals) * (1.0 + 1.0 / n).sqrt(),
                 }
             }
             ModelKind::Drift => {
@@ -132,6 +146,10 @@ enum Model {
     SeasonalNaive {
         last_season: Vec<f64>,
         sigma: f64,
+    },
+    Mean {
+        mean: f64,
+        sd: f64,
     },
     Drift {
         last: f64,
@@ -177,6 +195,7 @@ impl Fitted {
                     })
                     .collect()
             }
+            Model::Mean { mean, sd } => (0..horizon).map(|_| gaussian((*mean, *sd))).collect(),
             Model::Drift {
                 last,
                 slope,

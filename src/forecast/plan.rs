@@ -125,7 +125,9 @@ fn first_crossing(
             } else {
                 1.0
             };
-            return Some(t0 + ((step.time - t0) as f64 * fraction.clamp(0.0, 1.0)) as Micros);
+            let at = t0 + ((step.time - t0) as f64 * fraction.clamp(0.0, 1.0)) as Micros;
+            // To the second: finer would be false precision.
+            return Some(at.div_euclid(1_000_000) * 1_000_000);
         }
         previous = (step.time, value);
     }
@@ -151,7 +153,7 @@ mod tests {
             .map(|i| {
                 let mean = start + slope * i as f64;
                 TimedStep {
-                    time: i as Micros * 10,
+                    time: i as Micros * 10_000_000,
                     mean,
                     lower: mean - spread,
                     upper: mean + spread,
@@ -162,14 +164,14 @@ mod tests {
 
     #[test]
     fn the_crossings_bracket_the_expected_date() {
-        // mean = 50 + t (t in steps of 10 micros); threshold 80 is met at step 30 by the mean,
+        // mean = 50 + t (t in steps of 10 seconds); threshold 80 is met at step 30 by the mean,
         // step 25 by the upper bound (spread 5) and step 35 by the lower bound.
         let f = line(50.0, 1.0, 5.0, 100);
         let p = plan(100.0, 80.0, 50.0, 0, &f);
         let e = p.exhaustion.unwrap();
-        assert_eq!(e.expected, Some(300));
-        assert_eq!(e.earliest, Some(250));
-        assert_eq!(e.latest, Some(350));
+        assert_eq!(e.expected, Some(300_000_000));
+        assert_eq!(e.earliest, Some(250_000_000));
+        assert_eq!(e.latest, Some(350_000_000));
         assert_eq!(p.risk, Risk::High);
         assert_eq!(p.headroom, 30.0);
         // The upper bound peaks at 155; keeping it at 80 % of capacity needs 193.75.
@@ -198,7 +200,7 @@ mod tests {
     #[test]
     fn growth_scales_from_its_date_on() {
         let mut f = line(10.0, 0.0, 1.0, 4);
-        apply_growth(&mut f, 0.2, 30);
+        apply_growth(&mut f, 0.2, 30_000_000);
         let means: Vec<f64> = f.iter().map(|s| s.mean).collect();
         assert_eq!(means, vec![10.0, 10.0, 12.0, 12.0]);
         let p = plan(100.0, 90.0, 95.0, 0, &f);
