@@ -1,6 +1,8 @@
 //! Wiring: builds the shared state, starts the pipeline and the API, and stops both on one
 //! shutdown signal.
 
+use crate::alert::AlertSink;
+use crate::alert::register::Register;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::ingest::{Pipeline, PipelineError, PipelineHandles};
@@ -27,6 +29,8 @@ pub enum AppError {
     },
     #[error("API server: {0}")]
     Serve(std::io::Error),
+    #[error("alerts: {0}")]
+    Alerts(std::io::Error),
 }
 
 /// A running slacap: the pipeline task, the API task, and the switch that stops them.
@@ -36,11 +40,21 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     pipeline: JoinHandle<Result<(), PipelineError>>,
     api: JoinHandle<std::io::Result<()>>,
-    schedule: JoinHandle<()>,
+    /// Forecast refits, webhook senders, the overdue-review check.
+    background: Vec<JoinHandle<()>>,
 }
 
 /// Starts the pipeline and the API for `config`.
 pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
+    let data_dir = &config.settings.data_dir;
+    let alerts = AlertSink::open(data_dir, &config.settings.alerts).map_err(AppError::Alerts)?;
+    let register = Register::open(data_dir).map_err(AppError::Alerts)?;
+    // The journal is the record; restore any table copy a crash left unwritten.
+    crate::api::reviews::write_review_files(
+        &crate::store::HistoryStore::reader(data_dir),
+        register.entries(),
+    )?;
+    let reviews = Arc::new(std::sync::Mutex::new(register));
     let handles = PipelineHandles {
         engine: Arc::new(RwLock::new(SlaEngine::new(
             Arc::new(config.catalogue.clone()),
@@ -48,6 +62,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         ))),
         counters: Arc::new(Counters::default()),
         assigned: Arc::new(AtomicBool::new(false)),
+        alerts: Arc::new(alerts),
     };
     let pipeline = {
         let (config, handles) = (config.clone(), handles.clone());
@@ -68,6 +83,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         pipeline: handles,
         history,
         planner: planner.clone(),
+        reviews,
     };
     let addr = config.settings.api.listen;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -80,7 +96,14 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     let api = tokio::spawn(api::serve(listener, state.clone(), async move {
         let _ = api_signal.wait_for(|stop| *stop).await;
     }));
-    let schedule = tokio::spawn(planner.run_schedule(signal.clone()));
+    let mut background = vec![tokio::spawn(planner.run_schedule(signal.clone()))];
+    background.extend(state.pipeline.alerts.spawn(&signal));
+    background.push(tokio::spawn(crate::alert::overdue::run(
+        config.clone(),
+        state.pipeline.clone(),
+        state.reviews.clone(),
+        signal.clone(),
+    )));
     let pipeline = tokio::spawn(async move {
         let result = pipeline.run(signal).await;
         if let Err(error) = &result {
@@ -95,7 +118,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         shutdown,
         pipeline,
         api,
-        schedule,
+        background,
     })
 }
 
@@ -121,7 +144,9 @@ impl Running {
             None => self.pipeline.await,
         };
         let api_result = self.api.await;
-        let _ = self.schedule.await;
+        for task in self.background {
+            let _ = task.await;
+        }
         pipeline_result.map_err(PipelineError::from)??;
         api_result
             .map_err(|e| AppError::Serve(std::io::Error::other(e)))?

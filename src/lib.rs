@@ -15,6 +15,7 @@
 //!   offset commits.
 //! * [`store`]: the Parquet history (crash-safe writes, replay) and the DataFusion session with
 //!   the named reports of `queries/`.
+//! * [`alert`]: webhook outboxes and senders, the breach review register, overdue reviews.
 //! * [`api`]: the axum router and handlers.
 //! * [`app`]: wiring for `slacap run` (settings → pipeline + API + shutdown).
 //! * [`planner`]: the shell around `forecast`: series from the history, scheduled refits, the
@@ -23,6 +24,7 @@
 //! * [`demo`]: the embedded default: an in-process Kafka broker and a synthetic month of events.
 //! * [`telemetry`]: counters exported at `/metrics`.
 
+pub mod alert;
 pub mod api;
 pub mod app;
 pub mod config;

@@ -4,8 +4,9 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use slacap::api::auth::token_entry;
 use slacap::api::{AppState, app};
-use slacap::config::{Config, Topics};
+use slacap::config::{Config, Role, Topics};
 use slacap::ingest::PipelineHandles;
 use slacap::model::{Source, StreamKind, parse_rfc3339};
 use slacap::sla::SlaEngine;
@@ -15,13 +16,17 @@ use std::sync::{Arc, RwLock};
 use tower::ServiceExt;
 
 fn state(data: &std::path::Path) -> AppState {
-    let settings = slacap::demo::settings_for(
+    let mut settings = slacap::demo::settings_for(
         "127.0.0.1:1".into(),
         "g",
         Topics::default(),
         data.to_path_buf(),
         "127.0.0.1:0".parse().unwrap(),
     );
+    settings.api.tokens = vec![
+        token_entry("viewer", Role::Viewer, "viewer-token"),
+        token_entry("admin", Role::Admin, "admin-token"),
+    ];
     let config = Arc::new(Config {
         settings,
         catalogue: slacap::demo::sample_catalogue().unwrap(),
@@ -51,14 +56,17 @@ fn state(data: &std::path::Path) -> AppState {
         engine: Arc::new(RwLock::new(engine)),
         counters: Default::default(),
         assigned: Arc::new(AtomicBool::new(false)),
+        alerts: Default::default(),
     };
     let history = HistoryQuery::new(&HistoryStore::reader(data)).unwrap();
     let planner = slacap::planner::Planner::new(config.clone(), history.clone(), None);
+    let reviews = slacap::alert::register::Register::open(data).unwrap();
     AppState {
         config,
         pipeline,
         history,
         planner,
+        reviews: Arc::new(std::sync::Mutex::new(reviews)),
     }
 }
 
@@ -68,12 +76,24 @@ async fn call(
     uri: &str,
     body: &str,
 ) -> (StatusCode, serde_json::Value) {
-    let request = Request::builder()
+    call_as(state, Some("admin-token"), method, uri, body).await
+}
+
+async fn call_as(
+    state: &AppState,
+    token: Option<&str>,
+    method: &str,
+    uri: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::builder()
         .method(method)
         .uri(uri)
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(Body::from(body.to_string())).unwrap();
     let response = app(state.clone()).oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -208,4 +228,31 @@ async fn health_waits_for_partitions_and_sql_answers() {
     .await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json, serde_json::json!({"columns": ["n"], "rows": [[0]]}));
+}
+
+#[tokio::test]
+async fn every_api_route_needs_a_valid_token_of_the_right_role() {
+    let data = tempfile::tempdir().unwrap();
+    let s = state(data.path());
+    let (status, body) = call_as(&s, None, "GET", "/api/v1/services", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
+    let (status, _) = call_as(&s, Some("not-a-token"), "GET", "/api/v1/services", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call_as(&s, Some("viewer-token"), "GET", "/api/v1/services", "").await;
+    assert_eq!(status, StatusCode::OK);
+    // A viewer may not re-fit forecasts (admin only).
+    let (status, body) = call_as(
+        &s,
+        Some("viewer-token"),
+        "POST",
+        "/api/v1/forecasts/refit",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body["error"].as_str().unwrap().contains("admin"), "{body}");
+    // Probes and scrapers need no token.
+    let (status, _) = call_as(&s, None, "GET", "/healthz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE); // no partitions in this test
 }

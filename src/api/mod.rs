@@ -1,8 +1,10 @@
 //! The HTTP API (axum). `app(state)` builds the router, so tests can drive it without a socket.
 
+pub mod auth;
 mod error;
 mod forecasts;
 mod handlers;
+pub mod reviews;
 
 pub use error::ApiError;
 
@@ -22,6 +24,8 @@ pub struct AppState {
     pub pipeline: PipelineHandles,
     pub history: HistoryQuery,
     pub planner: Planner,
+    /// The breach review register (appends are short: one fsynced line).
+    pub reviews: Arc<std::sync::Mutex<crate::alert::register::Register>>,
 }
 
 /// Request bodies larger than this are refused with 413.
@@ -36,6 +40,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/services", get(handlers::services))
         .route("/api/v1/services/{id}/sla", get(handlers::service_sla))
         .route("/api/v1/breaches", get(handlers::breaches))
+        .route("/api/v1/breaches/{id}", get(reviews::breach))
+        .route("/api/v1/breaches/{id}/review", post(reviews::review))
         .route("/api/v1/tickets/{id}/sla", get(handlers::ticket_sla))
         .route("/api/v1/burn-rate-alerts", get(handlers::burn_alerts))
         .route("/api/v1/catalogue/drift", get(handlers::drift))
@@ -54,6 +60,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/staffing", get(forecasts::staffing))
         .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(handlers::timeout))
         .with_state(state)

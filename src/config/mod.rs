@@ -15,7 +15,8 @@ pub use catalogue::{
 };
 pub use error::ConfigError;
 pub use settings::{
-    ApiSettings, ForecastSettings, KafkaSettings, PipelineSettings, Settings, Topics,
+    AlertSettings, ApiSettings, ApiToken, ForecastSettings, KafkaSettings, PipelineSettings, Role,
+    Settings, Topics, Webhook, WebhookFormat,
 };
 
 use std::path::{Path, PathBuf};

@@ -22,6 +22,8 @@ pub struct Settings {
     pub api: ApiSettings,
     #[serde(default)]
     pub forecast: ForecastSettings,
+    #[serde(default)]
+    pub alerts: AlertSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,14 +98,100 @@ impl Default for PipelineSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSettings {
     pub listen: SocketAddr,
+    /// Bearer tokens, stored as SHA-256 hashes; every `/api/v1` route needs one.
+    pub tokens: Vec<ApiToken>,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tokens: Vec::new(),
         }
     }
+}
+
+/// What a token may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read everything.
+    Viewer,
+    /// Read, and record breach reviews.
+    Reviewer,
+    /// Everything, including refits and recomputation.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who holds the token: recorded with every review entry made with it.
+    pub name: String,
+    pub role: Role,
+    /// Lower-case hex SHA-256 of the token (`printf %s TOKEN | sha256sum`): the token itself is
+    /// never stored.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Every alert also goes to each of these.
+    pub webhooks: Vec<Webhook>,
+    /// A breach not reviewed (status `reviewed` or `closed`) this long after it happened raises
+    /// an overdue-review alert.
+    #[serde(with = "super::duration")]
+    pub review_due: Duration,
+    /// Alerts waiting for one webhook beyond this many are dropped for it (they stay on the
+    /// Kafka topic), so a webhook that is down for weeks cannot fill the disk.
+    pub max_pending: usize,
+    /// Retries back off exponentially from 0.5 s up to this.
+    #[serde(with = "super::duration")]
+    pub max_backoff: Duration,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            webhooks: Vec::new(),
+            review_due: Duration::from_secs(5 * 86_400),
+            max_pending: 100_000,
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// Names the webhook in logs and in the outbox folder.
+    pub name: String,
+    /// `http://host:port/path` (HTTPS: through a local TLS proxy, see the README).
+    pub url: String,
+    /// Key of the `X-Slacap-Signature: sha256=<hex HMAC-SHA256 of the body>` header.
+    pub secret: String,
+    /// `json` (the alert record) or `text` (`{"text": "..."}` for Slack and Teams).
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    #[default]
+    Json,
+    Text,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +284,61 @@ impl Settings {
                 "pipeline.batch_max_records",
                 "must be at least 1",
             ));
+        }
+        for (i, token) in self.api.tokens.iter().enumerate() {
+            let hex = token.sha256.len() == 64
+                && token
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!("api.tokens[{i}].sha256"),
+                    "must be 64 lower-case hex digits (printf %s TOKEN | sha256sum)",
+                ));
+            }
+            if token.name.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!("api.tokens[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+        }
+        for (i, w) in self.alerts.webhooks.iter().enumerate() {
+            let valid_name = !w.name.is_empty()
+                && w.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid_name {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!("alerts.webhooks[{i}].name"),
+                    "must be letters, digits, `-` or `_`",
+                ));
+            }
+            if self.alerts.webhooks[..i].iter().any(|o| o.name == w.name) {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!("alerts.webhooks[{i}].name"),
+                    format!("`{}` is used twice", w.name),
+                ));
+            }
+            if !w.url.starts_with("http://") || w.url.parse::<axum::http::Uri>().is_err() {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!("alerts.webhooks[{i}].url"),
+                    format!("`{}` is not an http:// URL", w.url),
+                ));
+            }
+            if w.secret.len() < 16 {
+                return Err(ConfigError::invalid(
+                    file,
+                    format!("alerts.webhooks[{i}].secret"),
+                    "must be at least 16 characters",
+                ));
+            }
         }
         let f = &self.forecast;
         if !(0.5..1.0).contains(&f.interval) {

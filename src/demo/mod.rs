@@ -68,8 +68,12 @@ pub fn settings_for(
             idle_partition_timeout: Duration::from_secs(5),
             ..Default::default()
         },
-        api: ApiSettings { listen },
+        api: ApiSettings {
+            listen,
+            tokens: Vec::new(),
+        },
         forecast: Default::default(),
+        alerts: Default::default(),
     }
 }
 
@@ -88,14 +92,22 @@ pub async fn run(
     broker.create_topics(&topics)?;
     println!("embedded Kafka broker at {}", broker.bootstrap_servers());
 
+    let mut settings = settings_for(
+        broker.bootstrap_servers(),
+        "slacap-demo",
+        topics.clone(),
+        args.data_dir.clone(),
+        args.listen,
+    );
+    let tokens = demo_tokens()?;
+    settings.api.tokens = tokens
+        .iter()
+        .map(|(role, token)| {
+            crate::api::auth::token_entry(&format!("demo-{}", role.as_str()), *role, token)
+        })
+        .collect();
     let config = Arc::new(Config {
-        settings: settings_for(
-            broker.bootstrap_servers(),
-            "slacap-demo",
-            topics.clone(),
-            args.data_dir.clone(),
-            args.listen,
-        ),
+        settings,
         catalogue: sample_catalogue()?,
         source: PathBuf::from("<demo>"),
     });
@@ -163,6 +175,12 @@ pub async fn run(
         refit.series, refit.plans, refit.seconds
     );
     let api = format!("http://{}", running.api_addr);
+    println!("\nAPI tokens (also in {TOKENS_FILE}; every /api/v1 route needs one):");
+    for (role, token) in &tokens {
+        println!("  {:<9} {token}", role.as_str());
+    }
+    let viewer = &tokens[0].1;
+    println!("e.g. curl -H 'Authorization: Bearer {viewer}' {api}/api/v1/capacity/plans");
     println!("\nslacap demo is serving {year}-{month:02} at {api}");
     println!("  {api}/api/v1/services");
     println!("  {api}/api/v1/services/payments/sla?window=month:{year}-{month:02}");
@@ -193,6 +211,31 @@ pub async fn run(
     }
     drop(broker);
     Ok(())
+}
+
+/// Where the demo writes its tokens, in the working directory.
+pub const TOKENS_FILE: &str = "demo-tokens.json";
+
+/// One fresh random token per role, written to `demo-tokens.json` as
+/// `{"viewer":"...","reviewer":"...","admin":"..."}`.
+fn demo_tokens() -> anyhow::Result<Vec<(crate::config::Role, String)>> {
+    use crate::config::Role;
+    use std::io::Read;
+    let mut random = std::fs::File::open("/dev/urandom").context("opening /dev/urandom")?;
+    let mut tokens = Vec::new();
+    for role in [Role::Viewer, Role::Reviewer, Role::Admin] {
+        let mut bytes = [0u8; 20];
+        random.read_exact(&mut bytes)?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        tokens.push((role, format!("slacap-{}-{hex}", role.as_str())));
+    }
+    let json: serde_json::Map<String, serde_json::Value> = tokens
+        .iter()
+        .map(|(role, token)| (role.as_str().to_string(), token.clone().into()))
+        .collect();
+    std::fs::write(TOKENS_FILE, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("writing {TOKENS_FILE}"))?;
+    Ok(tokens)
 }
 
 /// Creates the demo folder, wiping it first only if an earlier demo made it.

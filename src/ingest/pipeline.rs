@@ -31,6 +31,8 @@ pub enum PipelineError {
     Delivery { topic: String, error: KafkaError },
     #[error("batch worker failed: {0}")]
     Worker(#[from] tokio::task::JoinError),
+    #[error("webhook outbox: {0}")]
+    Outbox(std::io::Error),
 }
 
 /// Shared handles the API reads while the pipeline runs.
@@ -40,9 +42,12 @@ pub struct PipelineHandles {
     pub counters: Arc<Counters>,
     /// True while the consumer holds partitions.
     pub assigned: Arc<AtomicBool>,
+    /// The webhooks' outboxes: every alert is persisted there before the batch's checkpoint.
+    pub alerts: Arc<crate::alert::AlertSink>,
 }
 
 pub struct Pipeline {
+    alerts: Arc<crate::alert::AlertSink>,
     config: Arc<Config>,
     consumer: StreamConsumer<IngestContext>,
     producer: FutureProducer,
@@ -84,6 +89,7 @@ impl Pipeline {
             consumer,
             producer,
             processor: Some(processor),
+            alerts: handles.alerts.clone(),
         })
     }
 
@@ -286,6 +292,25 @@ impl Pipeline {
                     });
                 }
             }
+        }
+        // The webhooks' outboxes, durable before the checkpoint: a crash after this re-sends
+        // nothing twice (the outbox knows what it holds and what it sent), and one before it
+        // replays the batch and queues the alerts then.
+        if !self.alerts.is_empty() && (!alerts.is_empty() || !notices.is_empty()) {
+            let now = chrono::Utc::now().timestamp_micros();
+            let mut outgoing: Vec<crate::alert::outbox::OutboxAlert> = alerts
+                .iter()
+                .map(|b| {
+                    crate::alert::outbox::OutboxAlert::from_payload(&b.id, &alert_payload(b), now)
+                })
+                .collect();
+            outgoing.extend(notices.iter().map(|(key, payload)| {
+                crate::alert::outbox::OutboxAlert::from_payload(key, payload, now)
+            }));
+            let sink = self.alerts.clone();
+            tokio::task::spawn_blocking(move || sink.enqueue(&outgoing))
+                .await?
+                .map_err(PipelineError::Outbox)?;
         }
         Ok(())
     }

@@ -33,6 +33,9 @@ pub enum FileOrigin {
     /// `fit-<unix micros>.parquet`: a forecast fit's points and plans (not derived from the
     /// stream's batches, so never removed at start-up).
     Fit { at: i64 },
+    /// `review-<seq>.parquet`: one entry of the review register (its journal is the record;
+    /// this file is its copy for BI).
+    Review { seq: u64 },
 }
 
 impl FileOrigin {
@@ -47,6 +50,7 @@ impl FileOrigin {
             FileOrigin::Batch { seq } => format!("batch-{seq:012}.parquet"),
             FileOrigin::Recompute { at } => format!("recompute-{at}.parquet"),
             FileOrigin::Fit { at } => format!("fit-{at}.parquet"),
+            FileOrigin::Review { seq } => format!("review-{seq:012}.parquet"),
         }
     }
 
@@ -57,6 +61,9 @@ impl FileOrigin {
         }
         if let Some(at) = stem.strip_prefix("recompute-") {
             return at.parse().ok().map(|at| FileOrigin::Recompute { at });
+        }
+        if let Some(seq) = stem.strip_prefix("review-") {
+            return seq.parse().ok().map(|seq| FileOrigin::Review { seq });
         }
         if let Some(at) = stem.strip_prefix("fit-") {
             return at.parse().ok().map(|at| FileOrigin::Fit { at });
@@ -82,7 +89,9 @@ impl FileOrigin {
                 ..
             } => !checkpoint.covers(topic, *partition, *first),
             FileOrigin::Batch { seq } => *seq > checkpoint.seq,
-            FileOrigin::Recompute { .. } | FileOrigin::Fit { .. } => false,
+            FileOrigin::Recompute { .. } | FileOrigin::Fit { .. } | FileOrigin::Review { .. } => {
+                false
+            }
         }
     }
 }

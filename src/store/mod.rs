@@ -8,6 +8,7 @@ mod forecast_tables;
 mod history;
 mod query;
 mod replay;
+mod review_table;
 mod tables;
 
 pub use checkpoint::Checkpoint;
@@ -16,6 +17,7 @@ pub use forecast_tables::fit_files;
 pub use history::{FileOrigin, HistoryStore, PendingFile};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json};
 pub use replay::{Replayed, replay_events};
+pub use review_table::review_file;
 pub use tables::{
     Table, breach_batches, correction_batches, date_label, day_of, derived_files, metrics_batches,
     outcome_batches, slice_batches, ticket_batches,

@@ -24,10 +24,11 @@ pub enum Table {
     Corrections,
     Forecasts,
     CapacityPlans,
+    Reviews,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Metrics,
         Table::TicketEvents,
         Table::AvailabilitySlices,
@@ -36,6 +37,7 @@ impl Table {
         Table::Corrections,
         Table::Forecasts,
         Table::CapacityPlans,
+        Table::Reviews,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Table {
             Table::Corrections => "corrections",
             Table::Forecasts => "forecasts",
             Table::CapacityPlans => "capacity_plans",
+            Table::Reviews => "reviews",
         }
     }
 
@@ -61,6 +64,7 @@ impl Table {
             Table::Corrections => CORRECTIONS.clone(),
             Table::Forecasts => super::forecast_tables::FORECASTS.clone(),
             Table::CapacityPlans => super::forecast_tables::CAPACITY_PLANS.clone(),
+            Table::Reviews => super::review_table::REVIEWS.clone(),
         }
     }
 
@@ -73,6 +77,7 @@ impl Table {
             Table::Breaches => "detected_at",
             Table::Corrections => "corrected_at",
             Table::Forecasts | Table::CapacityPlans => "fitted_at",
+            Table::Reviews => "recorded_at",
         }
     }
 }

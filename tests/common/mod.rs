@@ -101,20 +101,37 @@ impl TestBroker {
     }
 }
 
+/// The tokens every test configuration accepts, one per role.
+pub const VIEWER_TOKEN: &str = "test-viewer-token";
+pub const REVIEWER_TOKEN: &str = "test-reviewer-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub fn test_tokens() -> Vec<slacap::config::ApiToken> {
+    use slacap::api::auth::token_entry;
+    use slacap::config::Role;
+    vec![
+        token_entry("viewer", Role::Viewer, VIEWER_TOKEN),
+        token_entry("reviewer", Role::Reviewer, REVIEWER_TOKEN),
+        token_entry("admin", Role::Admin, ADMIN_TOKEN),
+    ]
+}
+
 pub fn config_for(
     broker: &TestBroker,
     topics: &Topics,
     data_dir: &Path,
     group: &str,
 ) -> Arc<Config> {
+    let mut settings = settings_for(
+        broker.bootstrap(),
+        group,
+        topics.clone(),
+        data_dir.to_path_buf(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    );
+    settings.api.tokens = test_tokens();
     Arc::new(Config {
-        settings: settings_for(
-            broker.bootstrap(),
-            group,
-            topics.clone(),
-            data_dir.to_path_buf(),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        ),
+        settings,
         catalogue: sample_catalogue().expect("sample catalogue"),
         source: "<test>".into(),
     })
@@ -137,12 +154,25 @@ pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() 
 
 /// A minimal HTTP/1.1 client (one request per connection), so the tests drive the real server
 /// over a real socket.
+/// An HTTP/1.1 request with the admin token.
 pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_as(addr, Some(ADMIN_TOKEN), method, path, body)
+}
+
+/// An HTTP/1.1 request with `token` (or none).
+pub fn http_as(
+    addr: SocketAddr,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to the API");
     stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let body = body.unwrap_or("");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\n\r\n{body}",
+        token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n")),
         body.len()
     );
     stream.write_all(request.as_bytes()).expect("send request");

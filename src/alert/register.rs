@@ -1,0 +1,355 @@
+//! The breach review register: an append-only trail per breach, open → acknowledged →
+//! reviewed → closed. An entry is never edited: a correction is a new entry that names the one
+//! it corrects. Every entry carries who recorded it (the API token's holder), the reviewer it
+//! names, and when.
+//!
+//! The journal is a JSON-lines file, each entry appended and fsynced before the API answers;
+//! it is read back whole at start-up. Each entry also goes to the `reviews` Parquet table.
+
+use crate::model::{Micros, format_rfc3339};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewStatus {
+    Open,
+    Acknowledged,
+    Reviewed,
+    Closed,
+}
+
+impl ReviewStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewStatus::Open => "open",
+            ReviewStatus::Acknowledged => "acknowledged",
+            ReviewStatus::Reviewed => "reviewed",
+            ReviewStatus::Closed => "closed",
+        }
+    }
+}
+
+/// A follow-up action agreed in the review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionItem {
+    pub description: String,
+    pub owner: String,
+    /// `YYYY-MM-DD`.
+    pub due: String,
+}
+
+/// What a reviewer posts to `POST /api/v1/breaches/{id}/review`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    pub reviewer: String,
+    pub status: ReviewStatus,
+    #[serde(default)]
+    pub decision: Option<String>,
+    #[serde(default)]
+    pub root_cause: Option<String>,
+    #[serde(default)]
+    pub actions: Vec<ActionItem>,
+    /// A linked problem record (e.g. `PRB-0042`).
+    #[serde(default)]
+    pub problem: Option<String>,
+    /// Reference to the meeting minutes where the breach was reviewed.
+    #[serde(default)]
+    pub minutes: Option<String>,
+    /// The sequence number of an earlier entry of this breach that this one corrects.
+    #[serde(default)]
+    pub corrects: Option<u64>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One entry of the trail, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewEntry {
+    pub breach: String,
+    /// Position in the whole register (1, 2, ...): the order entries were recorded in.
+    pub seq: u64,
+    pub recorded_at: String,
+    /// The API token holder who recorded the entry.
+    pub recorded_by: String,
+    pub reviewer: String,
+    pub status: ReviewStatus,
+    pub decision: Option<String>,
+    pub root_cause: Option<String>,
+    pub actions: Vec<ActionItem>,
+    pub problem: Option<String>,
+    pub minutes: Option<String>,
+    pub corrects: Option<u64>,
+    pub note: Option<String>,
+}
+
+/// Why an entry was refused: `Conflict` is a valid request at the wrong point in the trail.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+fn present(field: &Option<String>) -> bool {
+    field.as_deref().is_some_and(|v| !v.trim().is_empty())
+}
+
+/// The status a trail has reached (corrections included).
+pub fn status_of(trail: &[ReviewEntry]) -> ReviewStatus {
+    trail
+        .iter()
+        .map(|e| e.status)
+        .max()
+        .unwrap_or(ReviewStatus::Open)
+}
+
+/// Checks `request` against the breach's trail so far.
+pub fn validate(trail: &[ReviewEntry], request: &ReviewRequest) -> Result<(), ReviewError> {
+    let invalid = |m: &str| Err(ReviewError::Invalid(m.to_string()));
+    if request.reviewer.trim().is_empty() {
+        return invalid("`reviewer` must name who reviewed the breach");
+    }
+    if request.status == ReviewStatus::Open {
+        return invalid("`status` is acknowledged, reviewed or closed (a breach opens by itself)");
+    }
+    for (i, a) in request.actions.iter().enumerate() {
+        if a.description.trim().is_empty() || a.owner.trim().is_empty() {
+            return invalid(&format!("actions[{i}] needs a description and an owner"));
+        }
+        if chrono::NaiveDate::parse_from_str(&a.due, "%Y-%m-%d").is_err() {
+            return invalid(&format!("actions[{i}].due `{}` is not YYYY-MM-DD", a.due));
+        }
+    }
+    if request.status >= ReviewStatus::Reviewed
+        && request.corrects.is_none()
+        && !(present(&request.decision) && present(&request.root_cause))
+    {
+        return invalid("a review records its `decision` and the `root_cause`");
+    }
+    if let Some(seq) = request.corrects {
+        let Some(corrected) = trail.iter().find(|e| e.seq == seq) else {
+            return Err(ReviewError::Invalid(format!(
+                "`corrects`: entry {seq} is not in this breach's trail"
+            )));
+        };
+        if request.status != corrected.status {
+            return Err(ReviewError::Invalid(format!(
+                "a correction keeps the status of the entry it corrects ({})",
+                corrected.status.as_str()
+            )));
+        }
+        return Ok(());
+    }
+    let current = status_of(trail);
+    let allowed = match current {
+        ReviewStatus::Open => request.status <= ReviewStatus::Reviewed,
+        ReviewStatus::Acknowledged => request.status == ReviewStatus::Reviewed,
+        ReviewStatus::Reviewed => request.status == ReviewStatus::Closed,
+        ReviewStatus::Closed => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ReviewError::Conflict(format!(
+            "the breach is {}; it cannot become {} (to change an entry, post a correction with `corrects`)",
+            current.as_str(),
+            request.status.as_str()
+        )))
+    }
+}
+
+/// The register: every entry in memory, appended to the journal on disk.
+#[derive(Debug)]
+pub struct Register {
+    journal: PathBuf,
+    entries: Vec<ReviewEntry>,
+    by_breach: BTreeMap<String, Vec<usize>>,
+}
+
+impl Register {
+    /// Opens (or creates) the journal at `<data_dir>/reviews/register.jsonl`.
+    pub fn open(data_dir: &Path) -> std::io::Result<Register> {
+        let dir = data_dir.join("reviews");
+        std::fs::create_dir_all(&dir)?;
+        let journal = dir.join("register.jsonl");
+        let mut register = Register {
+            journal,
+            entries: Vec::new(),
+            by_breach: BTreeMap::new(),
+        };
+        if let Ok(text) = std::fs::read_to_string(&register.journal) {
+            for (number, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                // A torn last line (a crash mid-append, before the API answered) is dropped.
+                match serde_json::from_str::<ReviewEntry>(line) {
+                    Ok(entry) => register.index(entry),
+                    Err(error) => {
+                        tracing::warn!(line = number + 1, %error, "unreadable review journal line skipped")
+                    }
+                }
+            }
+        }
+        Ok(register)
+    }
+
+    fn index(&mut self, entry: ReviewEntry) {
+        self.by_breach
+            .entry(entry.breach.clone())
+            .or_default()
+            .push(self.entries.len());
+        self.entries.push(entry);
+    }
+
+    pub fn trail(&self, breach: &str) -> Vec<ReviewEntry> {
+        self.by_breach
+            .get(breach)
+            .map(|ix| ix.iter().map(|&i| self.entries[i].clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn status(&self, breach: &str) -> ReviewStatus {
+        status_of(&self.trail(breach))
+    }
+
+    pub fn entries(&self) -> &[ReviewEntry] {
+        &self.entries
+    }
+
+    /// Validates and appends an entry; it is on disk (fsynced) when this returns.
+    pub fn append(
+        &mut self,
+        breach: &str,
+        request: ReviewRequest,
+        recorded_by: &str,
+        now: Micros,
+    ) -> Result<ReviewEntry, RegisterError> {
+        validate(&self.trail(breach), &request)?;
+        let entry = ReviewEntry {
+            breach: breach.to_string(),
+            seq: self.entries.last().map_or(1, |e| e.seq + 1),
+            recorded_at: format_rfc3339(now),
+            recorded_by: recorded_by.to_string(),
+            reviewer: request.reviewer.trim().to_string(),
+            status: request.status,
+            decision: request.decision,
+            root_cause: request.root_cause,
+            actions: request.actions,
+            problem: request.problem,
+            minutes: request.minutes,
+            corrects: request.corrects,
+            note: request.note,
+        };
+        let mut line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
+        line.push('\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.journal)?;
+        file.write_all(line.as_bytes())?;
+        file.sync_data()?;
+        self.index(entry.clone());
+        Ok(entry)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Review(#[from] ReviewError),
+    #[error("review journal: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(status: ReviewStatus) -> ReviewRequest {
+        ReviewRequest {
+            reviewer: "Service manager".into(),
+            status,
+            decision: Some("accept; credit the customer".into()),
+            root_cause: Some("database failover".into()),
+            actions: vec![ActionItem {
+                description: "test failover monthly".into(),
+                owner: "dba team".into(),
+                due: "2026-12-15".into(),
+            }],
+            problem: Some("PRB-1".into()),
+            minutes: Some("SRM-2026-11".into()),
+            corrects: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_trail_moves_forward_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut register = Register::open(dir.path()).unwrap();
+        register
+            .append("b1", request(ReviewStatus::Acknowledged), "ann", 1)
+            .unwrap();
+        // Closing before the review is refused.
+        let err = register
+            .append("b1", request(ReviewStatus::Closed), "ann", 2)
+            .unwrap_err();
+        assert!(
+            matches!(err, RegisterError::Review(ReviewError::Conflict(_))),
+            "{err}"
+        );
+        register
+            .append("b1", request(ReviewStatus::Reviewed), "bob", 3)
+            .unwrap();
+        register
+            .append("b1", request(ReviewStatus::Closed), "bob", 4)
+            .unwrap();
+        let reopened = Register::open(dir.path()).unwrap();
+        let trail = reopened.trail("b1");
+        assert_eq!(trail.len(), 3);
+        assert_eq!(reopened.status("b1"), ReviewStatus::Closed);
+        assert_eq!(trail[1].recorded_by, "bob");
+        assert_eq!(reopened.status("b2"), ReviewStatus::Open);
+    }
+
+    #[test]
+    fn a_correction_is_a_new_entry_naming_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut register = Register::open(dir.path()).unwrap();
+        let first = register
+            .append("b1", request(ReviewStatus::Reviewed), "ann", 1)
+            .unwrap();
+        let mut fix = request(ReviewStatus::Reviewed);
+        fix.root_cause = Some("a certificate expired".into());
+        fix.corrects = Some(first.seq);
+        register.append("b1", fix, "ann", 2).unwrap();
+        let trail = register.trail("b1");
+        assert_eq!(trail.len(), 2);
+        assert_eq!(trail[0].root_cause.as_deref(), Some("database failover"));
+        assert_eq!(trail[1].corrects, Some(first.seq));
+        // A correction must point into this breach's trail.
+        let mut stray = request(ReviewStatus::Reviewed);
+        stray.corrects = Some(99);
+        assert!(register.append("b1", stray, "ann", 3).is_err());
+    }
+
+    #[test]
+    fn a_review_needs_its_decision_root_cause_and_dated_actions() {
+        let mut r = request(ReviewStatus::Reviewed);
+        r.root_cause = None;
+        assert!(validate(&[], &r).is_err());
+        let mut r = request(ReviewStatus::Acknowledged);
+        r.actions[0].due = "soon".into();
+        assert!(validate(&[], &r).unwrap_err().to_string().contains("due"));
+        let mut r = request(ReviewStatus::Acknowledged);
+        r.reviewer = " ".into();
+        assert!(validate(&[], &r).is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! Breach detail and the review register over HTTP.
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::ApiError;
+use crate::alert::register::{
+    RegisterError, ReviewEntry, ReviewError, ReviewRequest, ReviewStatus,
+};
+use crate::model::format_rfc3339;
+use crate::sla::Breach;
+use crate::store::{HistoryStore, review_file};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Serialize;
+
+fn find_breach(state: &AppState, id: &str) -> Result<Breach, ApiError> {
+    state
+        .pipeline
+        .engine
+        .read()
+        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?
+        .breaches(None, None)
+        .into_iter()
+        .find(|b| b.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("no breach `{id}`")))
+}
+
+/// A breach with its review trail.
+#[derive(Debug, Serialize)]
+pub struct BreachDetail {
+    pub breach: Breach,
+    pub review_status: ReviewStatus,
+    /// When the review is due (`alerts.review_due` after the breach).
+    pub review_due_by: String,
+    /// Due and not yet reviewed or closed.
+    pub review_overdue: bool,
+    /// Every entry, oldest first; corrections are entries of their own.
+    pub trail: Vec<ReviewEntry>,
+}
+
+fn detail(state: &AppState, breach: Breach) -> Result<BreachDetail, ApiError> {
+    let trail = state
+        .reviews
+        .lock()
+        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?
+        .trail(&breach.id);
+    let status = crate::alert::register::status_of(&trail);
+    let due = breach.detected_at
+        + state
+            .config
+            .settings
+            .alerts
+            .review_due
+            .as_micros()
+            .min(i64::MAX as u128) as i64;
+    Ok(BreachDetail {
+        review_status: status,
+        review_due_by: format_rfc3339(due),
+        review_overdue: status < ReviewStatus::Reviewed
+            && chrono::Utc::now().timestamp_micros() >= due,
+        trail,
+        breach,
+    })
+}
+
+/// `GET /api/v1/breaches/{id}`.
+pub async fn breach(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BreachDetail>, ApiError> {
+    let breach = find_breach(&state, &id)?;
+    Ok(Json(detail(&state, breach)?))
+}
+
+/// `POST /api/v1/breaches/{id}/review`: appends an entry to the breach's trail (201), or says
+/// why not (400 for a bad entry, 409 for the wrong point in the trail).
+pub async fn review(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Extension(principal): Extension<Principal>,
+    body: Result<Json<ReviewRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    let breach = find_breach(&state, &id)?;
+    let reviews = state.reviews.clone();
+    let data_dir = state.config.settings.data_dir.clone();
+    // An fsynced append and a Parquet file: blocking I/O, off the async workers.
+    let entry = tokio::task::spawn_blocking(move || -> Result<ReviewEntry, RegisterError> {
+        let entry = reviews
+            .lock()
+            .map_err(|_| std::io::Error::other("the review register lock is poisoned"))?
+            .append(
+                &id,
+                request,
+                &principal.name,
+                chrono::Utc::now().timestamp_micros(),
+            )?;
+        if let Err(error) = write_review_files(
+            &HistoryStore::reader(&data_dir),
+            std::slice::from_ref(&entry),
+        ) {
+            // The journal is the record; the table copy is rewritten at the next start.
+            tracing::warn!(%error, seq = entry.seq, "review entry not yet in the reviews table");
+        }
+        Ok(entry)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| match e {
+        RegisterError::Review(ReviewError::Invalid(m)) => ApiError::bad_request(m),
+        RegisterError::Review(ReviewError::Conflict(m)) => ApiError {
+            status: StatusCode::CONFLICT,
+            message: m,
+        },
+        RegisterError::Io(e) => ApiError::internal(e),
+    })?;
+    tracing::info!(breach = %entry.breach, seq = entry.seq, status = entry.status.as_str(), by = %entry.recorded_by, "review recorded");
+    let detail = detail(&state, breach)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "entry": entry, "breach": detail })),
+    )
+        .into_response())
+}
+
+/// Writes the `reviews` table files of `entries` that are not there yet.
+pub fn write_review_files(
+    store: &HistoryStore,
+    entries: &[ReviewEntry],
+) -> Result<usize, crate::store::StoreError> {
+    let existing: std::collections::HashSet<String> = store
+        .files(crate::store::Table::Reviews)?
+        .iter()
+        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(String::from))
+        .collect();
+    let mut files = Vec::new();
+    for entry in entries {
+        let file = review_file(entry)?;
+        if !existing.contains(&file.origin.file_name()) {
+            files.push(file);
+        }
+    }
+    store.write(&files)?;
+    Ok(files.len())
+}
