@@ -398,6 +398,7 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     assert_eq!(sql_value(dir, &format!("SELECT outcome FROM ticket_sla_outcomes WHERE ticket = '{ticket}' AND metric = 'resolution'")).await, "met");
 
     forecasts_and_plans(api, dir).await;
+    review_trail(api, dir).await;
 
     running.run_until(async {}).await.expect("clean shutdown");
 
@@ -434,6 +435,89 @@ async fn month_scenario(broker: TestBroker, name: &str) {
             assert_eq!(&after, before, "{service:?}: {sql}");
         }
     }
+}
+
+/// The review register of the month's payments budget breach, through the API.
+async fn review_trail(api: std::net::SocketAddr, dir: &std::path::Path) {
+    let id = "payments:availability:month:2026-11";
+    let path = format!("/api/v1/breaches/{id}/review");
+    let post = |token: &'static str, body: serde_json::Value| {
+        let path = path.clone();
+        async move {
+            let (status, text) = tokio::task::spawn_blocking(move || {
+                http_as(api, Some(token), "POST", &path, Some(&body.to_string()))
+            })
+            .await
+            .unwrap();
+            (
+                status,
+                serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            )
+        }
+    };
+    let ack =
+        serde_json::json!({"reviewer": "Ann Smith, service manager", "status": "acknowledged"});
+    // A viewer may read but not review.
+    let (status, body) = post(VIEWER_TOKEN, ack.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = post(REVIEWER_TOKEN, ack).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["entry"]["recorded_by"], "reviewer");
+    assert_eq!(body["breach"]["review_status"], "acknowledged");
+    // Closing before the review is a conflict.
+    let (status, body) = post(
+        REVIEWER_TOKEN,
+        serde_json::json!({"reviewer": "Ann Smith", "status": "closed"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    // A review without its root cause is refused.
+    let (status, body) = post(
+        REVIEWER_TOKEN,
+        serde_json::json!({"reviewer": "Ann Smith", "status": "reviewed", "decision": "accept"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let review = serde_json::json!({
+        "reviewer": "Ann Smith", "status": "reviewed",
+        "decision": "service credit to the customer",
+        "root_cause": "database failover took 50 minutes",
+        "actions": [{"description": "rehearse failover", "owner": "DBA team", "due": "2026-12-15"}],
+        "problem": "PRB-2001", "minutes": "SRM 2026-12-02 item 3"
+    });
+    let (status, body) = post(REVIEWER_TOKEN, review).await;
+    assert_eq!(status, 201, "{body}");
+    let reviewed_seq = body["entry"]["seq"].as_u64().unwrap();
+    // A correction is a new entry; the original stays.
+    let correction = serde_json::json!({
+        "reviewer": "Ann Smith", "status": "reviewed", "corrects": reviewed_seq,
+        "decision": "service credit to the customer",
+        "root_cause": "storage controller failure; the failover itself took 5 minutes"
+    });
+    let (status, body) = post(REVIEWER_TOKEN, correction).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, detail) = get_json(api, &format!("/api/v1/breaches/{id}")).await;
+    assert_eq!(status, 200, "{detail}");
+    let trail = detail["trail"].as_array().unwrap();
+    assert_eq!(trail.len(), 3, "{detail}");
+    assert_eq!(trail[1]["root_cause"], "database failover took 50 minutes");
+    assert_eq!(trail[2]["corrects"], reviewed_seq);
+    assert!(
+        trail
+            .iter()
+            .all(|e| e["recorded_at"].is_string() && e["recorded_by"] == "reviewer")
+    );
+    assert_eq!(detail["review_status"], "reviewed");
+    assert_eq!(detail["breach"]["id"], id);
+    let (status, _) = get_json(api, "/api/v1/breaches/no-such-breach").await;
+    assert_eq!(status, 404);
+    // BI sees the same trail.
+    let rows = sql_value(
+        dir,
+        &format!("SELECT count(*) FROM reviews WHERE breach = '{id}'"),
+    )
+    .await;
+    assert_eq!(rows, 3);
 }
 
 /// Forecasts and capacity plans of the ingested month, through the API.

@@ -5,29 +5,7 @@ mod common;
 
 use common::*;
 use slacap::demo::generator::generate_month;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn start_slacap(config: &std::path::Path, log: &std::path::Path) -> Child {
-    let log = std::fs::File::create(log).expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_slacap"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info,rdkafka=warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start slacap")
-}
-
-fn checkpoint(data: &std::path::Path) -> Option<slacap::store::Checkpoint> {
-    let text = std::fs::read(data.join("checkpoint.json")).ok()?;
-    serde_json::from_slice(&text).ok()
-}
-
-fn durable_records(cp: &slacap::store::Checkpoint) -> i64 {
-    cp.offsets.values().flat_map(|p| p.values()).sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_pipeline_resumes_without_losing_or_doubling_records() {
@@ -36,43 +14,7 @@ async fn a_killed_pipeline_resumes_without_losing_or_doubling_records() {
     broker.create_topics(&topics).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    std::fs::write(
-        dir.path().join("catalogue.toml"),
-        slacap::demo::SAMPLE_CATALOGUE,
-    )
-    .unwrap();
-    let config = dir.path().join("slacap.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-data_dir = "data"
-catalogue = "catalogue.toml"
-[kafka]
-brokers = "{brokers}"
-group_id = "{group}"
-session_timeout = "6s"
-[kafka.topics]
-metrics = "{m}"
-tickets = "{t}"
-dead_letter = "{d}"
-alerts = "{a}"
-[pipeline]
-batch_max_records = 100
-batch_max_wait = "100ms"
-idle_partition_timeout = "3s"
-[api]
-listen = "127.0.0.1:0"
-"#,
-            brokers = broker.bootstrap(),
-            group = topics.metrics.replace(".metrics", "-group"),
-            m = topics.metrics,
-            t = topics.tickets,
-            d = topics.dead_letter,
-            a = topics.alerts
-        ),
-    )
-    .unwrap();
+    let config = run_config(dir.path(), &broker, &topics, "");
 
     let messages = generate_month(2026, 11).expect("month");
     let (first_half, second_half) = messages.split_at(messages.len() / 2);

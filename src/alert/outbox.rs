@@ -71,6 +71,13 @@ impl Queue {
         let dir = data_dir.join("outbox").join(&webhook.name);
         let pending = dir.join("pending");
         std::fs::create_dir_all(&pending)?;
+        // A crash mid-write leaves a temp file; its alert is queued again by the replay.
+        for entry in std::fs::read_dir(&pending)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "tmp") {
+                std::fs::remove_file(&path)?;
+            }
+        }
         let sent_log = dir.join("sent.log");
         let sent = std::fs::read_to_string(&sent_log)
             .unwrap_or_default()
@@ -95,7 +102,12 @@ impl Queue {
     /// Writes the alerts not yet sent or pending, durably. Returns how many were added.
     pub fn enqueue(&self, alerts: &[OutboxAlert]) -> std::io::Result<usize> {
         let mut added = 0;
-        let mut count = std::fs::read_dir(&self.pending)?.count();
+        let mut count = std::fs::read_dir(&self.pending)?
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+            .count();
         for alert in alerts {
             let path = self.pending.join(file_name(&alert.id));
             if self.was_sent(&alert.id) || path.exists() {

@@ -100,6 +100,18 @@ fn present(field: &Option<String>) -> bool {
     field.as_deref().is_some_and(|v| !v.trim().is_empty())
 }
 
+/// A review (status `reviewed`) records what was decided and why the breach happened.
+fn complete(request: &ReviewRequest) -> Result<(), ReviewError> {
+    if request.status == ReviewStatus::Reviewed
+        && !(present(&request.decision) && present(&request.root_cause))
+    {
+        return Err(ReviewError::Invalid(
+            "a review records its `decision` and the `root_cause`".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The status a trail has reached (corrections included).
 pub fn status_of(trail: &[ReviewEntry]) -> ReviewStatus {
     trail
@@ -126,12 +138,6 @@ pub fn validate(trail: &[ReviewEntry], request: &ReviewRequest) -> Result<(), Re
             return invalid(&format!("actions[{i}].due `{}` is not YYYY-MM-DD", a.due));
         }
     }
-    if request.status >= ReviewStatus::Reviewed
-        && request.corrects.is_none()
-        && !(present(&request.decision) && present(&request.root_cause))
-    {
-        return invalid("a review records its `decision` and the `root_cause`");
-    }
     if let Some(seq) = request.corrects {
         let Some(corrected) = trail.iter().find(|e| e.seq == seq) else {
             return Err(ReviewError::Invalid(format!(
@@ -144,7 +150,7 @@ pub fn validate(trail: &[ReviewEntry], request: &ReviewRequest) -> Result<(), Re
                 corrected.status.as_str()
             )));
         }
-        return Ok(());
+        return complete(request);
     }
     let current = status_of(trail);
     let allowed = match current {
@@ -154,7 +160,7 @@ pub fn validate(trail: &[ReviewEntry], request: &ReviewRequest) -> Result<(), Re
         ReviewStatus::Closed => false,
     };
     if allowed {
-        Ok(())
+        complete(request)
     } else {
         Err(ReviewError::Conflict(format!(
             "the breach is {}; it cannot become {} (to change an entry, post a correction with `corrects`)",

@@ -421,7 +421,7 @@ fn restore(
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }
-    let silent = engine.advance();
+    let silent = engine.settle(None);
     tracing::info!(
         events = count,
         findings_restored = silent.slices.len() + silent.outcomes.len() + silent.breaches.len(),

@@ -246,6 +246,8 @@ pub fn read_topic(
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{topic}"))
         .set("enable.auto.commit", "false")
+        // Tansu answers one record batch per fetch: ask again at once rather than after 500 ms.
+        .set("fetch.wait.max.ms", "10")
         .create()
         .expect("reader");
     let mut tpl = TopicPartitionList::new();
@@ -297,4 +299,73 @@ pub async fn sql_value(data_dir: &Path, sql: &str) -> serde_json::Value {
         .and_then(|r| r.first())
         .cloned()
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// Writes `slacap.toml` (plus the sample catalogue) into `dir` for `slacap run` against
+/// `broker`, with `extra` TOML appended; the data folder is `dir/data`.
+pub fn run_config(
+    dir: &Path,
+    broker: &TestBroker,
+    topics: &Topics,
+    extra: &str,
+) -> std::path::PathBuf {
+    std::fs::write(dir.join("catalogue.toml"), slacap::demo::SAMPLE_CATALOGUE).unwrap();
+    let config = dir.join("slacap.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+data_dir = "data"
+catalogue = "catalogue.toml"
+[kafka]
+brokers = "{brokers}"
+group_id = "{group}"
+session_timeout = "6s"
+[kafka.topics]
+metrics = "{m}"
+tickets = "{t}"
+dead_letter = "{d}"
+alerts = "{a}"
+[pipeline]
+batch_max_records = 100
+batch_max_wait = "100ms"
+idle_partition_timeout = "3s"
+[api]
+listen = "127.0.0.1:0"
+{extra}
+"#,
+            brokers = broker.bootstrap(),
+            group = topics.metrics.replace(".metrics", "-group"),
+            m = topics.metrics,
+            t = topics.tickets,
+            d = topics.dead_letter,
+            a = topics.alerts
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Starts `slacap run --config config`, its log in `log`.
+pub fn start_slacap(config: &Path, log: &Path) -> std::process::Child {
+    let log = std::fs::File::create(log).expect("log file");
+    std::process::Command::new(env!("CARGO_BIN_EXE_slacap"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info,rdkafka=warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start slacap")
+}
+
+/// The offset checkpoint of a data folder, if written yet.
+pub fn checkpoint(data: &Path) -> Option<slacap::store::Checkpoint> {
+    let text = std::fs::read(data.join("checkpoint.json")).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Records the checkpoint makes durable (sum of next offsets over the partitions).
+pub fn durable_records(cp: &slacap::store::Checkpoint) -> i64 {
+    cp.offsets.values().flat_map(|p| p.values()).sum()
 }

@@ -513,11 +513,18 @@ impl SlaEngine {
     /// Moves the watermark up to (newest event of the slowest active partition − lateness) and
     /// returns what became final behind it.
     pub fn advance(&mut self) -> Findings {
-        let mut findings = Findings::default();
         let previous = self.watermark;
         if let Some(candidate) = self.candidate_watermark() {
             self.restore_watermark(candidate);
         }
+        self.settle(previous)
+    }
+
+    /// The findings up to the current watermark, without moving it: after a restart, the state
+    /// rebuilt from the history is settled at the checkpoint's watermark and no further, so the
+    /// findings beyond it (never made durable, never alerted) are found again by the stream.
+    pub fn settle(&mut self, previous: Option<Micros>) -> Findings {
+        let mut findings = Findings::default();
         let Some(watermark) = self.watermark else {
             return findings;
         };
