@@ -98,10 +98,11 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     }));
     let mut background = vec![tokio::spawn(planner.run_schedule(signal.clone()))];
     background.extend(state.pipeline.alerts.spawn(&signal));
-    background.push(tokio::spawn(crate::alert::overdue::run(
+    background.push(tokio::spawn(crate::alert::periodic::run(
         config.clone(),
         state.pipeline.clone(),
         state.reviews.clone(),
+        state.history.clone(),
         signal.clone(),
     )));
     let pipeline = tokio::spawn(async move {

@@ -8,6 +8,7 @@
 //! * [`model`]: domain types (events, event time). No I/O.
 //! * [`config`]: runtime settings and the service catalogue, validated with errors that name the
 //!   file and the key.
+//! * [`report`]: the monthly service review pack (HTML, CSV) and audit sampling.
 //! * [`sla`]: the pure SLA core: availability slices and ratios, ticket clocks, error budgets,
 //!   breach detection, reporting windows.
 //! * [`forecast`]: the pure forecasting core: series, models, backtests, capacity plans, charts.
@@ -34,6 +35,7 @@ pub mod ingest;
 pub mod model;
 pub mod planner;
 pub mod recompute;
+pub mod report;
 pub mod sla;
 pub mod store;
 pub mod telemetry;

@@ -89,6 +89,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The monthly service review pack (SLA attainment, breaches with their review status,
+    /// incidents and problems, capacity) from the history and the review register.
+    Report {
+        #[arg(long, default_value = "config/slacap.toml")]
+        config: PathBuf,
+        /// One service (default: all).
+        #[arg(long)]
+        service: Option<String>,
+        /// YYYY-MM.
+        #[arg(long)]
+        month: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Capacity plans from the history: exhaustion dates, headroom, recommended capacity.
     Plan {
         #[arg(long, default_value = "config/slacap.toml")]
@@ -234,6 +251,13 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Report {
+            config,
+            service,
+            month,
+            format,
+            output,
+        } => report_command(config, service, month, format, output).await,
         Command::Plan {
             config,
             service,
@@ -263,6 +287,73 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Html,
+    Csv,
+    Json,
+}
+
+async fn report_command(
+    config: PathBuf,
+    service: Option<String>,
+    month: String,
+    format: ReportFormat,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use slacap::report::service_review::{self, Inputs};
+    let planner = fitted_planner(&config).await?;
+    let config = Arc::new(Config::load(&config)?);
+    if let Some(s) = &service
+        && config.catalogue.service(s).is_none()
+    {
+        anyhow::bail!("no service `{s}` in the catalogue");
+    }
+    let window = parse_window(&format!("month:{month}"), 0)?;
+    let history = HistoryQuery::new(&HistoryStore::reader(&config.settings.data_dir))?;
+    let tickets: Vec<_> = slacap::report::tickets::incidents_and_problems(&history)
+        .await?
+        .into_iter()
+        .filter(|t| window.contains(t.created))
+        .map(|t| (t.service.clone(), t.line()))
+        .collect();
+    let engine = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || slacap::recompute::engine_from_history(&config))
+            .await??
+    };
+    let register = slacap::alert::register::Register::open(&config.settings.data_dir)?;
+    let plans = slacap::planner::plans_of(&planner.book(), service.as_deref(), None, None);
+    let now = chrono::Utc::now().timestamp_micros();
+    let inputs = Inputs {
+        engine: &engine,
+        register: &register,
+        plans: &plans,
+        tickets: &tickets,
+        review_due: config.settings.alerts.review_due.as_micros() as i64,
+        now,
+    };
+    let packs: Vec<_> = config
+        .catalogue
+        .services
+        .iter()
+        .filter(|s| service.as_deref().is_none_or(|id| s.id == id))
+        .map(|s| service_review::build(s, &month, window, &inputs))
+        .collect();
+    let text = match format {
+        ReportFormat::Html => service_review::html(&packs, now),
+        ReportFormat::Csv => service_review::csv(&packs),
+        ReportFormat::Json => serde_json::to_string_pretty(&packs)? + "\n",
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
 }
 
 /// A planner over the history of `config`, fitted once (read-only: nothing is written).

@@ -63,6 +63,18 @@ fn rebuild(
     Ok((engine, events, findings))
 }
 
+/// The SLA state of a whole history, advanced as far as its events allow (for offline reports).
+pub fn engine_from_history(config: &crate::config::Config) -> Result<SlaEngine, StoreError> {
+    let store = HistoryStore::reader(&config.settings.data_dir);
+    let (engine, _, _) = rebuild(
+        &store,
+        Arc::new(config.catalogue.clone()),
+        config.settings.pipeline.allowed_lateness,
+        None,
+    )?;
+    Ok(engine)
+}
+
 /// What a recomputation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecomputeSummary {

@@ -399,6 +399,7 @@ async fn month_scenario(broker: TestBroker, name: &str) {
 
     forecasts_and_plans(api, dir).await;
     review_trail(api, dir).await;
+    evidence(api).await;
 
     running.run_until(async {}).await.expect("clean shutdown");
 
@@ -434,6 +435,83 @@ async fn month_scenario(broker: TestBroker, name: &str) {
             assert!(!before.is_empty(), "{sql}");
             assert_eq!(&after, before, "{service:?}: {sql}");
         }
+    }
+}
+
+/// The service review pack, the audit sample and problem candidates, through the API.
+async fn evidence(api: std::net::SocketAddr) {
+    let (status, html) = {
+        let path = "/api/v1/reports/service-review?service=payments&month=2026-11";
+        tokio::task::spawn_blocking(move || http(api, "GET", path, None))
+            .await
+            .unwrap()
+    };
+    assert_eq!(status, 200);
+    let dom = tl::parse(&html, tl::ParserOptions::default()).expect("the report parses as HTML");
+    let parser = dom.parser();
+    let in_report: std::collections::BTreeSet<String> = dom
+        .query_selector("tr.breach")
+        .expect("selector")
+        .filter_map(|h| {
+            h.get(parser)?
+                .as_tag()?
+                .attributes()
+                .get("data-id")??
+                .try_as_utf8_str()
+                .map(String::from)
+        })
+        .collect();
+    let (_, breaches) = get_json(api, "/api/v1/breaches?service=payments").await;
+    let month: std::collections::BTreeSet<String> = breaches
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["detected_at"].as_str().unwrap().starts_with("2026-11"))
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(month.len() > 5, "{month:?}");
+    assert_eq!(in_report, month, "the pack lists every breach of the month");
+    assert!(
+        html.contains("reviewed") && html.contains("Ann Smith"),
+        "the review status shows"
+    );
+    let (status, csv) = {
+        let path = "/api/v1/reports/service-review?service=payments&month=2026-11&format=csv";
+        tokio::task::spawn_blocking(move || http(api, "GET", path, None))
+            .await
+            .unwrap()
+    };
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("section,service,item,detail,target,observed,status\n"));
+    assert_eq!(
+        csv.lines().filter(|l| l.starts_with("breach,")).count(),
+        month.len()
+    );
+
+    let (status, first) = get_json(api, "/api/v1/evidence/sample?month=2026-11&n=5&seed=7").await;
+    assert_eq!(status, 200, "{first}");
+    let (_, again) = get_json(api, "/api/v1/evidence/sample?month=2026-11&n=5&seed=7").await;
+    assert_eq!(first, again, "the same seed draws the same sample");
+    let tickets = first["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 5);
+    assert!(first["population"].as_u64().unwrap() > 100);
+    for t in tickets {
+        assert!(
+            !t["clock_trail"]["events"].as_array().unwrap().is_empty(),
+            "{t}"
+        );
+        assert!(
+            !t["clock_trail"]["clocks"].as_array().unwrap().is_empty(),
+            "{t}"
+        );
+    }
+    let (_, other) = get_json(api, "/api/v1/evidence/sample?month=2026-11&n=5&seed=8").await;
+    assert_ne!(first["tickets"], other["tickets"]);
+
+    let (status, candidates) = get_json(api, "/api/v1/problems/candidates").await;
+    assert_eq!(status, 200, "{candidates}");
+    for c in candidates.as_array().unwrap() {
+        assert!(c["incidents"].as_array().unwrap().len() >= 3, "{c}");
     }
 }
 

@@ -4,10 +4,12 @@
 //!   duplicates from replays);
 //! - [`webhook`]: the senders (HMAC-signed, idempotency key, retries with backoff);
 //! - [`register`]: the append-only review trail of every breach;
-//! - [`overdue`]: breaches not reviewed in time raise an overdue-review alert.
+//! - [`overdue`]: breaches not reviewed in time raise an overdue-review alert;
+//! - [`periodic`]: the task that raises overdue-review and problem-candidate alerts.
 
 pub mod outbox;
 pub mod overdue;
+pub mod periodic;
 pub mod register;
 pub mod webhook;
 

@@ -1,9 +1,7 @@
 //! Overdue reviews: a breach that has not been reviewed (status `reviewed` or `closed`) within
-//! `alerts.review_due` of when it happened raises one `review_overdue` alert, to the alerts
-//! topic and the webhooks. The ids already raised are kept in `<data_dir>/reviews/overdue.log`
-//! so a restart does not raise them again.
+//! `alerts.review_due` of when it happened raises one `review_overdue` alert (see
+//! [`super::periodic`]). The ids already raised are kept in `<data_dir>/reviews/overdue.log`.
 
-use super::outbox::OutboxAlert;
 use super::register::{Register, ReviewStatus};
 use crate::model::{Micros, format_rfc3339};
 use crate::sla::Breach;
@@ -81,89 +79,6 @@ impl RaisedLog {
         self.ids.extend(ids.iter().cloned());
         Ok(())
     }
-}
-
-/// How often breaches are checked for overdue reviews.
-const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Checks for overdue reviews until `stop` turns true, publishing each overdue alert to the
-/// alerts topic (waiting for the broker's ack) and the webhook outboxes, then recording it.
-pub async fn run(
-    config: std::sync::Arc<crate::config::Config>,
-    pipeline: crate::ingest::PipelineHandles,
-    reviews: std::sync::Arc<std::sync::Mutex<Register>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    let settings = &config.settings;
-    let producer: FutureProducer = match crate::ingest::producer_config(&settings.kafka).create() {
-        Ok(p) => p,
-        Err(error) => {
-            tracing::error!(%error, "overdue reviews: cannot create a Kafka producer; no overdue alerts");
-            return;
-        }
-    };
-    let mut raised = match RaisedLog::open(&settings.data_dir) {
-        Ok(r) => r,
-        Err(error) => {
-            tracing::error!(%error, "overdue reviews: cannot open the log; no overdue alerts");
-            return;
-        }
-    };
-    let due_within = settings.alerts.review_due.as_micros().min(i64::MAX as u128) as Micros;
-    loop {
-        let now = chrono::Utc::now().timestamp_micros();
-        let breaches = pipeline
-            .engine
-            .read()
-            .map(|e| e.breaches(None, None))
-            .unwrap_or_default();
-        let alerts = match reviews.lock() {
-            Ok(register) => due_alerts(&breaches, &register, &raised.ids, due_within, now),
-            Err(_) => Vec::new(),
-        };
-        let mut published = Vec::new();
-        for (id, payload) in &alerts {
-            let record = FutureRecord::to(&settings.kafka.topics.alerts)
-                .key(id.as_bytes())
-                .payload(payload.as_bytes());
-            match producer
-                .send(record, std::time::Duration::from_secs(10))
-                .await
-            {
-                Ok(_) => published.push((id.clone(), payload.clone())),
-                Err((error, _)) => {
-                    tracing::warn!(%error, %id, "overdue alert not published; retrying later")
-                }
-            }
-        }
-        if !published.is_empty() {
-            let sink = pipeline.alerts.clone();
-            let outgoing = outbox_alerts(&published, now);
-            let queued = tokio::task::spawn_blocking(move || sink.enqueue(&outgoing)).await;
-            let ids: Vec<String> = published.into_iter().map(|(id, _)| id).collect();
-            match queued {
-                Ok(Ok(())) => match raised.record(&ids) {
-                    Ok(()) => tracing::info!(count = ids.len(), "overdue-review alerts raised"),
-                    Err(error) => tracing::error!(%error, "cannot record overdue alerts"),
-                },
-                Ok(Err(error)) => tracing::error!(%error, "overdue alerts not queued for webhooks"),
-                Err(error) => tracing::error!(%error, "overdue alerts not queued for webhooks"),
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(CHECK_EVERY) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
-}
-
-/// The outbox form of overdue alerts.
-pub fn outbox_alerts(alerts: &[(String, String)], now: Micros) -> Vec<OutboxAlert> {
-    alerts
-        .iter()
-        .map(|(id, payload)| OutboxAlert::from_payload(id, payload, now))
-        .collect()
 }
 
 #[cfg(test)]

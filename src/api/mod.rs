@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod error;
+pub mod evidence;
 mod forecasts;
 mod handlers;
 pub mod reviews;
@@ -46,7 +47,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/burn-rate-alerts", get(handlers::burn_alerts))
         .route("/api/v1/catalogue/drift", get(handlers::drift))
         .route("/api/v1/query", post(handlers::query))
+        .route(
+            "/api/v1/reports/service-review",
+            get(evidence::service_review),
+        )
         .route("/api/v1/reports/{name}", get(handlers::report))
+        .route("/api/v1/evidence/sample", get(evidence::sample))
+        .route(
+            "/api/v1/problems/candidates",
+            get(evidence::problem_candidates),
+        )
         .route("/api/v1/forecasts", get(forecasts::forecast))
         .route("/api/v1/forecasts/refit", post(forecasts::refit))
         .route("/api/v1/capacity/plans", get(forecasts::plans))

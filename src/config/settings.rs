@@ -159,6 +159,11 @@ pub struct AlertSettings {
     /// Retries back off exponentially from 0.5 s up to this.
     #[serde(with = "super::duration")]
     pub max_backoff: Duration,
+    /// This many incidents with no linked problem on one service/component...
+    pub problem_recurrence: usize,
+    /// ...within this long of each other make a problem candidate.
+    #[serde(with = "super::duration")]
+    pub problem_window: Duration,
 }
 
 impl Default for AlertSettings {
@@ -168,6 +173,8 @@ impl Default for AlertSettings {
             review_due: Duration::from_secs(5 * 86_400),
             max_pending: 100_000,
             max_backoff: Duration::from_secs(30),
+            problem_recurrence: 3,
+            problem_window: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -339,6 +346,13 @@ impl Settings {
                     "must be at least 16 characters",
                 ));
             }
+        }
+        if self.alerts.problem_recurrence < 2 {
+            return Err(ConfigError::invalid(
+                file,
+                "alerts.problem_recurrence",
+                "must be at least 2 (one incident does not recur)",
+            ));
         }
         let f = &self.forecast;
         if !(0.5..1.0).contains(&f.interval) {

@@ -201,6 +201,10 @@ pub async fn run(
         "  {api}/api/v1/forecasts?service=payments&component=api-gateway&metric=cpu_utilization&horizon=7d"
     );
     println!("  {api}/api/v1/staffing?service=payments");
+    println!("  {api}/api/v1/reports/service-review?service=payments&month={year}-{month:02}");
+    println!("  {api}/api/v1/evidence/sample?month={year}-{month:02}&n=20&seed=1");
+    println!("  {api}/api/v1/problems/candidates");
+    println!("  {api}/api/v1/breaches/payments:availability:month:{year}-{month:02}");
     println!("  {api}/metrics");
     println!("Parquet history in {}", args.data_dir.display());
     if args.exit_when_ingested {

@@ -5,8 +5,8 @@ use crate::config::Component;
 use crate::forecast::document::SeriesKey;
 use crate::forecast::{ForecastError, Series};
 use crate::model::{Micros, format_rfc3339};
-use crate::store::{HistoryQuery, StoreError};
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use crate::store::{HistoryQuery, StoreError, column_as};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 use std::collections::BTreeMap;
 
@@ -63,10 +63,10 @@ pub async fn arrival_series(
     let mut counts: BTreeMap<(String, String), Vec<(Micros, f64)>> = BTreeMap::new();
     let (mut first, mut last) = (Micros::MAX, Micros::MIN);
     for batch in &batches {
-        let service = column(batch, 0, &DataType::Utf8)?;
-        let priority = column(batch, 1, &DataType::Utf8)?;
-        let day = column(batch, 2, &MICROS)?;
-        let count = column(batch, 3, &DataType::Int64)?;
+        let service = column_as(batch, 0, &DataType::Utf8)?;
+        let priority = column_as(batch, 1, &DataType::Utf8)?;
+        let day = column_as(batch, 2, &MICROS)?;
+        let count = column_as(batch, 3, &DataType::Int64)?;
         let service = service.as_string::<i32>();
         let priority = priority.as_string::<i32>();
         let day = day.as_primitive::<TimestampMicrosecondType>();
@@ -108,18 +108,12 @@ pub async fn arrival_series(
 
 const MICROS: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
 
-/// Column `i` cast to `to`: DataFusion may hand strings back as views and timestamps in another
-/// unit, so every column is cast to the type this code reads.
-fn column(batch: &RecordBatch, i: usize, to: &DataType) -> Result<ArrayRef, StoreError> {
-    Ok(arrow::compute::cast(batch.column(i), to)?)
-}
-
 /// `(time, value)` from the first two columns of a query result.
 fn pairs(batches: &[RecordBatch]) -> Result<Vec<(Micros, f64)>, StoreError> {
     let mut out = Vec::new();
     for batch in batches {
-        let time = column(batch, 0, &MICROS)?;
-        let value = column(batch, 1, &DataType::Float64)?;
+        let time = column_as(batch, 0, &MICROS)?;
+        let value = column_as(batch, 1, &DataType::Float64)?;
         let time = time.as_primitive::<TimestampMicrosecondType>();
         let value = value.as_primitive::<Float64Type>();
         for i in 0..batch.num_rows() {

@@ -15,7 +15,7 @@ pub use checkpoint::Checkpoint;
 pub use error::StoreError;
 pub use forecast_tables::fit_files;
 pub use history::{FileOrigin, HistoryStore, PendingFile};
-pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json};
+pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
 pub use replay::{Replayed, replay_events};
 pub use review_table::review_file;
 pub use tables::{

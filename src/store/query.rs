@@ -138,6 +138,16 @@ impl HistoryQuery {
     }
 }
 
+/// Column `i` of a query result cast to `to`: DataFusion may hand strings back as views and
+/// timestamps in another unit, so readers cast every column to the type they read.
+pub fn column_as(
+    batch: &RecordBatch,
+    i: usize,
+    to: &DataType,
+) -> Result<arrow::array::ArrayRef, StoreError> {
+    Ok(arrow::compute::cast(batch.column(i), to)?)
+}
+
 /// Runs a query future to completion on a blocking thread with its own current-thread runtime.
 async fn off_workers<T, F, Fut>(make: F) -> Result<T, StoreError>
 where

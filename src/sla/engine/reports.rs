@@ -134,6 +134,34 @@ impl SlaEngine {
     }
 
     /// A ticket's clocks as of the watermark, with the events they come from.
+    /// The tickets created (first event) within `window`, optionally of one service, sorted by
+    /// id: `(id, service, type, priority at creation, created)`.
+    pub fn tickets_created_in(
+        &self,
+        window: Interval,
+        service: Option<&str>,
+    ) -> Vec<(String, String, &'static str, String, Micros)> {
+        let mut out: Vec<_> = self
+            .tickets
+            .iter()
+            .filter(|(_, t)| service.is_none_or(|s| t.service == s))
+            .filter_map(|(id, t)| {
+                let created = t.history.first()?.0;
+                window.contains(created).then(|| {
+                    (
+                        id.clone(),
+                        t.service.clone(),
+                        t.ticket_type.as_str(),
+                        t.priority.clone(),
+                        created,
+                    )
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn ticket_sla(&self, id: &str) -> Option<TicketSla> {
         let state = self.tickets.get(id)?;
         let last = state.history.last().map_or(0, |e| e.0);

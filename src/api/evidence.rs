@@ -1,0 +1,184 @@
+//! Evidence routes: the monthly service review pack, the audit sample, problem candidates.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::model::Micros;
+use crate::report::evidence::{EvidenceSample, evidence};
+use crate::report::problems::Candidate;
+use crate::report::service_review::{self, Inputs, ServiceReview};
+use crate::report::tickets::incidents_and_problems;
+use crate::sla::window::{Interval, parse_window};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+fn month_window(month: Option<&str>, state: &AppState) -> Result<(String, Interval), ApiError> {
+    let month = match month {
+        Some(m) => m.to_string(),
+        None => {
+            let now = state
+                .pipeline
+                .engine
+                .read()
+                .ok()
+                .and_then(|e| e.watermark())
+                .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+            crate::model::format_rfc3339(now)[..7].to_string()
+        }
+    };
+    let window = parse_window(&format!("month:{month}"), 0)
+        .map_err(|e| ApiError::bad_request(format!("month `{month}`: {e}")))?;
+    Ok((month, window))
+}
+
+fn review_due(state: &AppState) -> Micros {
+    state
+        .config
+        .settings
+        .alerts
+        .review_due
+        .as_micros()
+        .min(i64::MAX as u128) as Micros
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewParams {
+    service: Option<String>,
+    /// `YYYY-MM` (default: the month of the watermark).
+    month: Option<String>,
+    /// `html` (default), `csv` or `json`.
+    format: Option<String>,
+}
+
+/// Builds the packs of `service` (or every service) for `month` from the live state.
+pub async fn service_reviews(
+    state: &AppState,
+    service: Option<&str>,
+    month: Option<&str>,
+) -> Result<Vec<ServiceReview>, ApiError> {
+    let services: Vec<_> = state
+        .config
+        .catalogue
+        .services
+        .iter()
+        .filter(|s| service.is_none_or(|id| s.id == id))
+        .cloned()
+        .collect();
+    if let Some(id) = service
+        && services.is_empty()
+    {
+        return Err(ApiError::not_found(format!(
+            "no service `{id}` in the catalogue"
+        )));
+    }
+    let (month, window) = month_window(month, state)?;
+    let tickets: Vec<(String, service_review::TicketLine)> = incidents_and_problems(&state.history)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .filter(|t| window.contains(t.created))
+        .map(|t| (t.service.clone(), t.line()))
+        .collect();
+    let plans = crate::planner::plans_of(&state.planner.book(), service, None, None);
+    let engine = state
+        .pipeline
+        .engine
+        .read()
+        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
+    let register = state
+        .reviews
+        .lock()
+        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
+    let inputs = Inputs {
+        engine: &engine,
+        register: &register,
+        plans: &plans,
+        tickets: &tickets,
+        review_due: review_due(state),
+        now: chrono::Utc::now().timestamp_micros(),
+    };
+    Ok(services
+        .iter()
+        .map(|s| service_review::build(s, &month, window, &inputs))
+        .collect())
+}
+
+/// `GET /api/v1/reports/service-review?service=&month=&format=html|csv|json`.
+pub async fn service_review(
+    State(state): State<AppState>,
+    params: Result<Query<ReviewParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params?;
+    let reviews =
+        service_reviews(&state, params.service.as_deref(), params.month.as_deref()).await?;
+    let now = chrono::Utc::now().timestamp_micros();
+    Ok(match params.format.as_deref().unwrap_or("html") {
+        "html" => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            service_review::html(&reviews, now),
+        )
+            .into_response(),
+        "csv" => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            service_review::csv(&reviews),
+        )
+            .into_response(),
+        "json" => Json(reviews).into_response(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "format `{other}`: html, csv or json"
+            )));
+        }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleParams {
+    month: Option<String>,
+    n: Option<usize>,
+    seed: Option<u64>,
+}
+
+/// `GET /api/v1/evidence/sample?month=&n=20&seed=`: the same month, n and seed always give the
+/// same tickets (the default seed is derived from the month).
+pub async fn sample(
+    State(state): State<AppState>,
+    params: Result<Query<SampleParams>, QueryRejection>,
+) -> Result<Json<EvidenceSample>, ApiError> {
+    let Query(params) = params?;
+    let n = params.n.unwrap_or(20);
+    if !(1..=1000).contains(&n) {
+        return Err(ApiError::bad_request("n must be between 1 and 1000"));
+    }
+    let (month, window) = month_window(params.month.as_deref(), &state)?;
+    let seed = params.seed.unwrap_or_else(|| {
+        month
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+    });
+    let engine = state
+        .pipeline
+        .engine
+        .read()
+        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
+    let register = state
+        .reviews
+        .lock()
+        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
+    Ok(Json(evidence(&engine, &register, &month, window, n, seed)))
+}
+
+/// `GET /api/v1/problems/candidates`.
+pub async fn problem_candidates(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<Candidate>>, ApiError> {
+    crate::report::tickets::current_candidates(&state.config, &state.history)
+        .await
+        .map(Json)
+        .map_err(ApiError::internal)
+}
