@@ -72,7 +72,7 @@ pub async fn run(
             Ok(register) => due_alerts(&breaches, &register, &raised.ids, due_within, now),
             Err(_) => Vec::new(),
         };
-        if round % CANDIDATES_EVERY == 0 {
+        if round.is_multiple_of(CANDIDATES_EVERY) {
             match crate::report::tickets::current_candidates(&config, &history).await {
                 Ok(found) => alerts.extend(
                     found
