@@ -4,6 +4,7 @@
 #                               benches/pipeline.rs, stops the broker. SLACAP_BENCH_MONTHS sets the
 #                               volume (default 3 months, about 1.1 million events).
 #   scripts/bench.sh forecast   model selections per second (benches/forecast.rs; no broker).
+#   scripts/bench.sh alerts     alert latency to a webhook under load (benches/alert_latency.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/prerequisites.sh
@@ -13,4 +14,8 @@ fi
 scripts/test-broker.sh start
 trap 'scripts/test-broker.sh stop' EXIT
 export SLACAP_TEST_BROKERS="127.0.0.1:${SLACAP_TEST_BROKER_PORT:-9092}"
-cargo bench --bench pipeline
+if [ "${1:-pipeline}" = alerts ]; then
+  cargo bench --bench alert_latency
+else
+  cargo bench --bench pipeline
+fi

@@ -103,6 +103,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         state.pipeline.clone(),
         state.reviews.clone(),
         state.history.clone(),
+        state.planner.clone(),
         signal.clone(),
     )));
     let pipeline = tokio::spawn(async move {

@@ -138,8 +138,14 @@ secret = "{SECRET}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Let a last overdue check pass, then stop.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Let a full round of the periodic checks pass (overdue reviews, problem candidates,
+    // capacity exhaustion after the restart's refit), and their alerts drain too.
+    tokio::time::sleep(Duration::from_secs(17)).await;
+    let start = Instant::now();
+    while pending(&data) > 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "alerts still pending");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     child.kill().ok();
     child.wait().ok();
     server.abort();
@@ -191,8 +197,10 @@ secret = "{SECRET}"
             .collect::<Vec<_>>(),
         Vec::<&String>::new()
     );
-    assert!(
-        delivered.iter().any(|id| id.ends_with(":response")),
-        "ticket breaches are among them"
-    );
+    for kind in [":response", "review-overdue:", "problem-candidate:", "capacity-exhaustion:"] {
+        assert!(
+            delivered.iter().any(|id| id.contains(kind)),
+            "{kind} alerts are among them"
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! The alerts no event triggers: overdue reviews (checked every 15 s) and problem candidates
-//! (checked every minute). Each is published to the alerts topic (waiting for the broker's
+//! The alerts no event triggers: overdue reviews (checked every 15 s), problem candidates
+//! (every minute) and forecast exhaustion (a component whose expected forecast reaches its
+//! threshold within the planning horizon, after each refit). Each is published to the alerts topic (waiting for the broker's
 //! ack) and the webhook outboxes, then recorded in `<data_dir>/reviews/overdue.log` (the log of
 //! raised ids) so a restart does not raise it again.
 
@@ -8,7 +9,9 @@ use super::overdue::{RaisedLog, due_alerts};
 use super::register::Register;
 use crate::config::Config;
 use crate::ingest::PipelineHandles;
+use crate::forecast::PlanDocument;
 use crate::model::Micros;
+use crate::planner::Planner;
 use crate::report::problems::Candidate;
 use crate::store::HistoryQuery;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -36,12 +39,30 @@ pub fn candidate_alert(c: &Candidate) -> (String, String) {
     (c.id.clone(), payload.to_string())
 }
 
+/// The alert of a plan whose expected forecast crosses its threshold within the horizon
+/// (raised once per component).
+pub fn exhaustion_alert(p: &PlanDocument) -> Option<(String, String)> {
+    let expected = p.exhaustion.as_ref()?.expected.as_deref()?;
+    let id = format!("capacity-exhaustion:{}:{}", p.service, p.component);
+    let payload = serde_json::json!({
+        "kind": "capacity_exhaustion",
+        "plan": p,
+        "summary": format!(
+            "{}/{}: {} is forecast to reach its threshold {} around {} (risk {}; recommended capacity {:.2}, today {})",
+            p.service, p.component, p.resource, p.threshold, expected, p.risk.as_str(),
+            p.recommended_capacity, p.capacity
+        ),
+    });
+    Some((id, payload.to_string()))
+}
+
 /// Runs the checks until `stop` turns true.
 pub async fn run(
     config: Arc<Config>,
     pipeline: PipelineHandles,
     reviews: Arc<Mutex<Register>>,
     history: HistoryQuery,
+    planner: Planner,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let settings = &config.settings;
@@ -83,6 +104,13 @@ pub async fn run(
                 Err(error) => tracing::warn!(%error, "problem candidates not checked"),
             }
         }
+        let plans = crate::planner::plans_of(&planner.book(), None, None, None);
+        alerts.extend(
+            plans
+                .iter()
+                .filter_map(exhaustion_alert)
+                .filter(|(id, _)| !raised.ids.contains(id)),
+        );
         round = round.wrapping_add(1);
         publish(&producer, &config, &pipeline, &mut raised, alerts, now).await;
         tokio::select! {
