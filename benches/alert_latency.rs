@@ -66,10 +66,15 @@ async fn create_topics(brokers: &str, topics: &slacap::config::Topics) {
             .set("bootstrap.servers", brokers)
             .create()
             .expect("admin");
-    let new: Vec<_> = [&topics.metrics, &topics.tickets, &topics.dead_letter, &topics.alerts]
-        .iter()
-        .map(|t| rdkafka::admin::NewTopic::new(t, 1, rdkafka::admin::TopicReplication::Fixed(1)))
-        .collect();
+    let new: Vec<_> = [
+        &topics.metrics,
+        &topics.tickets,
+        &topics.dead_letter,
+        &topics.alerts,
+    ]
+    .iter()
+    .map(|t| rdkafka::admin::NewTopic::new(t, 1, rdkafka::admin::TopicReplication::Fixed(1)))
+    .collect();
     for r in admin
         .create_topics(&new, &rdkafka::admin::AdminOptions::new())
         .await
@@ -100,7 +105,11 @@ fn main() {
 }
 
 async fn run(brokers: &str, rate: f64, batch_max_wait: Duration) {
-    let name = format!("latency-{}-{}", std::process::id(), batch_max_wait.as_millis());
+    let name = format!(
+        "latency-{}-{}",
+        std::process::id(),
+        batch_max_wait.as_millis()
+    );
     let topics = slacap::config::Topics {
         metrics: format!("bench-{name}.metrics"),
         tickets: format!("bench-{name}.tickets"),
@@ -139,7 +148,9 @@ async fn run(brokers: &str, rate: f64, batch_max_wait: Duration) {
         catalogue,
         source: "<bench>".into(),
     });
-    let running = slacap::app::start(config.clone()).await.expect("slacap starts");
+    let running = slacap::app::start(config.clone())
+        .await
+        .expect("slacap starts");
     let producer: FutureProducer = slacap::ingest::producer_config(&config.settings.kafka)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
@@ -194,7 +205,9 @@ async fn run(brokers: &str, rate: f64, batch_max_wait: Duration) {
         let id = format!("INC-{k}");
         let time = now_micros();
         let payload = serde_json::json!({"time": format_rfc3339(time), "ticket": id, "type": "incident", "service": "bench", "priority": "P1", "status": "new"}).to_string();
-        let record = FutureRecord::to(&topics.tickets).key("bench").payload(&payload);
+        let record = FutureRecord::to(&topics.tickets)
+            .key("bench")
+            .payload(&payload);
         let produced = Instant::now();
         if producer.send(record, Duration::from_secs(5)).await.is_ok() {
             tickets.push((id, time, produced));
@@ -214,9 +227,11 @@ async fn run(brokers: &str, rate: f64, batch_max_wait: Duration) {
             continue;
         };
         match got.get(&format!("{id}:response")) {
-            Some(received) => {
-                latencies.push(received.saturating_duration_since(*revealed_by).as_secs_f64())
-            }
+            Some(received) => latencies.push(
+                received
+                    .saturating_duration_since(*revealed_by)
+                    .as_secs_f64(),
+            ),
             None => missing += 1,
         }
     }

@@ -143,7 +143,10 @@ secret = "{SECRET}"
     tokio::time::sleep(Duration::from_secs(17)).await;
     let start = Instant::now();
     while pending(&data) > 0 {
-        assert!(start.elapsed() < Duration::from_secs(60), "alerts still pending");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "alerts still pending"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     child.kill().ok();
@@ -197,7 +200,12 @@ secret = "{SECRET}"
             .collect::<Vec<_>>(),
         Vec::<&String>::new()
     );
-    for kind in [":response", "review-overdue:", "problem-candidate:", "capacity-exhaustion:"] {
+    for kind in [
+        ":response",
+        "review-overdue:",
+        "problem-candidate:",
+        "capacity-exhaustion:",
+    ] {
         assert!(
             delivered.iter().any(|id| id.contains(kind)),
             "{kind} alerts are among them"

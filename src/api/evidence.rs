@@ -34,6 +34,25 @@ fn month_window(month: Option<&str>, state: &AppState) -> Result<(String, Interv
     Ok((month, window))
 }
 
+type Guards<'a> = (
+    std::sync::RwLockReadGuard<'a, crate::sla::SlaEngine>,
+    std::sync::MutexGuard<'a, crate::alert::register::Register>,
+);
+
+/// The SLA state and the review register, read together (neither lock is held across an await).
+fn state_and_register(state: &AppState) -> Result<Guards<'_>, ApiError> {
+    let engine = state
+        .pipeline
+        .engine
+        .read()
+        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
+    let register = state
+        .reviews
+        .lock()
+        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
+    Ok((engine, register))
+}
+
 fn review_due(state: &AppState) -> Micros {
     state
         .config
@@ -84,15 +103,7 @@ pub async fn service_reviews(
         .map(|t| (t.service.clone(), t.line()))
         .collect();
     let plans = crate::planner::plans_of(&state.planner.book(), service, None, None);
-    let engine = state
-        .pipeline
-        .engine
-        .read()
-        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
-    let register = state
-        .reviews
-        .lock()
-        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
+    let (engine, register) = state_and_register(state)?;
     let inputs = Inputs {
         engine: &engine,
         register: &register,
@@ -161,15 +172,7 @@ pub async fn sample(
             .bytes()
             .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
     });
-    let engine = state
-        .pipeline
-        .engine
-        .read()
-        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
-    let register = state
-        .reviews
-        .lock()
-        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
+    let (engine, register) = state_and_register(&state)?;
     Ok(Json(evidence(&engine, &register, &month, window, n, seed)))
 }
 
