@@ -10,6 +10,8 @@
 //! the first ticket event stamped at or after its breach instant. Latency = receipt of the
 //! alert − production of that event. Needs the test broker (`scripts/bench.sh alerts`).
 
+mod common;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -60,30 +62,6 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-async fn create_topics(brokers: &str, topics: &slacap::config::Topics) {
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        rdkafka::config::ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()
-            .expect("admin");
-    let new: Vec<_> = [
-        &topics.metrics,
-        &topics.tickets,
-        &topics.dead_letter,
-        &topics.alerts,
-    ]
-    .iter()
-    .map(|t| rdkafka::admin::NewTopic::new(t, 1, rdkafka::admin::TopicReplication::Fixed(1)))
-    .collect();
-    for r in admin
-        .create_topics(&new, &rdkafka::admin::AdminOptions::new())
-        .await
-        .expect("create topics")
-    {
-        r.expect("topic");
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -110,13 +88,7 @@ async fn run(brokers: &str, rate: f64, batch_max_wait: Duration) {
         std::process::id(),
         batch_max_wait.as_millis()
     );
-    let topics = slacap::config::Topics {
-        metrics: format!("bench-{name}.metrics"),
-        tickets: format!("bench-{name}.tickets"),
-        dead_letter: format!("bench-{name}.dead-letter"),
-        alerts: format!("bench-{name}.alerts"),
-    };
-    create_topics(brokers, &topics).await;
+    let topics = common::create_topics(brokers, &name, 1).await;
 
     let receipts: Receipts = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,6 +6,8 @@
 //! `scripts/bench.sh` starts the test broker and runs `cargo bench --bench pipeline`.
 //! Set SLACAP_BENCH_MONTHS (default 3) to change the volume.
 
+mod common;
+
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use slacap::config::{Config, KafkaSettings, Topics};
@@ -158,40 +160,9 @@ fn one_event_per_message(messages: &[Msg]) -> Vec<Msg> {
     out
 }
 
-async fn create_topics(brokers: &str, name: &str) -> Topics {
-    let topics = Topics {
-        metrics: format!("bench-{name}-{}.metrics", std::process::id()),
-        tickets: format!("bench-{name}-{}.tickets", std::process::id()),
-        dead_letter: format!("bench-{name}-{}.dead-letter", std::process::id()),
-        alerts: format!("bench-{name}-{}.alerts", std::process::id()),
-    };
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        rdkafka::config::ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()
-            .expect("admin");
-    let new: Vec<_> = [
-        (&topics.metrics, 3),
-        (&topics.tickets, 3),
-        (&topics.dead_letter, 1),
-        (&topics.alerts, 1),
-    ]
-    .iter()
-    .map(|(t, p)| rdkafka::admin::NewTopic::new(t, *p, rdkafka::admin::TopicReplication::Fixed(1)))
-    .collect();
-    for r in admin
-        .create_topics(&new, &rdkafka::admin::AdminOptions::new())
-        .await
-        .expect("create topics")
-    {
-        r.expect("topic");
-    }
-    topics
-}
-
 async fn run_case(brokers: &str, name: &str, messages: &[Msg]) {
     let events = events_in(messages);
-    let topics = create_topics(brokers, name).await;
+    let topics = common::create_topics(brokers, &format!("{name}-{}", std::process::id()), 3).await;
     slacap::demo::produce(brokers, &topics, messages)
         .await
         .expect("produce");
