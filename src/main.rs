@@ -332,7 +332,7 @@ async fn report_command(
         register: &register,
         plans: &plans,
         tickets: &tickets,
-        review_due: config.settings.alerts.review_due.as_micros() as i64,
+        review_due: slacap::model::micros_of(config.settings.alerts.review_due),
         now,
     };
     let packs: Vec<_> = config

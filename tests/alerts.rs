@@ -84,14 +84,13 @@ secret = "{SECRET}"
         .await
         .expect("produce");
     // Ingest does not wait for the webhook: the whole month becomes durable while it is down.
-    let start = Instant::now();
-    while checkpoint(&data).map_or(0, |cp| durable_records(&cp)) < messages.len() as i64 {
-        assert!(
-            start.elapsed() < Duration::from_secs(240),
-            "ingest stalled while the webhook was down"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_durable(
+        &data,
+        messages.len(),
+        Duration::from_secs(240),
+        "ingest stalled while the webhook was down",
+    )
+    .await;
     // The month's findings follow once the quiet partitions release the watermark.
     let start = Instant::now();
     while pending(&data) <= 50 {

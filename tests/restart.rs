@@ -48,14 +48,13 @@ async fn a_killed_pipeline_resumes_without_losing_or_doubling_records() {
     slacap::demo::produce(&broker.bootstrap(), &topics, second_half)
         .await
         .expect("produce");
-    let start = Instant::now();
-    while checkpoint(&data).map_or(0, |cp| durable_records(&cp)) < messages.len() as i64 {
-        assert!(
-            start.elapsed() < Duration::from_secs(240),
-            "the restarted pipeline did not catch up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_durable(
+        &data,
+        messages.len(),
+        Duration::from_secs(240),
+        "the restarted pipeline did not catch up",
+    )
+    .await;
     child.kill().ok();
     child.wait().ok();
 

@@ -80,7 +80,7 @@ pub async fn run(
             return;
         }
     };
-    let due_within = settings.alerts.review_due.as_micros().min(i64::MAX as u128) as Micros;
+    let due_within = crate::model::micros_of(settings.alerts.review_due);
     let mut round = 0u32;
     loop {
         let now = chrono::Utc::now().timestamp_micros();

@@ -54,13 +54,7 @@ fn state_and_register(state: &AppState) -> Result<Guards<'_>, ApiError> {
 }
 
 fn review_due(state: &AppState) -> Micros {
-    state
-        .config
-        .settings
-        .alerts
-        .review_due
-        .as_micros()
-        .min(i64::MAX as u128) as Micros
+    crate::model::micros_of(state.config.settings.alerts.review_due)
 }
 
 #[derive(Debug, Deserialize)]

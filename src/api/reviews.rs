@@ -48,14 +48,7 @@ fn detail(state: &AppState, breach: Breach) -> Result<BreachDetail, ApiError> {
         .map_err(|_| ApiError::internal("the review register lock is poisoned"))?
         .trail(&breach.id);
     let status = crate::alert::register::status_of(&trail);
-    let due = breach.detected_at
-        + state
-            .config
-            .settings
-            .alerts
-            .review_due
-            .as_micros()
-            .min(i64::MAX as u128) as i64;
+    let due = breach.detected_at + crate::model::micros_of(state.config.settings.alerts.review_due);
     Ok(BreachDetail {
         review_status: status,
         review_due_by: format_rfc3339(due),

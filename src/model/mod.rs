@@ -6,4 +6,4 @@ mod time;
 pub use events::{
     Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent, TicketStatus, TicketType,
 };
-pub use time::{MICROS_PER_SECOND, Micros, format_rfc3339, parse_rfc3339};
+pub use time::{MICROS_PER_SECOND, Micros, format_rfc3339, micros_of, parse_rfc3339};

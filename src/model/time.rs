@@ -10,6 +10,11 @@ pub type Micros = i64;
 
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 
+/// A configured duration in microseconds (saturating: "forever" stays far in the future).
+pub fn micros_of(d: std::time::Duration) -> Micros {
+    d.as_micros().min(Micros::MAX as u128) as Micros
+}
+
 /// Parses an RFC 3339 timestamp with any offset into UTC microseconds.
 pub fn parse_rfc3339(text: &str) -> Option<Micros> {
     DateTime::parse_from_rfc3339(text)

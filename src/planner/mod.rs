@@ -9,14 +9,13 @@ use crate::config::{Component, Config};
 use crate::forecast::document::{GrowthDocument, SeriesKey};
 use crate::forecast::plan::{apply_growth, plan};
 use crate::forecast::{Forecast, ForecastDocument, ForecastOptions, PlanDocument, Series};
-use crate::model::{Micros, format_rfc3339};
+use crate::model::{Micros, format_rfc3339, micros_of};
 use crate::store::{HistoryQuery, HistoryStore, StoreError, fit_files};
 use arrow::array::AsArray;
 use arrow::datatypes::TimestampMicrosecondType;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 /// One fitted series.
 #[derive(Debug, Clone)]
@@ -83,10 +82,6 @@ pub struct Planner {
     refitting: Arc<tokio::sync::Mutex<()>>,
 }
 
-fn micros(d: Duration) -> Micros {
-    d.as_micros().min(i64::MAX as u128) as Micros
-}
-
 impl Planner {
     pub fn new(config: Arc<Config>, history: HistoryQuery, store: Option<HistoryStore>) -> Self {
         Planner {
@@ -136,7 +131,7 @@ impl Planner {
             self.publish(book);
             return Ok(self.summary(fitted_at, started));
         };
-        let since = end - micros(settings.history);
+        let since = end - micros_of(settings.history);
         let mut work: Vec<(SeriesKey, Series, Option<Component>, usize)> = Vec::new();
         for service in &self.config.catalogue.services {
             for component in &service.components {
@@ -145,8 +140,8 @@ impl Planner {
                     component: Some(component.id.clone()),
                     metric: Some(component.resource.clone()),
                 };
-                let step = micros(component.series_step).max(1);
-                let horizon = (micros(settings.planning_horizon) / step).max(1) as usize;
+                let step = micros_of(component.series_step).max(1);
+                let horizon = (micros_of(settings.planning_horizon) / step).max(1) as usize;
                 match sources::component_series(&self.history, &service.id, component, since).await
                 {
                     Ok(Some(series)) => work.push((key, series, Some(component.clone()), horizon)),

@@ -77,7 +77,7 @@ pub async fn current_candidates(
     Ok(super::problems::candidates(
         &incidents,
         a.problem_recurrence,
-        a.problem_window.as_micros().min(i64::MAX as u128) as Micros,
+        crate::model::micros_of(a.problem_window),
     ))
 }
 

@@ -2,22 +2,14 @@
 //! the day of the fit, so BI can compare what was forecast with what happened.
 
 use super::history::{FileOrigin, PendingFile};
-use super::tables::{Table, day_of};
+use super::tables::{Table, day_of, f, ts, ts_builder};
 use crate::forecast::{ForecastDocument, PlanDocument};
 use crate::model::{Micros, parse_rfc3339};
 use arrow::array::{
     ArrayRef, Float64Builder, Int32Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use std::sync::{Arc, LazyLock};
-
-fn ts() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-}
-
-fn f(name: &str, t: DataType, nullable: bool) -> Field {
-    Field::new(name, t, nullable)
-}
 
 pub(super) static FORECASTS: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -59,10 +51,6 @@ pub(super) static CAPACITY_PLANS: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-fn ts_builder() -> TimestampMicrosecondBuilder {
-    TimestampMicrosecondBuilder::new().with_timezone("UTC")
-}
-
 fn time(text: &str) -> Micros {
     parse_rfc3339(text).unwrap_or_default()
 }
@@ -71,8 +59,8 @@ fn forecast_batch(
     fitted_at: Micros,
     docs: &[&ForecastDocument],
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let mut at = ts_builder();
-    let mut times = ts_builder();
+    let mut at = ts_builder(0);
+    let mut times = ts_builder(0);
     let mut s: Vec<StringBuilder> = (0..4).map(|_| StringBuilder::new()).collect();
     let mut v: Vec<Float64Builder> = (0..7).map(|_| Float64Builder::new()).collect();
     let mut origins = Int32Builder::new();
@@ -110,10 +98,10 @@ fn plan_batch(
     fitted_at: Micros,
     plans: &[PlanDocument],
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let mut at = ts_builder();
+    let mut at = ts_builder(0);
     let mut s: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::new()).collect();
     let mut v: Vec<Float64Builder> = (0..6).map(|_| Float64Builder::new()).collect();
-    let mut e: Vec<TimestampMicrosecondBuilder> = (0..4).map(|_| ts_builder()).collect();
+    let mut e: Vec<TimestampMicrosecondBuilder> = (0..4).map(|_| ts_builder(0)).collect();
     for p in plans {
         at.append_value(fitted_at);
         s[0].append_value(&p.service);

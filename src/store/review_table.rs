@@ -2,25 +2,19 @@
 //! management review of breaches next to the breaches themselves.
 
 use super::history::{FileOrigin, PendingFile};
-use super::tables::{Table, day_of};
+use super::tables::{Table, day_of, f, ts, ts_builder};
 use crate::alert::register::ReviewEntry;
 use crate::model::parse_rfc3339;
-use arrow::array::{
-    ArrayRef, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use std::sync::{Arc, LazyLock};
 
 pub(super) static REVIEWS: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let text = |name: &str, nullable: bool| f(name, DataType::Utf8, nullable);
     Arc::new(Schema::new(vec![
-        Field::new(
-            "recorded_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
+        f("recorded_at", ts(), false),
         text("breach", false),
-        Field::new("seq", DataType::Int64, false),
+        f("seq", DataType::Int64, false),
         text("recorded_by", false),
         text("reviewer", false),
         text("status", false),
@@ -29,7 +23,7 @@ pub(super) static REVIEWS: LazyLock<SchemaRef> = LazyLock::new(|| {
         text("actions", false),
         text("problem", true),
         text("minutes", true),
-        Field::new("corrects", DataType::Int64, true),
+        f("corrects", DataType::Int64, true),
         text("note", true),
     ]))
 });
@@ -37,7 +31,7 @@ pub(super) static REVIEWS: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// The file of one entry (`review-<seq>.parquet` in the partition of its day).
 pub fn review_file(entry: &ReviewEntry) -> Result<PendingFile, arrow::error::ArrowError> {
     let at = parse_rfc3339(&entry.recorded_at).unwrap_or_default();
-    let mut recorded = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut recorded = ts_builder(1);
     recorded.append_value(at);
     let string = |v: Option<&str>| {
         let mut b = StringBuilder::new();

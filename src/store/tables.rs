@@ -82,11 +82,11 @@ impl Table {
     }
 }
 
-fn ts() -> DataType {
+pub(super) fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn f(name: &str, t: DataType, nullable: bool) -> Field {
+pub(super) fn f(name: &str, t: DataType, nullable: bool) -> Field {
     Field::new(name, t, nullable)
 }
 
@@ -220,7 +220,7 @@ fn finish(
     RecordBatch::try_new(schema, columns)
 }
 
-fn ts_builder(n: usize) -> TimestampMicrosecondBuilder {
+pub(super) fn ts_builder(n: usize) -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC")
 }
 

@@ -365,6 +365,16 @@ pub fn checkpoint(data: &Path) -> Option<slacap::store::Checkpoint> {
     serde_json::from_slice(&text).ok()
 }
 
+/// Waits until the checkpoint of `data` makes `records` records durable; panics with `what`
+/// after `limit`.
+pub async fn wait_until_durable(data: &Path, records: usize, limit: Duration, what: &str) {
+    let start = Instant::now();
+    while checkpoint(data).map_or(0, |cp| durable_records(&cp)) < records as i64 {
+        assert!(start.elapsed() < limit, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Records the checkpoint makes durable (sum of next offsets over the partitions).
 pub fn durable_records(cp: &slacap::store::Checkpoint) -> i64 {
     cp.offsets.values().flat_map(|p| p.values()).sum()
