@@ -112,6 +112,7 @@ async fn run(brokers: &str, rate: f64, batch_max_wait: Duration) {
         name: "bench".into(),
         url: format!("http://{hook_addr}/hook"),
         secret: "benchmark-secret-0123456789".into(),
+        ca_file: None,
         format: WebhookFormat::Json,
     }];
     let catalogue: Catalogue = toml::from_str(CATALOGUE).expect("catalogue");

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::ingest::{Pipeline, PipelineError, PipelineHandles};
 use crate::planner::Planner;
 use crate::sla::SlaEngine;
-use crate::store::HistoryQuery;
+use crate::store::{HistoryQuery, UserQueries};
 use crate::telemetry::Counters;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -31,12 +31,16 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("alerts: {0}")]
     Alerts(std::io::Error),
+    #[error("api.tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running slacap: the pipeline task, the API task, and the switch that stops them.
 pub struct Running {
     pub state: AppState,
     pub api_addr: SocketAddr,
+    /// True when the API serves HTTPS.
+    pub api_tls: bool,
     shutdown: watch::Sender<bool>,
     pipeline: JoinHandle<Result<(), PipelineError>>,
     api: JoinHandle<std::io::Result<()>>,
@@ -73,6 +77,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     };
     let (shutdown, signal) = watch::channel(false);
     let history = HistoryQuery::new(pipeline.store())?;
+    let queries = UserQueries::new(pipeline.store(), &config.settings.api.query)?;
     let planner = Planner::new(
         config.clone(),
         history.clone(),
@@ -84,8 +89,19 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         history,
         planner: planner.clone(),
         reviews,
+        queries,
     };
     let addr = config.settings.api.listen;
+    let tls = match &config.settings.api.tls {
+        Some(files) => Some(crate::tls::server_config(&files.cert, &files.key)?),
+        None => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "the API listens beyond this machine without TLS: bearer tokens cross the network in clear (set api.tls)");
+            }
+            None
+        }
+    };
+    let api_tls = tls.is_some();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| AppError::Listen { addr, source })?;
@@ -93,7 +109,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         .local_addr()
         .map_err(|source| AppError::Listen { addr, source })?;
     let mut api_signal = signal.clone();
-    let api = tokio::spawn(api::serve(listener, state.clone(), async move {
+    let api = tokio::spawn(api::serve(listener, state.clone(), tls, async move {
         let _ = api_signal.wait_for(|stop| *stop).await;
     }));
     let mut background = vec![tokio::spawn(planner.run_schedule(signal.clone()))];
@@ -117,6 +133,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     Ok(Running {
         state,
         api_addr,
+        api_tls,
         shutdown,
         pipeline,
         api,
@@ -125,6 +142,11 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
 }
 
 impl Running {
+    /// `https` or `http`.
+    pub fn api_scheme(&self) -> &'static str {
+        if self.api_tls { "https" } else { "http" }
+    }
+
     /// True once the pipeline task has ended (after a shutdown, or on an error).
     pub fn pipeline_finished(&self) -> bool {
         self.pipeline.is_finished()
@@ -141,6 +163,7 @@ impl Running {
             _ = stop => None,
         };
         let _ = self.shutdown.send(true);
+        self.state.queries.cancel_all();
         let pipeline_result = match result {
             Some(r) => r,
             None => self.pipeline.await,

@@ -24,6 +24,7 @@
 //! * [`recompute`]: rebuilds the derived history from the raw events (`slacap recompute`).
 //! * [`demo`]: the embedded default: an in-process Kafka broker and a synthetic month of events.
 //! * [`telemetry`]: counters exported at `/metrics`.
+//! * [`tls`]: rustls configurations for the HTTPS API and for webhooks.
 
 pub mod alert;
 pub mod api;
@@ -39,3 +40,4 @@ pub mod report;
 pub mod sla;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

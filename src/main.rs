@@ -40,6 +40,11 @@ enum Command {
         #[arg(long)]
         service: Option<String>,
     },
+    /// Check the review register's hash chain; fails at the first broken link.
+    VerifyRegister {
+        #[arg(long, default_value = "config/slacap.toml")]
+        config: PathBuf,
+    },
     /// Validate the settings and the catalogue, and print a summary.
     CheckConfig {
         #[arg(long, default_value = "config/slacap.toml")]
@@ -144,7 +149,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    let result = runtime.block_on(dispatch(cli.command));
+    // Queries and refits are cancelled at shutdown; never wait on a straggler for long.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -158,7 +166,11 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run { config } => {
             let config = Arc::new(Config::load(&config)?);
             let running = slacap::app::start(config).await?;
-            println!("slacap is running; API on http://{}", running.api_addr);
+            println!(
+                "slacap is running; API on {}://{}",
+                running.api_scheme(),
+                running.api_addr
+            );
             running.run_until(shutdown_signal()).await?;
             Ok(())
         }
@@ -190,6 +202,24 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 summary.breaches,
                 summary.definition
             );
+            Ok(())
+        }
+        Command::VerifyRegister { config } => {
+            let config = Config::load(&config)?;
+            let journal = config
+                .settings
+                .data_dir
+                .join("reviews")
+                .join("register.jsonl");
+            let bytes = match std::fs::read(&journal) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                other => other.with_context(|| format!("cannot read {}", journal.display()))?,
+            };
+            let report = slacap::alert::register::verify(&bytes);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.intact {
+                anyhow::bail!("{}: the hash chain is broken", journal.display());
+            }
             Ok(())
         }
         Command::CheckConfig { config } => {

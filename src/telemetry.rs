@@ -12,6 +12,8 @@ macro_rules! counters {
             /// Messages behind the high watermark over all assigned partitions (from the
             /// high watermarks of fetch responses, via librdkafka statistics).
             pub consumer_lag: AtomicI64,
+            /// 1 while ingest is halted on an offset regression (see `/healthz`).
+            pub ingest_halted: AtomicI64,
         }
 
         impl Counters {
@@ -24,6 +26,8 @@ macro_rules! counters {
                 )*
                 out.push_str("# HELP slacap_consumer_lag Messages not yet consumed and committed, over all assigned partitions.\n# TYPE slacap_consumer_lag gauge\n");
                 out.push_str(&format!("slacap_consumer_lag {}\n", self.consumer_lag.load(Ordering::Relaxed)));
+                out.push_str("# HELP slacap_ingest_halted 1 while ingest is halted on an offset regression.\n# TYPE slacap_ingest_halted gauge\n");
+                out.push_str(&format!("slacap_ingest_halted {}\n", self.ingest_halted.load(Ordering::Relaxed)));
                 out
             }
         }
@@ -47,6 +51,12 @@ counters! {
     burn_alerts_total: "counter", "Burn-rate alert transitions (firing or resolved).";
     warnings_total: "counter", "Ticket clock warnings (50, 75, 90 % of target) raised.";
     alerts_published_total: "counter", "Alerts published to the alerts topic.";
+    dead_letters_truncated_total: "counter", "Dead letters sent truncated (larger than pipeline.dead_letter_max_bytes); headers carry the original size and SHA-256.";
+    dead_letters_spilled_total: "counter", "Dead letters the producer could not deliver, written whole to <data_dir>/dead-letter/ instead.";
+    offset_regressions_total: "counter", "Partitions whose log ended below the checkpointed offset (topic re-created or broker data loss).";
+    sql_queries_total: "counter", "SQL queries accepted.";
+    sql_refused_total: "counter", "SQL requests refused (not read-only, or touching other than the history tables).";
+    sql_cancelled_total: "counter", "SQL queries cancelled (timed out, client gone, or shutdown).";
 }
 
 pub fn add(counter: &AtomicU64, n: u64) {

@@ -61,12 +61,16 @@ fn state(data: &std::path::Path) -> AppState {
     let history = HistoryQuery::new(&HistoryStore::reader(data)).unwrap();
     let planner = slacap::planner::Planner::new(config.clone(), history.clone(), None);
     let reviews = slacap::alert::register::Register::open(data).unwrap();
+    let queries =
+        slacap::store::UserQueries::new(&HistoryStore::reader(data), &config.settings.api.query)
+            .unwrap();
     AppState {
         config,
         pipeline,
         history,
         planner,
         reviews: Arc::new(std::sync::Mutex::new(reviews)),
+        queries,
     }
 }
 

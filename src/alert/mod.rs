@@ -26,7 +26,10 @@ use webhook::WebhookCounters;
 pub struct AlertSink {
     /// Each queue with the signal that wakes its sender (a permit is kept if it is busy).
     queues: Vec<(Arc<Queue>, Arc<Notify>)>,
+    /// Each webhook's TLS client configuration (Mozilla's roots plus its `ca_file`).
+    tls: Vec<rustls::ClientConfig>,
     max_backoff: std::time::Duration,
+    max_attempts: u32,
     pub counters: Arc<WebhookCounters>,
 }
 
@@ -42,9 +45,17 @@ impl AlertSink {
                     .map(|q| (Arc::new(q), Arc::new(Notify::new())))
             })
             .collect::<Result<_, _>>()?;
+        let tls = settings
+            .webhooks
+            .iter()
+            .map(|w| crate::tls::client_config(w.ca_file.as_deref()))
+            .collect::<Result<_, _>>()
+            .map_err(std::io::Error::other)?;
         Ok(AlertSink {
             queues,
+            tls,
             max_backoff: settings.max_backoff,
+            max_attempts: settings.max_attempts,
             counters: Arc::default(),
         })
     }
@@ -79,14 +90,17 @@ impl AlertSink {
     pub fn spawn(&self, stop: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         self.queues
             .iter()
-            .map(|(queue, notify)| {
-                tokio::spawn(webhook::run_sender(
-                    queue.clone(),
-                    notify.clone(),
-                    self.max_backoff,
-                    self.counters.clone(),
-                    stop.clone(),
-                ))
+            .zip(&self.tls)
+            .map(|((queue, notify), tls)| {
+                let sender = webhook::Sender {
+                    queue: queue.clone(),
+                    notify: notify.clone(),
+                    tls: tls.clone(),
+                    max_backoff: self.max_backoff,
+                    max_attempts: self.max_attempts,
+                    counters: self.counters.clone(),
+                };
+                tokio::spawn(sender.run(stop.clone()))
             })
             .collect()
     }

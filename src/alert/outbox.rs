@@ -5,7 +5,9 @@
 //! `<data_dir>/outbox/<webhook>/sent.log` lists the alert ids the webhook has acknowledged.
 //! Enqueueing an id that is pending (same file name) or already sent does nothing, so a batch
 //! replayed after a crash does not send its alerts twice. Ingest never waits for a webhook: it
-//! only writes files; a sender task per webhook drains them.
+//! only writes files; a sender task per webhook drains them. An alert the webhook refuses for
+//! good moves to `<data_dir>/outbox/<webhook>/failed/` (with `failed.log` saying why); moving it
+//! back into `pending/` sends it again.
 
 use crate::config::Webhook;
 use crate::model::{Micros, format_rfc3339};
@@ -54,6 +56,7 @@ impl OutboxAlert {
 pub struct Queue {
     pub webhook: Webhook,
     pending: PathBuf,
+    failed: PathBuf,
     sent_log: PathBuf,
     sent: Mutex<HashSet<String>>,
     max_pending: usize,
@@ -71,6 +74,8 @@ impl Queue {
         let dir = data_dir.join("outbox").join(&webhook.name);
         let pending = dir.join("pending");
         std::fs::create_dir_all(&pending)?;
+        let failed = dir.join("failed");
+        std::fs::create_dir_all(&failed)?;
         // A crash mid-write leaves a temp file; its alert is queued again by the replay.
         for entry in std::fs::read_dir(&pending)? {
             let path = entry?.path();
@@ -88,6 +93,7 @@ impl Queue {
         Ok(Queue {
             webhook,
             pending,
+            failed,
             sent_log,
             sent: Mutex::new(sent),
             max_pending,
@@ -152,6 +158,26 @@ impl Queue {
         Ok(out)
     }
 
+    /// Moves a refused alert out of the queue into `failed/`, with a line in `failed.log`.
+    pub fn failed(&self, path: &Path, alert: &OutboxAlert, reason: &str) -> std::io::Result<()> {
+        let Some(name) = path.file_name() else {
+            return Ok(());
+        };
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.failed.join("failed.log"))?;
+        let line = serde_json::json!({
+            "id": alert.id,
+            "reason": reason,
+            "at": format_rfc3339(chrono::Utc::now().timestamp_micros()),
+        });
+        log.write_all(format!("{line}\n").as_bytes())?;
+        log.sync_data()?;
+        std::fs::rename(path, self.failed.join(name))?;
+        std::fs::File::open(&self.pending)?.sync_all()
+    }
+
     /// Records a delivery: the id joins `sent.log` (fsynced), then the pending file goes.
     pub fn delivered(&self, path: &Path, id: &str) -> std::io::Result<()> {
         let mut log = std::fs::OpenOptions::new()
@@ -177,6 +203,7 @@ mod tests {
             name: "ops".into(),
             url: "http://127.0.0.1:1/".into(),
             secret: "0123456789abcdef".into(),
+            ca_file: None,
             format: WebhookFormat::Json,
         };
         Queue::open(dir, webhook, max_pending).unwrap()

@@ -5,9 +5,16 @@
 //!
 //! The journal is a JSON-lines file, each entry appended and fsynced before the API answers;
 //! it is read back whole at start-up. Each entry also goes to the `reviews` Parquet table.
+//!
+//! The journal is tamper-evident: each entry carries `prev_sha256`, the SHA-256 of the previous
+//! line's bytes (64 zeros for the first), so editing, removing or reordering any entry breaks
+//! the chain at that point ([`verify`]). A crash mid-append leaves a last line without its
+//! newline; start-up cuts it off (its request was never answered) before anything new is
+//! appended, so a torn line is never glued to the next entry.
 
 use crate::model::{Micros, format_rfc3339};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -85,6 +92,94 @@ pub struct ReviewEntry {
     pub minutes: Option<String>,
     pub corrects: Option<u64>,
     pub note: Option<String>,
+    /// SHA-256 (hex) of the journal line before this entry's; absent only on entries written
+    /// before the journal was chained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_sha256: Option<String>,
+}
+
+/// The `prev_sha256` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn line_hash(line: &[u8]) -> String {
+    Sha256::digest(line)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    /// Entries read (chained and legacy).
+    pub entries: usize,
+    /// Leading entries written before the journal was chained (not protected).
+    pub unchained: usize,
+    /// True when every link holds.
+    pub intact: bool,
+    /// The first broken link: its 1-based line number and what is wrong.
+    pub first_broken: Option<BrokenLink>,
+    /// SHA-256 of the last line: publish it (in the minutes, say) to pin the whole history.
+    pub head_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BrokenLink {
+    pub line: usize,
+    pub seq: Option<u64>,
+    pub problem: String,
+}
+
+/// Checks the hash chain of a journal's text.
+pub fn verify(journal: &[u8]) -> Verification {
+    let mut previous = GENESIS.to_string();
+    let (mut entries, mut unchained, mut chained) = (0, 0, false);
+    let mut broken = None;
+    for (i, line) in journal.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let number = i + 1;
+        let problem = match serde_json::from_slice::<ReviewEntry>(line) {
+            Err(e) => Some((None, format!("not a review entry: {e}"))),
+            Ok(entry) => {
+                entries += 1;
+                match &entry.prev_sha256 {
+                    None if !chained => {
+                        unchained += 1;
+                        None
+                    }
+                    None => Some((Some(entry.seq), "the entry carries no prev_sha256".into())),
+                    Some(prev) if *prev != previous => Some((
+                        Some(entry.seq),
+                        format!(
+                            "prev_sha256 is {prev}, but the previous line hashes to {previous}: an entry before it was changed, removed or inserted"
+                        ),
+                    )),
+                    Some(_) => {
+                        chained = true;
+                        None
+                    }
+                }
+            }
+        };
+        if let Some((seq, problem)) = problem {
+            broken = Some(BrokenLink {
+                line: number,
+                seq,
+                problem,
+            });
+            break;
+        }
+        previous = line_hash(line);
+    }
+    Verification {
+        entries,
+        unchained,
+        intact: broken.is_none(),
+        first_broken: broken,
+        head_sha256: previous,
+    }
 }
 
 /// Why an entry was refused: `Conflict` is a valid request at the wrong point in the trail.
@@ -176,6 +271,8 @@ pub struct Register {
     journal: PathBuf,
     entries: Vec<ReviewEntry>,
     by_breach: BTreeMap<String, Vec<usize>>,
+    /// SHA-256 of the journal's last line: the next entry's `prev_sha256`.
+    head: String,
 }
 
 impl Register {
@@ -188,18 +285,34 @@ impl Register {
             journal,
             entries: Vec::new(),
             by_breach: BTreeMap::new(),
+            head: GENESIS.to_string(),
         };
-        if let Ok(text) = std::fs::read_to_string(&register.journal) {
-            for (number, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                // A torn last line (a crash mid-append, before the API answered) is dropped.
-                match serde_json::from_str::<ReviewEntry>(line) {
-                    Ok(entry) => register.index(entry),
-                    Err(error) => {
-                        tracing::warn!(line = number + 1, %error, "unreadable review journal line skipped")
-                    }
+        let mut text = match std::fs::read(&register.journal) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        // A crash mid-append leaves a last line without its newline: its request was never
+        // answered, so it is cut off before the next append could be glued to it.
+        let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if complete < text.len() {
+            tracing::warn!(journal = %register.journal.display(), bytes = text.len() - complete, "torn last line of the review journal removed (a crash interrupted its append)");
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&register.journal)?;
+            file.set_len(complete as u64)?;
+            file.sync_all()?;
+            text.truncate(complete);
+        }
+        for (number, line) in text.split(|b| *b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            register.head = line_hash(line);
+            match serde_json::from_slice::<ReviewEntry>(line) {
+                Ok(entry) => register.index(entry),
+                Err(error) => {
+                    tracing::error!(line = number + 1, %error, "unreadable review journal line skipped; `slacap verify-register` reports it")
                 }
             }
         }
@@ -223,6 +336,11 @@ impl Register {
 
     pub fn status(&self, breach: &str) -> ReviewStatus {
         status_of(&self.trail(breach))
+    }
+
+    /// The journal file.
+    pub fn journal(&self) -> &Path {
+        &self.journal
     }
 
     pub fn entries(&self) -> &[ReviewEntry] {
@@ -252,8 +370,10 @@ impl Register {
             minutes: request.minutes,
             corrects: request.corrects,
             note: request.note,
+            prev_sha256: Some(self.head.clone()),
         };
         let mut line = serde_json::to_string(&entry).map_err(std::io::Error::other)?;
+        let head = line_hash(line.as_bytes());
         line.push('\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -261,6 +381,7 @@ impl Register {
             .open(&self.journal)?;
         file.write_all(line.as_bytes())?;
         file.sync_data()?;
+        self.head = head;
         self.index(entry.clone());
         Ok(entry)
     }
@@ -357,5 +478,62 @@ mod tests {
         let mut r = request(ReviewStatus::Acknowledged);
         r.reviewer = " ".into();
         assert!(validate(&[], &r).is_err());
+    }
+
+    #[test]
+    fn the_journal_is_a_hash_chain_that_shows_the_first_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut register = Register::open(dir.path()).unwrap();
+        for (i, breach) in ["b1", "b2", "b3"].iter().enumerate() {
+            register
+                .append(breach, request(ReviewStatus::Acknowledged), "ann", i as i64)
+                .unwrap();
+        }
+        let journal = std::fs::read(register.journal()).unwrap();
+        let report = verify(&journal);
+        assert!(report.intact, "{report:?}");
+        assert_eq!((report.entries, report.unchained), (3, 0));
+        // Change the reviewer of the second entry: the third entry's link breaks.
+        let text = String::from_utf8(journal.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let tampered = format!(
+            "{}\n{}\n{}\n",
+            lines[0],
+            lines[1].replace("Service manager", "Someone else"),
+            lines[2]
+        );
+        let report = verify(tampered.as_bytes());
+        assert!(!report.intact);
+        assert_eq!(report.first_broken.unwrap().line, 3);
+        // Removing the first entry breaks the chain at the (new) first line.
+        let removed = format!("{}\n{}\n", lines[1], lines[2]);
+        assert_eq!(verify(removed.as_bytes()).first_broken.unwrap().line, 1);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_not_glued_to_the_next_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut register = Register::open(dir.path()).unwrap();
+        register
+            .append("b1", request(ReviewStatus::Acknowledged), "ann", 1)
+            .unwrap();
+        let path = register.journal().to_path_buf();
+        drop(register);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"breach\":\"b2\",\"seq\":2,\"recor")
+            .unwrap();
+        drop(file);
+        let mut register = Register::open(dir.path()).unwrap();
+        register
+            .append("b2", request(ReviewStatus::Acknowledged), "ann", 2)
+            .unwrap();
+        let journal = std::fs::read(&path).unwrap();
+        let report = verify(&journal);
+        assert!(report.intact, "{report:?}");
+        assert_eq!(report.entries, 2);
+        assert_eq!(Register::open(dir.path()).unwrap().trail("b2").len(), 1);
     }
 }

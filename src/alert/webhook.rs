@@ -1,15 +1,20 @@
 //! Webhook delivery: one sender task per webhook drains its outbox queue in order, POSTing each
-//! alert with its idempotency key and an HMAC-SHA256 signature, retrying with exponential
-//! backoff until the receiver answers 2xx.
+//! alert (over HTTPS with rustls, or plain HTTP) with its idempotency key and an HMAC-SHA256
+//! signature, retrying with exponential backoff until the receiver answers 2xx. An alert the
+//! receiver refuses for good (a 4xx other than 408/429), or that fails `alerts.max_attempts`
+//! times, moves to the outbox's `failed/` folder, so one poisoned alert never blocks the queue.
 
 use super::outbox::{OutboxAlert, Queue};
 use crate::config::WebhookFormat;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -53,99 +58,162 @@ pub fn body(format: WebhookFormat, alert: &OutboxAlert) -> Vec<u8> {
 pub struct WebhookCounters {
     pub delivered: AtomicU64,
     pub failed_attempts: AtomicU64,
+    /// Alerts moved to `failed/`: refused for good, or out of attempts.
+    pub failed: AtomicU64,
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends `queue`'s alerts until `stop` turns true. Wakes on `notify` (new alerts) or every
-/// second (to pick up what an earlier run left).
-pub async fn run_sender(
-    queue: Arc<Queue>,
-    notify: Arc<Notify>,
-    max_backoff: Duration,
-    counters: Arc<WebhookCounters>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let name = queue.webhook.name.clone();
-    let mut backoff = FIRST_BACKOFF;
-    loop {
-        if *stop.borrow() {
-            return;
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Why a delivery failed, and whether trying again can help.
+#[derive(Debug)]
+pub struct Failure {
+    pub reason: String,
+    /// A 4xx other than 408 and 429, or a request that cannot be built: retrying cannot help.
+    pub permanent: bool,
+}
+
+/// An alert id as a header value: bytes outside visible ASCII (and `%`) are percent-encoded,
+/// so any id can be sent, and a receiver that decodes it gets the id back.
+pub fn header_safe(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if (0x21..=0x7e).contains(&byte) && byte != b'%' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
         }
-        let pending = {
-            let queue = queue.clone();
-            tokio::task::spawn_blocking(move || queue.pending())
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-        };
-        let pending = match pending {
-            Ok(p) => p,
-            Err(error) => {
-                tracing::error!(webhook = %name, %error, "cannot read the outbox");
-                Vec::new()
+    }
+    out
+}
+
+/// One webhook's sender.
+pub struct Sender {
+    pub queue: Arc<Queue>,
+    /// Woken when new alerts are queued.
+    pub notify: Arc<Notify>,
+    pub tls: rustls::ClientConfig,
+    pub max_backoff: Duration,
+    pub max_attempts: u32,
+    pub counters: Arc<WebhookCounters>,
+}
+
+impl Sender {
+    /// Sends the queue's alerts until `stop` turns true. Wakes on `notify` (new alerts) or every
+    /// second (to pick up what an earlier run left).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client: HttpsClient = Client::builder(TokioExecutor::new()).build(connector);
+        let queue = &self.queue;
+        let name = queue.webhook.name.clone();
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempts: HashMap<String, u32> = HashMap::new();
+        loop {
+            if *stop.borrow() {
+                return;
             }
-        };
-        if pending.is_empty() {
-            tokio::select! {
-                _ = notify.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            continue;
-        }
-        for (path, alert) in pending {
-            match post(&client, &queue, &alert).await {
-                Ok(()) => {
-                    backoff = FIRST_BACKOFF;
-                    counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    let queue = queue.clone();
-                    let id = alert.id.clone();
-                    let done =
-                        tokio::task::spawn_blocking(move || queue.delivered(&path, &id)).await;
-                    if let Ok(Err(error)) | Err(error) = done.map_err(std::io::Error::other) {
-                        tracing::error!(webhook = %name, %error, "cannot record a delivery; it may be sent again");
-                    }
+            let pending = {
+                let queue = queue.clone();
+                tokio::task::spawn_blocking(move || queue.pending())
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            };
+            let pending = match pending {
+                Ok(p) => p,
+                Err(error) => {
+                    tracing::error!(webhook = %name, %error, "cannot read the outbox");
+                    Vec::new()
                 }
-                Err(reason) => {
-                    counters.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(webhook = %name, id = %alert.id, %reason, retry_in = ?backoff, "webhook delivery failed");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.wait_for(|s| *s) => return,
+            };
+            if pending.is_empty() {
+                tokio::select! {
+                    _ = self.notify.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                continue;
+            }
+            for (path, alert) in pending {
+                let outcome = post(&client, queue, &alert).await;
+                let done = match outcome {
+                    Ok(()) => {
+                        backoff = FIRST_BACKOFF;
+                        attempts.remove(&alert.id);
+                        self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                        let (queue, id) = (queue.clone(), alert.id.clone());
+                        tokio::task::spawn_blocking(move || queue.delivered(&path, &id)).await
                     }
-                    backoff = (backoff * 2).min(max_backoff);
-                    break; // rescan: keeps the order, oldest first
+                    Err(failure) => {
+                        self.counters
+                            .failed_attempts
+                            .fetch_add(1, Ordering::Relaxed);
+                        let tried = attempts.entry(alert.id.clone()).or_insert(0);
+                        *tried += 1;
+                        if !failure.permanent && *tried < self.max_attempts {
+                            tracing::warn!(webhook = %name, id = %alert.id, reason = %failure.reason, retry_in = ?backoff, "webhook delivery failed");
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                _ = stop.wait_for(|s| *s) => return,
+                            }
+                            backoff = (backoff * 2).min(self.max_backoff);
+                            break; // rescan: keeps the order, oldest first
+                        }
+                        tracing::error!(webhook = %name, id = %alert.id, reason = %failure.reason, attempts = *tried, "webhook refused the alert for good; moved to failed/");
+                        attempts.remove(&alert.id);
+                        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                        let queue = queue.clone();
+                        let reason = failure.reason;
+                        tokio::task::spawn_blocking(move || queue.failed(&path, &alert, &reason))
+                            .await
+                    }
+                };
+                if let Ok(Err(error)) | Err(error) = done.map_err(std::io::Error::other) {
+                    tracing::error!(webhook = %name, %error, "cannot record the outcome of a delivery; it may be sent again");
                 }
             }
         }
     }
 }
 
-async fn post(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    queue: &Queue,
-    alert: &OutboxAlert,
-) -> Result<(), String> {
+async fn post(client: &HttpsClient, queue: &Queue, alert: &OutboxAlert) -> Result<(), Failure> {
     let webhook = &queue.webhook;
     let body = body(webhook.format, alert);
     let request = hyper::Request::post(webhook.url.as_str())
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(IDEMPOTENCY_HEADER, alert.id.as_str())
-        .header(SIGNATURE_HEADER, signature(&webhook.secret, &body))
+        .header(IDEMPOTENCY_HEADER, header_safe(&alert.id))
+        .header(SIGNATURE_HEADER, signature(webhook.secret.expose(), &body))
         .header(hyper::header::USER_AGENT, "slacap")
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure {
+            reason: format!("cannot build the request: {e}"),
+            permanent: true,
+        })?;
+    let transient = |reason: String| Failure {
+        reason,
+        permanent: false,
+    };
     let response = tokio::time::timeout(REQUEST_TIMEOUT, client.request(request))
         .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("answered {}", response.status()))
+        .map_err(|_| transient("timed out".into()))?
+        .map_err(|e| transient(format!("{e:?}")))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
     }
+    let retryable = status.is_server_error()
+        || status == hyper::StatusCode::REQUEST_TIMEOUT
+        || status == hyper::StatusCode::TOO_MANY_REQUESTS
+        || !status.is_client_error();
+    Err(Failure {
+        reason: format!("answered {status}"),
+        permanent: !retryable,
+    })
 }
 
 #[cfg(test)]
@@ -174,5 +242,18 @@ mod tests {
             serde_json::from_slice(&body(WebhookFormat::Json, &alert)).unwrap();
         assert_eq!(json["id"], "b1");
         assert_eq!(json["alert"]["summary"], "payments breached");
+    }
+
+    #[test]
+    fn any_alert_id_becomes_a_valid_header_value() {
+        for id in ["INC-1:response", "INC-\u{7}1\n", "ünïcode id", "50%"] {
+            let value = header_safe(id);
+            assert!(
+                hyper::header::HeaderValue::from_str(&value).is_ok(),
+                "{id:?} -> {value}"
+            );
+        }
+        assert_eq!(header_safe("a b%\n"), "a%20b%25%0A");
+        assert_eq!(header_safe("INC-1:response"), "INC-1:response");
     }
 }

@@ -1,15 +1,19 @@
-//! Bearer-token access control for `/api/v1`: the token's SHA-256 is looked up among the
-//! configured hashes, and the route's method and path decide the role it needs. `/healthz` and
-//! `/metrics` stay open for probes and scrapers.
+//! Bearer-token access control: the token's SHA-256 is compared (in constant time) with the
+//! configured hashes, and the role a route needs is the one it declared where it was defined
+//! (`api::routes`). A route without a declaration is refused. `/healthz` and `/metrics` are
+//! declared public for probes and scrapers.
 
-use super::AppState;
 use super::error::ApiError;
+use super::{Access, AppState, Declared};
 use crate::config::Role;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 /// Who made a request, for the audit trail (added to the request's extensions).
 #[derive(Debug, Clone)]
@@ -36,15 +40,70 @@ pub fn token_entry(name: &str, role: Role, token: &str) -> crate::config::ApiTok
     }
 }
 
-/// The least role a route needs.
-pub fn required_role(method: &Method, path: &str) -> Role {
-    if path == "/api/v1/forecasts/refit" {
-        Role::Admin
-    } else if method == Method::POST && path.ends_with("/review") {
-        Role::Reviewer
-    } else {
-        Role::Viewer
+/// The authorization layer's view: the shared state and what every route declared.
+#[derive(Clone)]
+pub struct Guard {
+    state: AppState,
+    declared: Arc<HashMap<(Method, &'static str), Access>>,
+}
+
+impl Guard {
+    pub fn new(state: AppState, declared: Vec<Declared>) -> Guard {
+        let declared = declared
+            .into_iter()
+            .map(|d| ((d.method, d.path), d.access))
+            .collect();
+        Guard {
+            state,
+            declared: Arc::new(declared),
+        }
     }
+
+    /// The declared access of the route a request matched; HEAD is served by GET routes.
+    fn access(&self, method: &Method, matched: &str) -> Option<Access> {
+        let method = if method == Method::HEAD {
+            Method::GET
+        } else {
+            method.clone()
+        };
+        self.declared
+            .iter()
+            .find(|((m, p), _)| *m == method && *p == matched)
+            .map(|(_, access)| *access)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+/// (RFC 7235).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The holder of `token` among `tokens`. Every configured hash is compared in constant time,
+/// and all of them are compared, so the answer's timing tells nothing about which hash came
+/// close.
+pub fn find_holder<'a>(
+    tokens: &'a [crate::config::ApiToken],
+    token: &str,
+) -> Option<&'a crate::config::ApiToken> {
+    let hash = token_hash(token);
+    let mut found = None;
+    for candidate in tokens {
+        if bool::from(candidate.sha256.as_bytes().ct_eq(hash.as_bytes())) {
+            found = Some(candidate);
+        }
+    }
+    found
+}
+
+fn forbidden(message: String) -> Response {
+    ApiError {
+        status: StatusCode::FORBIDDEN,
+        message,
+    }
+    .into_response()
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -60,46 +119,36 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
-pub async fn authorize(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let path = request.uri().path();
-    if !path.starts_with("/api/") {
+pub async fn authorize(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    let Some(matched) = request.extensions().get::<MatchedPath>().cloned() else {
+        // No route matched: the fallback answers 404 and reveals nothing.
         return next.run(request).await;
-    }
-    let needed = required_role(request.method(), path);
+    };
+    let needed = match guard.access(request.method(), matched.as_str()) {
+        Some(Access::Public) => return next.run(request).await,
+        Some(Access::Role(role)) => role,
+        None => {
+            tracing::error!(route = matched.as_str(), method = %request.method(), "route without an access declaration refused");
+            return forbidden("this route declares no access and is closed".into());
+        }
+    };
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        .and_then(bearer_token);
+    let Some(token) = token else {
         return unauthorized("an `Authorization: Bearer <token>` header is required");
     };
-    let hash = token_hash(token);
-    let Some(holder) = state
-        .config
-        .settings
-        .api
-        .tokens
-        .iter()
-        .find(|t| t.sha256 == hash)
-    else {
+    let Some(holder) = find_holder(&guard.state.config.settings.api.tokens, token) else {
         return unauthorized("the token is not valid");
     };
     if holder.role < needed {
-        return ApiError {
-            status: StatusCode::FORBIDDEN,
-            message: format!(
-                "this route needs the {} role; the token has {}",
-                needed.as_str(),
-                holder.role.as_str()
-            ),
-        }
-        .into_response();
+        return forbidden(format!(
+            "this route needs the {} role; the token has {}",
+            needed.as_str(),
+            holder.role.as_str()
+        ));
     }
     request.extensions_mut().insert(Principal {
         name: holder.name.clone(),
@@ -121,19 +170,25 @@ mod tests {
     }
 
     #[test]
-    fn routes_need_the_least_role_that_fits() {
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+    }
+
+    #[test]
+    fn a_token_is_found_by_its_hash_only() {
+        let tokens = vec![
+            token_entry("a", Role::Viewer, "one"),
+            token_entry("b", Role::Admin, "two"),
+        ];
         assert_eq!(
-            required_role(&Method::GET, "/api/v1/breaches"),
-            Role::Viewer
+            find_holder(&tokens, "two").map(|t| t.name.as_str()),
+            Some("b")
         );
-        assert_eq!(required_role(&Method::POST, "/api/v1/query"), Role::Viewer);
-        assert_eq!(
-            required_role(&Method::POST, "/api/v1/breaches/x/review"),
-            Role::Reviewer
-        );
-        assert_eq!(
-            required_role(&Method::POST, "/api/v1/forecasts/refit"),
-            Role::Admin
-        );
+        assert!(find_holder(&tokens, "three").is_none());
+        assert!(!format!("{:?}", tokens[0]).contains(&token_hash("one")));
     }
 }

@@ -8,9 +8,9 @@ use crate::sla::window::{
     Interval, month_containing, month_containing_in, parse_window, parse_window_in,
 };
 use crate::sla::{Breach, SlaEngine};
-use crate::store::{NamedQuery, QueryResult};
+use crate::store::NamedQuery;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -47,6 +47,19 @@ pub async fn timeout(request: Request, next: Next) -> Response {
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    if state
+        .pipeline
+        .counters
+        .ingest_halted
+        .load(Ordering::Relaxed)
+        != 0
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "ingest halted: a partition's log ends below the checkpoint (see the log and slacap_offset_regressions_total)"})),
+        )
+            .into_response();
+    }
     if state.pipeline.assigned.load(Ordering::Relaxed) {
         (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))).into_response()
     } else {
@@ -59,7 +72,30 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.pipeline.counters.render();
+    let mut body = state.pipeline.counters.render();
+    let webhooks = &state.pipeline.alerts.counters;
+    for (name, help, value) in [
+        (
+            "webhook_deliveries_total",
+            "Alerts a webhook acknowledged.",
+            &webhooks.delivered,
+        ),
+        (
+            "webhook_failed_attempts_total",
+            "Webhook delivery attempts that failed.",
+            &webhooks.failed_attempts,
+        ),
+        (
+            "webhook_alerts_failed_total",
+            "Alerts a webhook refused for good or that ran out of attempts (moved to the outbox's failed/ folder).",
+            &webhooks.failed,
+        ),
+    ] {
+        body.push_str(&format!(
+            "# HELP slacap_{name} {help}\n# TYPE slacap_{name} counter\nslacap_{name} {}\n",
+            value.load(Ordering::Relaxed)
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
@@ -194,28 +230,6 @@ pub async fn breaches(
     Ok(Json(
         engine(&state).breaches(params.service.as_deref(), since),
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueryBody {
-    sql: String,
-}
-
-pub async fn query(
-    State(state): State<AppState>,
-    body: Result<Json<QueryBody>, JsonRejection>,
-) -> Result<Json<QueryResult>, ApiError> {
-    let Json(body) = body?;
-    state
-        .history
-        .run_json(body.sql)
-        .await
-        .map(Json)
-        .map_err(|e| match e {
-            crate::store::StoreError::Query(e) => ApiError::bad_request(e.to_string()),
-            other => ApiError::internal(other),
-        })
 }
 
 #[derive(Deserialize)]

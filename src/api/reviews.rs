@@ -139,3 +139,26 @@ pub fn write_review_files(
     store.write(&files)?;
     Ok(files.len())
 }
+
+/// `GET /api/v1/reviews/verify`: checks the review journal's hash chain on disk.
+pub async fn verify(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let path = state
+        .reviews
+        .lock()
+        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?
+        .journal()
+        .to_path_buf();
+    let report = tokio::task::spawn_blocking(move || {
+        let bytes = match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            other => other?,
+        };
+        Ok::<_, std::io::Error>(crate::alert::register::verify(&bytes))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(Json(
+        serde_json::to_value(report).map_err(ApiError::internal)?,
+    ))
+}

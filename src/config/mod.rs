@@ -6,6 +6,7 @@ mod calendar;
 mod catalogue;
 mod duration;
 mod error;
+mod secure;
 mod settings;
 
 pub use calendar::{CalendarConfig, parse_ics_holidays, parse_span, weekday_index};
@@ -14,6 +15,9 @@ pub use catalogue::{
     Service, Sli, Slo, SloWindow, TicketPolicy,
 };
 pub use error::ConfigError;
+pub use secure::{
+    ClientProperties, MemoryLimit, OffsetRegression, QuerySettings, Secret, TlsFiles,
+};
 pub use settings::{
     AlertSettings, ApiSettings, ApiToken, ForecastSettings, KafkaSettings, PipelineSettings, Role,
     Settings, Topics, Webhook, WebhookFormat,

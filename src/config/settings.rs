@@ -1,8 +1,8 @@
 //! Runtime settings (`slacap.toml`).
 
 use super::error::{ConfigError, read_toml};
+use super::secure::{ClientProperties, OffsetRegression, QuerySettings, Secret, TlsFiles};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,8 +39,9 @@ pub struct KafkaSettings {
     pub session_timeout: Duration,
     /// Extra librdkafka properties passed as they are (e.g. `security.protocol`,
     /// `sasl.mechanism`), for both the consumer and the producers.
+    /// `Debug` masks credentials (`sasl.password`, ...).
     #[serde(default)]
-    pub client: BTreeMap<String, String>,
+    pub client: ClientProperties,
 }
 
 fn default_session_timeout() -> Duration {
@@ -81,6 +82,19 @@ pub struct PipelineSettings {
     /// A partition that delivers nothing for this long stops holding the watermark back.
     #[serde(with = "super::duration")]
     pub idle_partition_timeout: Duration,
+    /// Events whose time is older than this (by the wall clock) are dead-lettered: they would
+    /// reopen windows long closed and reported.
+    #[serde(with = "super::duration")]
+    pub max_event_age: Duration,
+    /// Events whose time is further ahead of the wall clock than this are dead-lettered: they
+    /// would drag the watermark into the future.
+    #[serde(with = "super::duration")]
+    pub max_clock_skew: Duration,
+    /// A dead letter larger than this is sent truncated, with the original size and SHA-256 in
+    /// its headers (keep it below the dead-letter topic's `max.message.bytes`).
+    pub dead_letter_max_bytes: usize,
+    /// When a partition's log ends below the checkpointed offset: `halt` or `reset`.
+    pub on_offset_regression: OffsetRegression,
 }
 
 impl Default for PipelineSettings {
@@ -90,6 +104,10 @@ impl Default for PipelineSettings {
             batch_max_wait: Duration::from_millis(500),
             allowed_lateness: Duration::from_secs(300),
             idle_partition_timeout: Duration::from_secs(30),
+            max_event_age: Duration::from_secs(400 * 86_400),
+            max_clock_skew: Duration::from_secs(3600),
+            dead_letter_max_bytes: 900_000,
+            on_offset_regression: OffsetRegression::Halt,
         }
     }
 }
@@ -100,6 +118,11 @@ pub struct ApiSettings {
     pub listen: SocketAddr,
     /// Bearer tokens, stored as SHA-256 hashes; every `/api/v1` route needs one.
     pub tokens: Vec<ApiToken>,
+    /// Serve HTTPS with this certificate and key. Without it the API speaks plain HTTP, which
+    /// is meant for 127.0.0.1 only (tokens would cross the network in clear).
+    pub tls: Option<TlsFiles>,
+    /// Limits of the SQL endpoint.
+    pub query: QuerySettings,
 }
 
 impl Default for ApiSettings {
@@ -107,6 +130,8 @@ impl Default for ApiSettings {
         ApiSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tokens: Vec::new(),
+            tls: None,
+            query: QuerySettings::default(),
         }
     }
 }
@@ -133,7 +158,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiToken {
     /// Who holds the token: recorded with every review entry made with it.
@@ -142,6 +167,16 @@ pub struct ApiToken {
     /// Lower-case hex SHA-256 of the token (`printf %s TOKEN | sha256sum`): the token itself is
     /// never stored.
     pub sha256: String,
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("sha256", &"***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +194,9 @@ pub struct AlertSettings {
     /// Retries back off exponentially from 0.5 s up to this.
     #[serde(with = "super::duration")]
     pub max_backoff: Duration,
+    /// An alert that fails this many times, or that a receiver refuses for good (a 4xx other
+    /// than 408 and 429), moves to the outbox's `failed/` folder and the queue moves on.
+    pub max_attempts: u32,
     /// This many incidents with no linked problem on one service/component...
     pub problem_recurrence: usize,
     /// ...within this long of each other make a problem candidate.
@@ -173,6 +211,7 @@ impl Default for AlertSettings {
             review_due: Duration::from_secs(5 * 86_400),
             max_pending: 100_000,
             max_backoff: Duration::from_secs(30),
+            max_attempts: 100,
             problem_recurrence: 3,
             problem_window: Duration::from_secs(7 * 86_400),
         }
@@ -184,10 +223,14 @@ impl Default for AlertSettings {
 pub struct Webhook {
     /// Names the webhook in logs and in the outbox folder.
     pub name: String,
-    /// `http://host:port/path` (HTTPS: through a local TLS proxy, see the README).
+    /// `https://host/path` (or `http://` for a receiver on a trusted network).
     pub url: String,
     /// Key of the `X-Slacap-Signature: sha256=<hex HMAC-SHA256 of the body>` header.
-    pub secret: String,
+    pub secret: Secret,
+    /// A PEM file of CA certificates to trust for this webhook, besides Mozilla's roots (for a
+    /// receiver with a private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// `json` (the alert record) or `text` (`{"text": "..."}` for Slack and Teams).
     #[serde(default)]
     pub format: WebhookFormat,
@@ -332,20 +375,52 @@ impl Settings {
                     format!("`{}` is used twice", w.name),
                 ));
             }
-            if !w.url.starts_with("http://") || w.url.parse::<axum::http::Uri>().is_err() {
+            let scheme_ok = w.url.starts_with("http://") || w.url.starts_with("https://");
+            if !scheme_ok || w.url.parse::<axum::http::Uri>().is_err() {
                 return Err(ConfigError::invalid(
                     file,
                     format!("alerts.webhooks[{i}].url"),
-                    format!("`{}` is not an http:// URL", w.url),
+                    format!("`{}` is not an https:// or http:// URL", w.url),
                 ));
             }
-            if w.secret.len() < 16 {
+            if w.secret.expose().len() < 16 {
                 return Err(ConfigError::invalid(
                     file,
                     format!("alerts.webhooks[{i}].secret"),
                     "must be at least 16 characters",
                 ));
             }
+        }
+        if self.alerts.max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                file,
+                "alerts.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        let q = &self.api.query;
+        if q.max_rows == 0 || q.max_bytes < 1024 || q.max_concurrent == 0 {
+            return Err(ConfigError::invalid(
+                file,
+                "api.query",
+                "max_rows and max_concurrent must be at least 1, max_bytes at least 1024",
+            ));
+        }
+        if self.pipeline.max_clock_skew < Duration::from_secs(1)
+            || self.pipeline.max_event_age <= self.pipeline.allowed_lateness
+        {
+            return Err(ConfigError::invalid(
+                file,
+                "pipeline.max_event_age",
+                "max_event_age must exceed allowed_lateness, and max_clock_skew be at least 1s",
+            ));
+        }
+        if self.pipeline.dead_letter_max_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                file,
+                "pipeline.dead_letter_max_bytes",
+                "must be at least 1024",
+            ));
         }
         if self.alerts.problem_recurrence < 2 {
             return Err(ConfigError::invalid(

@@ -66,11 +66,13 @@ pub fn settings_for(
         },
         pipeline: PipelineSettings {
             idle_partition_timeout: Duration::from_secs(5),
+            // The embedded default replays a fixed month (2026-11), whatever today's date is.
+            max_event_age: Duration::from_secs(20 * 365 * 86_400),
             ..Default::default()
         },
         api: ApiSettings {
             listen,
-            tokens: Vec::new(),
+            ..Default::default()
         },
         forecast: Default::default(),
         alerts: Default::default(),

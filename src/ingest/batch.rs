@@ -1,7 +1,7 @@
 //! One batch through the CPU-bound part of the pipeline: decode, apply to the SLA state, encode
 //! Parquet and write it durably. Runs on a blocking thread, never on the async workers.
 
-use super::decode::{Stream, decode, unknown_service_in};
+use super::decode::{Bounds, Stream, decode, unknown_service_in};
 use crate::config::Catalogue;
 use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent};
 use crate::recompute::correct_late_events;
@@ -65,6 +65,9 @@ pub struct Processor {
     idle_after: Duration,
     /// The consumer's current assignment and the metrics topic's name (to tell the streams apart).
     assignment: Option<(Assignment, String)>,
+    /// (max event age, max clock skew): events outside that window around the wall clock are
+    /// dead-lettered. `None` accepts any time (tests that replay fixed months).
+    event_time_limits: Option<(Duration, Duration)>,
 }
 
 impl Processor {
@@ -85,6 +88,7 @@ impl Processor {
             last_seen: HashMap::new(),
             idle_after,
             assignment: None,
+            event_time_limits: None,
         }
     }
 
@@ -92,6 +96,11 @@ impl Processor {
     /// partition that is merely slower to fetch cannot have its events judged late.
     pub fn follow_assignment(&mut self, assignment: Assignment, metrics_topic: String) {
         self.assignment = Some((assignment, metrics_topic));
+    }
+
+    /// Dead-letters events older than `max_age` or more than `max_skew` ahead of the clock.
+    pub fn bound_event_times(&mut self, max_age: Duration, max_skew: Duration) {
+        self.event_time_limits = Some((max_age, max_skew));
     }
 
     fn assigned_sources(&self) -> Vec<Source> {
@@ -110,6 +119,23 @@ impl Processor {
                 partition,
             })
             .collect()
+    }
+
+    /// The checkpoint's next offset for a Kafka partition (of its current generation).
+    pub fn next_offset(&self, topic: &str, partition: i32) -> i64 {
+        let key = self.checkpoint.source_key(topic, partition);
+        self.checkpoint.next_offset(&key, partition)
+    }
+
+    /// True when the record is one the history already holds (a replay).
+    pub fn covers(&self, record: &RawRecord) -> bool {
+        record.offset < self.next_offset(&record.topic, record.partition)
+    }
+
+    /// Consumes a replaced log from its start: a new generation of the partition (saved with the
+    /// next batch's checkpoint). Returns the new source key.
+    pub fn start_generation(&mut self, topic: &str, partition: i32) -> String {
+        self.checkpoint.start_generation(topic, partition)
     }
 
     /// Records that the checkpoint of a processed batch has been saved.
@@ -135,14 +161,29 @@ impl Processor {
         let mut events = Vec::new();
         add(&self.counters.records_in_total, records.len() as u64);
         let arrived = Instant::now();
+        let bounds = match self.event_time_limits {
+            Some((max_age, max_skew)) => {
+                Bounds::around(chrono::Utc::now().timestamp_micros(), max_age, max_skew)
+            }
+            None => Bounds::UNBOUNDED,
+        };
         let assigned = self.assigned_sources();
         for source in &assigned {
             self.last_seen.entry(*source).or_insert(arrived);
         }
         for record in records {
+            // Offsets and files are tracked per source key: the topic, or `topic#generation`
+            // once a replaced log was reset.
+            let source_key: Arc<str> = if self.checkpoint.generations.is_empty() {
+                record.topic.clone()
+            } else {
+                self.checkpoint
+                    .source_key(&record.topic, record.partition)
+                    .into()
+            };
             if self
                 .checkpoint
-                .covers(&record.topic, record.partition, record.offset)
+                .covers(&source_key, record.partition, record.offset)
             {
                 add(&self.counters.records_replayed_total, 1);
                 continue;
@@ -154,7 +195,7 @@ impl Processor {
                 },
                 arrived,
             );
-            let key = (record.topic.clone(), record.partition);
+            let key = (source_key, record.partition);
             let range = ranges
                 .entry(key.clone())
                 .or_insert((record.offset, record.offset));
@@ -162,7 +203,9 @@ impl Processor {
             range.1 = range.1.max(record.offset);
             events.clear();
             let payload = record.payload.as_deref().unwrap_or_default();
-            if let Err(reason) = decode(record.stream, payload, &self.catalogue, &mut events) {
+            if let Err(reason) =
+                decode(record.stream, payload, &self.catalogue, bounds, &mut events)
+            {
                 if let Some(service) = unknown_service_in(&reason) {
                     unknown_services.push(service.to_string());
                 }

@@ -2,8 +2,13 @@
 //!
 //! A message decodes whole or not at all: if any element is bad the message goes to the
 //! dead-letter topic as it came, with a reason naming the element, so nothing is half-applied.
+//!
+//! Beyond the shape, every event is checked against [`Bounds`]: event times inside a window
+//! around the wall clock, key fields short and free of control characters, priorities that a
+//! ticket policy knows, non-negative ratio counts, changes that end after they start. What
+//! passes here cannot make the SLA state walk decades of slices or block a webhook.
 
-use crate::config::Catalogue;
+use crate::config::{Catalogue, Sli};
 use crate::model::{Event, MetricEvent, TicketEvent, TicketStatus, TicketType, parse_rfc3339};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -57,23 +62,56 @@ struct WireTicket<'a> {
     outage: Option<bool>,
 }
 
+/// Longest key field (ticket id, service, metric, ...) in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Longest free-text field (`summary`) in bytes.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// Most labels on one metric sample.
+pub const MAX_LABELS: usize = 32;
+
+/// The window of event times accepted, from the wall clock and the pipeline settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// Events before this are too old (`pipeline.max_event_age`).
+    pub oldest: i64,
+    /// Events after this are too far ahead (`pipeline.max_clock_skew`).
+    pub newest: i64,
+}
+
+impl Bounds {
+    pub fn around(now: i64, max_age: std::time::Duration, max_skew: std::time::Duration) -> Self {
+        let micros = |d: std::time::Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        Bounds {
+            oldest: now.saturating_sub(micros(max_age)),
+            newest: now.saturating_add(micros(max_skew)),
+        }
+    }
+
+    /// Accepts everything (replays of history already validated once).
+    pub const UNBOUNDED: Bounds = Bounds {
+        oldest: i64::MIN,
+        newest: i64::MAX,
+    };
+}
+
 /// Decodes one message payload into events, or explains why it cannot be used.
 pub fn decode(
     stream: Stream,
     payload: &[u8],
     catalogue: &Catalogue,
+    bounds: Bounds,
     out: &mut Vec<Event>,
 ) -> Result<(), String> {
     let start = out.len();
     let result = match stream {
         Stream::Metrics => decode_all::<WireMetric>(
             payload,
-            |i, w| metric(i, w, catalogue).map(Event::Metric),
+            |i, w| metric(i, w, catalogue, bounds).map(Event::Metric),
             out,
         ),
         Stream::Tickets => decode_all::<WireTicket>(
             payload,
-            |i, w| ticket(i, w, catalogue).map(Event::Ticket),
+            |i, w| ticket(i, w, catalogue, bounds).map(Event::Ticket),
             out,
         ),
     };
@@ -133,29 +171,104 @@ fn known_service(index: Option<usize>, service: &str, catalogue: &Catalogue) -> 
     }
 }
 
-fn time(index: Option<usize>, field: &str, text: &str) -> Result<i64, String> {
-    parse_rfc3339(text).ok_or_else(|| {
+fn time(index: Option<usize>, field: &str, text: &str, bounds: Bounds) -> Result<i64, String> {
+    let shown = clip(text);
+    let t = parse_rfc3339(text).ok_or_else(|| {
         format!(
-            "{}`{field}` is not an RFC 3339 time with offset: `{text}`",
+            "{}`{field}` is not an RFC 3339 time with offset: `{shown}`",
             at(index)
         )
-    })
+    })?;
+    if t < bounds.oldest {
+        return Err(format!(
+            "{}`{field}` {shown} is older than pipeline.max_event_age allows",
+            at(index)
+        ));
+    }
+    if t > bounds.newest {
+        return Err(format!(
+            "{}`{field}` {shown} is further ahead of the clock than pipeline.max_clock_skew allows",
+            at(index)
+        ));
+    }
+    Ok(t)
+}
+
+/// At most 64 characters of `text`, with control characters escaped, for a reason line.
+fn clip(text: &str) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(64)
+        .flat_map(char::escape_default)
+        .collect();
+    if text.chars().count() > 64 {
+        shown.push('…');
+    }
+    shown
+}
+
+/// A key field: not empty, at most [`MAX_KEY_BYTES`], no control characters (ids become file
+/// names, HTTP headers and log fields downstream).
+fn key_field(index: Option<usize>, field: &str, value: &str) -> Result<(), String> {
+    let problem = if value.trim().is_empty() {
+        "is empty"
+    } else if value.len() > MAX_KEY_BYTES {
+        "is longer than 256 bytes"
+    } else if value.chars().any(char::is_control) {
+        "contains a control character"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "{}`{field}` {problem}: `{}`",
+        at(index),
+        clip(value)
+    ))
+}
+
+fn optional_key(index: Option<usize>, field: &str, value: Option<&str>) -> Result<(), String> {
+    value.map_or(Ok(()), |v| key_field(index, field, v))
 }
 
 fn metric(
     index: Option<usize>,
     w: WireMetric,
     catalogue: &Catalogue,
+    bounds: Bounds,
 ) -> Result<MetricEvent, String> {
+    key_field(index, "service", &w.service)?;
     known_service(index, &w.service, catalogue)?;
-    if w.metric.is_empty() {
-        return Err(format!("{}`metric` is empty", at(index)));
-    }
+    key_field(index, "metric", &w.metric)?;
+    optional_key(index, "component", w.component.as_deref())?;
     if !w.value.is_finite() {
         return Err(format!("{}`value` is not a finite number", at(index)));
     }
+    if w.value < 0.0 && is_ratio_count(catalogue, &w.service, &w.metric) {
+        return Err(format!(
+            "{}`value` {} is negative, but `{}` is a count of a ratio SLI",
+            at(index),
+            w.value,
+            w.metric
+        ));
+    }
+    if w.labels.len() > MAX_LABELS {
+        return Err(format!(
+            "{}`labels` has more than {MAX_LABELS} entries",
+            at(index)
+        ));
+    }
+    for (key, value) in &w.labels {
+        key_field(index, "labels key", key)?;
+        if value.len() > MAX_KEY_BYTES || value.chars().any(char::is_control) {
+            return Err(format!(
+                "{}`labels.{}` is longer than 256 bytes or contains a control character",
+                at(index),
+                clip(key)
+            ));
+        }
+    }
     Ok(MetricEvent {
-        time: time(index, "time", &w.time)?,
+        time: time(index, "time", &w.time, bounds)?,
         service: w.service.into_owned(),
         component: w.component.map(Cow::into_owned),
         metric: w.metric.into_owned(),
@@ -164,21 +277,78 @@ fn metric(
     })
 }
 
+/// True when `metric` is the good or total count of one of the service's ratio SLIs.
+fn is_ratio_count(catalogue: &Catalogue, service: &str, metric: &str) -> bool {
+    catalogue.service(service).is_some_and(|s| {
+        s.slos.iter().any(|slo| match &slo.sli {
+            Sli::Ratio { good, total } => good == metric || total == metric,
+            Sli::Probe { .. } => false,
+        })
+    })
+}
+
+/// Incidents and requests run SLA clocks: their priority must name a policy. A type the
+/// catalogue has no policy for at all (changes, problems) carries no clock and any priority.
+fn known_priority(
+    index: Option<usize>,
+    w: &WireTicket,
+    catalogue: &Catalogue,
+) -> Result<(), String> {
+    let typed = || {
+        catalogue
+            .ticket_policies
+            .iter()
+            .filter(|p| p.ticket_type == w.ticket_type)
+    };
+    if typed().next().is_none() || catalogue.policy(w.ticket_type, &w.priority).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = typed().map(|p| p.priority.as_str()).collect();
+    Err(format!(
+        "{}`priority` `{}` has no {} policy in the catalogue (known: {})",
+        at(index),
+        clip(&w.priority),
+        w.ticket_type.as_str(),
+        known.join(", ")
+    ))
+}
+
 fn ticket(
     index: Option<usize>,
     w: WireTicket,
     catalogue: &Catalogue,
+    bounds: Bounds,
 ) -> Result<TicketEvent, String> {
+    key_field(index, "service", &w.service)?;
     known_service(index, &w.service, catalogue)?;
-    if w.ticket.is_empty() {
-        return Err(format!("{}`ticket` is empty", at(index)));
+    key_field(index, "ticket", &w.ticket)?;
+    key_field(index, "priority", &w.priority)?;
+    known_priority(index, &w, catalogue)?;
+    optional_key(index, "component", w.component.as_deref())?;
+    optional_key(index, "assignee", w.assignee.as_deref())?;
+    optional_key(index, "problem", w.problem.as_deref())?;
+    if w.summary.as_ref().is_some_and(|s| s.len() > MAX_TEXT_BYTES) {
+        return Err(format!("{}`summary` is longer than 4096 bytes", at(index)));
     }
-    let planned =
-        |field: &str, v: &Option<Cow<str>>| v.as_deref().map(|t| time(index, field, t)).transpose();
+    let planned = |field: &str, v: &Option<Cow<str>>| {
+        v.as_deref()
+            .map(|t| time(index, field, t, bounds))
+            .transpose()
+    };
+    let planned_start = planned("planned_start", &w.planned_start)?;
+    let planned_end = planned("planned_end", &w.planned_end)?;
+    if let (Some(start), Some(end)) = (planned_start, planned_end)
+        && end < start
+    {
+        return Err(format!(
+            "{}`planned_end` is before `planned_start`: the change would end before it starts",
+            at(index)
+        ));
+    }
     Ok(TicketEvent {
-        time: time(index, "time", &w.time)?,
-        planned_start: planned("planned_start", &w.planned_start)?,
-        planned_end: planned("planned_end", &w.planned_end)?,
+        time: time(index, "time", &w.time, bounds)?,
+        planned_start,
+        planned_end,
         ticket: w.ticket.into_owned(),
         ticket_type: w.ticket_type,
         service: w.service.into_owned(),
@@ -213,10 +383,10 @@ mod tests {
         let c = catalogue();
         let mut out = Vec::new();
         let one = br#"{"time":"2026-11-02T10:00:00Z","service":"payments","component":"db","metric":"up","value":1}"#;
-        decode(Stream::Metrics, one, &c, &mut out).unwrap();
+        decode(Stream::Metrics, one, &c, Bounds::UNBOUNDED, &mut out).unwrap();
         let many = br#"[{"time":"2026-11-02T10:00:00Z","service":"payments","metric":"up","value":1},
                         {"time":"2026-11-02T10:01:00+01:00","service":"payments","metric":"up","value":0,"labels":{"probe":"eu"}}]"#;
-        decode(Stream::Metrics, many, &c, &mut out).unwrap();
+        decode(Stream::Metrics, many, &c, Bounds::UNBOUNDED, &mut out).unwrap();
         assert_eq!(out.len(), 3);
         let Event::Metric(m) = &out[2] else { panic!() };
         assert_eq!(m.labels["probe"], "eu");
@@ -228,7 +398,7 @@ mod tests {
         let mut out = Vec::new();
         let msg = br#"{"time":"2026-11-02T10:03:00Z","ticket":"CHG-7","type":"change","service":"payments","priority":"P3","status":"new",
                       "planned_start":"2026-11-03T01:00:00Z","planned_end":"2026-11-03T02:00:00Z","approved":true,"outage":true}"#;
-        decode(Stream::Tickets, msg, &c, &mut out).unwrap();
+        decode(Stream::Tickets, msg, &c, Bounds::UNBOUNDED, &mut out).unwrap();
         let Event::Ticket(t) = &out[0] else { panic!() };
         assert_eq!(
             (t.ticket_type, t.status, t.outage),
@@ -244,7 +414,7 @@ mod tests {
         let msg =
             br#"[{"time":"2026-11-02T10:00:00Z","service":"payments","metric":"up","value":1},
                        {"time":"2026-11-02T10:00:00Z","service":"ghost","metric":"up","value":1}]"#;
-        let err = decode(Stream::Metrics, msg, &c, &mut out).unwrap_err();
+        let err = decode(Stream::Metrics, msg, &c, Bounds::UNBOUNDED, &mut out).unwrap_err();
         assert_eq!(
             err,
             "element 1: unknown service `ghost` (not in the catalogue)"
@@ -270,8 +440,121 @@ mod tests {
             } else {
                 Stream::Metrics
             };
-            let err = decode(stream, msg, &c, &mut out).unwrap_err();
+            let err = decode(stream, msg, &c, Bounds::UNBOUNDED, &mut out).unwrap_err();
             assert!(err.contains(expected), "{err} should contain {expected}");
         }
+    }
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::*;
+
+    const NOW: i64 = 1_796_000_000_000_000; // 2026-11-29
+
+    fn catalogue() -> Catalogue {
+        toml::from_str(
+            r#"
+            [[service]]
+            id = "payments"
+            name = "Payments"
+              [[service.slo]]
+              id = "success"
+              target = 0.99
+              windows = ["month"]
+              sli = { kind = "ratio", good = "requests_good", total = "requests_total" }
+
+            [[ticket_policy]]
+            type = "incident"
+            priority = "P1"
+            response = "15m"
+            resolution = "4h"
+            "#,
+        )
+        .unwrap()
+    }
+
+    fn bounds() -> Bounds {
+        Bounds::around(
+            NOW,
+            std::time::Duration::from_secs(400 * 86_400),
+            std::time::Duration::from_secs(3600),
+        )
+    }
+
+    fn refuse(stream: Stream, payload: &str) -> String {
+        let mut out = Vec::new();
+        let err = decode(stream, payload.as_bytes(), &catalogue(), bounds(), &mut out)
+            .expect_err(payload);
+        assert!(out.is_empty());
+        err
+    }
+
+    fn ticket_with(field: &str, value: &str) -> String {
+        let mut t = serde_json::json!({"time":"2026-11-20T10:00:00Z","ticket":"INC-1","type":"incident",
+            "service":"payments","priority":"P1","status":"new"});
+        t[field] = serde_json::Value::String(value.into());
+        t.to_string()
+    }
+
+    #[test]
+    fn event_times_outside_the_window_around_the_clock_are_refused() {
+        let old = refuse(
+            Stream::Metrics,
+            r#"{"time":"1970-01-01T00:00:00Z","service":"payments","metric":"up","value":1}"#,
+        );
+        assert!(old.contains("older than pipeline.max_event_age"), "{old}");
+        let future = refuse(
+            Stream::Metrics,
+            r#"[{"time":"2026-11-20T10:00:00Z","service":"payments","metric":"up","value":1},
+                {"time":"9999-12-31T23:59:59Z","service":"payments","metric":"up","value":1}]"#,
+        );
+        assert!(future.starts_with("element 1: `time`"), "{future}");
+        assert!(future.contains("max_clock_skew"), "{future}");
+    }
+
+    #[test]
+    fn key_fields_must_be_short_non_empty_and_printable() {
+        let cases = [
+            (
+                "ticket",
+                "INC-\u{7}1",
+                "`ticket` contains a control character",
+            ),
+            ("ticket", " ", "`ticket` is empty"),
+            (
+                "assignee",
+                &"a".repeat(300),
+                "`assignee` is longer than 256 bytes",
+            ),
+            ("priority", "P9", "`priority` `P9` has no incident policy"),
+        ];
+        for (field, value, expected) in cases {
+            let err = refuse(Stream::Tickets, &ticket_with(field, value));
+            assert!(err.contains(expected), "{err} should contain {expected}");
+        }
+    }
+
+    #[test]
+    fn negative_ratio_counts_and_backwards_changes_are_refused() {
+        let err = refuse(
+            Stream::Metrics,
+            r#"{"time":"2026-11-20T10:00:00Z","service":"payments","metric":"requests_good","value":-5}"#,
+        );
+        assert!(err.contains("negative"), "{err}");
+        // A negative value of another metric (a temperature, a delta) is fine.
+        let mut out = Vec::new();
+        let fine = br#"{"time":"2026-11-20T10:00:00Z","service":"payments","metric":"temperature","value":-5}"#;
+        decode(Stream::Metrics, fine, &catalogue(), bounds(), &mut out).unwrap();
+        let err = refuse(
+            Stream::Tickets,
+            r#"{"time":"2026-11-20T10:00:00Z","ticket":"CHG-1","type":"change","service":"payments",
+                "priority":"P3","status":"new","planned_start":"2026-11-21T02:00:00Z",
+                "planned_end":"2026-11-21T01:00:00Z","approved":true,"outage":true}"#,
+        );
+        assert!(
+            err.contains("`planned_end` is before `planned_start`"),
+            "{err}"
+        );
     }
 }

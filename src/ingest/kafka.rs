@@ -6,8 +6,10 @@ use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Consumer settings: a group member that never commits on its own. Offsets are committed by the
 /// pipeline only after the history holding the records is durable.
@@ -27,7 +29,7 @@ pub fn consumer_config(kafka: &KafkaSettings) -> ClientConfig {
         )
         .set("statistics.interval.ms", "1000")
         .set("client.id", "slacap");
-    for (key, value) in &kafka.client {
+    for (key, value) in kafka.client.iter() {
         config.set(key, value);
     }
     config
@@ -43,7 +45,7 @@ pub fn producer_config(kafka: &KafkaSettings) -> ClientConfig {
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
         .set("client.id", "slacap");
-    for (key, value) in &kafka.client {
+    for (key, value) in kafka.client.iter() {
         config.set(key, value);
     }
     config
@@ -55,10 +57,26 @@ pub struct IngestContext {
     pub counters: Arc<Counters>,
     /// The partitions this instance owns now: (topic, partition).
     pub assignment: super::batch::Assignment,
+    /// Each partition's high watermark from the latest fetch responses (via statistics), with
+    /// when it was read: the log end that offset regressions are judged by.
+    pub high_watermarks: HighWatermarks,
 }
+
+/// (topic, partition) → (high watermark, when the statistics reported it).
+pub type HighWatermarks = Arc<Mutex<HashMap<(String, i32), (i64, Instant)>>>;
 
 impl ClientContext for IngestContext {
     fn stats(&self, statistics: Statistics) {
+        let now = Instant::now();
+        if let Ok(mut marks) = self.high_watermarks.lock() {
+            for (topic, t) in &statistics.topics {
+                for (id, p) in &t.partitions {
+                    if *id >= 0 && p.hi_offset >= 0 {
+                        marks.insert((topic.clone(), *id), (p.hi_offset, now));
+                    }
+                }
+            }
+        }
         let lag: i64 = statistics
             .topics
             .values()

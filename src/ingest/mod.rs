@@ -2,11 +2,12 @@
 //! history.
 
 mod batch;
+pub mod dead_letter;
 pub mod decode;
 mod kafka;
 mod pipeline;
 
 pub use batch::{BatchOutcome, DeadLetter, Processor, RawRecord};
-pub use decode::{Stream, decode};
+pub use decode::{Bounds, Stream, decode};
 pub use kafka::{IngestContext, consumer_config, producer_config};
 pub use pipeline::{Pipeline, PipelineError, PipelineHandles, alert_payload};

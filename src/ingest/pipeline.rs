@@ -3,18 +3,21 @@
 //! last checkpoint into the same file names, so nothing is lost and nothing doubles.
 
 use super::batch::{BatchOutcome, DeadLetter, Processor, RawRecord};
+use super::dead_letter;
 use super::decode::Stream;
 use super::kafka::{IngestContext, consumer_config, producer_config};
 use crate::config::Config;
+use crate::config::OffsetRegression;
 use crate::model::format_rfc3339;
 use crate::sla::{Breach, SlaEngine, TicketWarning};
-use crate::store::{HistoryStore, StoreError};
+use crate::store::{HistoryStore, StoreError, kafka_topic};
 use crate::telemetry::{Counters, add};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -33,6 +36,15 @@ pub enum PipelineError {
     Worker(#[from] tokio::task::JoinError),
     #[error("webhook outbox: {0}")]
     Outbox(std::io::Error),
+    #[error(
+        "{topic} partition {partition}: the log ends at offset {log_end}, below the checkpoint's {checkpoint} (topic re-created or broker data lost); ingest halted (pipeline.on_offset_regression = \"reset\" consumes the new log from its start)"
+    )]
+    OffsetRegression {
+        topic: String,
+        partition: i32,
+        log_end: i64,
+        checkpoint: i64,
+    },
 }
 
 /// Shared handles the API reads while the pipeline runs.
@@ -49,10 +61,18 @@ pub struct PipelineHandles {
 pub struct Pipeline {
     alerts: Arc<crate::alert::AlertSink>,
     config: Arc<Config>,
-    consumer: StreamConsumer<IngestContext>,
+    consumer: Arc<StreamConsumer<IngestContext>>,
     producer: FutureProducer,
     processor: Option<Processor>,
+    /// When each partition's log end was last compared with the checkpoint.
+    offsets_checked: HashMap<(Arc<str>, i32), Instant>,
+    /// Partitions that delivered records the checkpoint covers, since when: judged once a
+    /// high watermark newer than that is known.
+    suspects: HashMap<(Arc<str>, i32), Instant>,
 }
+
+/// A partition's log end is compared with the checkpoint at most this often.
+const OFFSET_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Pipeline {
     /// Opens the history, rebuilds the SLA state from it, and connects to Kafka.
@@ -67,6 +87,7 @@ impl Pipeline {
             assigned: handles.assigned.clone(),
             counters: handles.counters.clone(),
             assignment: assignment.clone(),
+            high_watermarks: Default::default(),
         };
         let consumer: StreamConsumer<IngestContext> =
             consumer_config(&config.settings.kafka).create_with_context(context)?;
@@ -84,11 +105,15 @@ impl Pipeline {
             idle_after,
         );
         processor.follow_assignment(assignment, config.settings.kafka.topics.metrics.clone());
+        let limits = &config.settings.pipeline;
+        processor.bound_event_times(limits.max_event_age, limits.max_clock_skew);
         Ok(Pipeline {
             config,
-            consumer,
+            consumer: Arc::new(consumer),
             producer,
             processor: Some(processor),
+            offsets_checked: Default::default(),
+            suspects: Default::default(),
             alerts: handles.alerts.clone(),
         })
     }
@@ -140,7 +165,17 @@ impl Pipeline {
                 }
             }
             if !records.is_empty() || last_flush.elapsed() >= settings.idle_partition_timeout {
-                self.flush(records).await?;
+                match self.flush(records).await {
+                    Err(error @ PipelineError::OffsetRegression { .. }) => {
+                        // Stay up, unhealthy, so the operator sees why in /healthz and /metrics.
+                        counters
+                            .ingest_halted
+                            .store(1, std::sync::atomic::Ordering::Relaxed);
+                        let _ = shutdown.wait_for(|stop| *stop).await;
+                        return Err(error);
+                    }
+                    other => other?,
+                }
                 last_flush = Instant::now();
             }
             if stopping {
@@ -154,7 +189,88 @@ impl Pipeline {
         self.consumer.context().counters.clone()
     }
 
+    /// Records the checkpoint already covers arrive after a restart or a rebalance, and when a
+    /// partition's log was replaced (its offsets start again below the checkpoint's). Tell the
+    /// two apart by the log end: below the checkpoint's next offset, the log is not the one the
+    /// checkpoint describes, and skipping its records as replays would lose them silently.
+    ///
+    /// The log end is the high watermark of fetch responses (from librdkafka's statistics),
+    /// taken only once it is newer than the suspect records: a broker's ListOffsets answer is
+    /// not relied on (some Kafka-protocol brokers report it wrong for multi-record batches).
+    /// Skipping the suspect records meanwhile loses nothing: `reset` seeks back to the start.
+    fn check_offsets(&mut self, records: &[RawRecord]) -> Result<(), PipelineError> {
+        let Some(processor) = self.processor.as_mut() else {
+            return Ok(());
+        };
+        let arrived = Instant::now();
+        for record in records {
+            let key = (record.topic.clone(), record.partition);
+            let due = self
+                .offsets_checked
+                .get(&key)
+                .is_none_or(|at| at.elapsed() >= OFFSET_CHECK_INTERVAL);
+            if due && !self.suspects.contains_key(&key) && processor.covers(record) {
+                self.suspects.insert(key, arrived);
+            }
+        }
+        if self.suspects.is_empty() {
+            return Ok(());
+        }
+        let marks = self
+            .consumer
+            .context()
+            .high_watermarks
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        let judged: Vec<((Arc<str>, i32), i64)> = self
+            .suspects
+            .iter()
+            .filter_map(|(key, since)| {
+                let (high, at) = marks.get(&(key.0.to_string(), key.1))?;
+                (*at > since.into_std()).then_some((key.clone(), *high))
+            })
+            .collect();
+        for ((topic, partition), log_end) in judged {
+            self.suspects.remove(&(topic.clone(), partition));
+            self.offsets_checked
+                .insert((topic.clone(), partition), Instant::now());
+            let checkpoint = processor.next_offset(&topic, partition);
+            if log_end >= checkpoint {
+                continue;
+            }
+            add(
+                &self.consumer.context().counters.offset_regressions_total,
+                1,
+            );
+            let error = PipelineError::OffsetRegression {
+                topic: topic.to_string(),
+                partition,
+                log_end,
+                checkpoint,
+            };
+            match self.config.settings.pipeline.on_offset_regression {
+                OffsetRegression::Halt => {
+                    tracing::error!(%error, "offset regression");
+                    return Err(error);
+                }
+                OffsetRegression::Reset => {
+                    let key = processor.start_generation(&topic, partition);
+                    tracing::error!(%topic, partition, log_end, checkpoint, source_key = %key, "offset regression: the partition's new log is consumed from its start as a new generation");
+                    self.consumer.seek(
+                        &topic,
+                        partition,
+                        Offset::Beginning,
+                        Duration::from_secs(10),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn flush(&mut self, records: Vec<RawRecord>) -> Result<(), PipelineError> {
+        self.check_offsets(&records)?;
         let Some(mut processor) = self.processor.take() else {
             return Ok(());
         };
@@ -209,7 +325,7 @@ impl Pipeline {
         }
         let mut offsets = TopicPartitionList::new();
         for (topic, partition, next) in &commits {
-            offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+            offsets.add_partition_offset(kafka_topic(topic), *partition, Offset::Offset(*next))?;
         }
         // The checkpoint already makes the batch durable; the Kafka commit lets other group
         // members (and tools) see progress. A refused commit is superseded by the next one.
@@ -231,37 +347,9 @@ impl Pipeline {
         notices: &[(String, String)],
     ) -> Result<(), PipelineError> {
         let topics = &self.config.settings.kafka.topics;
-        let mut pending = Vec::new();
-        for letter in dead_letters {
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: "slacap.error.reason",
-                    value: Some(letter.reason.as_bytes()),
-                })
-                .insert(Header {
-                    key: "slacap.source.topic",
-                    value: Some(letter.record.topic.as_bytes()),
-                })
-                .insert(Header {
-                    key: "slacap.source.partition",
-                    value: Some(letter.record.partition.to_string().as_bytes()),
-                })
-                .insert(Header {
-                    key: "slacap.source.offset",
-                    value: Some(letter.record.offset.to_string().as_bytes()),
-                });
-            let mut record: FutureRecord<[u8], [u8]> =
-                FutureRecord::to(&topics.dead_letter).headers(headers);
-            if let Some(payload) = &letter.record.payload {
-                record = record.payload(payload);
-            }
-            if let Some(key) = &letter.record.key {
-                record = record.key(key);
-            }
-            tracing::debug!(topic = %letter.record.topic, partition = letter.record.partition, offset = letter.record.offset, reason = %letter.reason, "dead letter");
-            pending.push((topics.dead_letter.clone(), self.enqueue(record).await?));
-        }
         let counters = self.counters();
+        self.deliver_dead_letters(dead_letters).await?;
+        let mut pending = Vec::new();
         for breach in alerts {
             let payload = alert_payload(breach);
             tracing::debug!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
@@ -312,6 +400,63 @@ impl Pipeline {
                 .await?
                 .map_err(PipelineError::Outbox)?;
         }
+        Ok(())
+    }
+
+    /// Sends the dead letters (truncated where too large) and waits for the broker's
+    /// acknowledgement; a letter it cannot take is written whole to `<data_dir>/dead-letter/`.
+    /// Only a failure to write that file stops the pipeline (the disk is then the problem).
+    async fn deliver_dead_letters(&self, dead_letters: &[DeadLetter]) -> Result<(), PipelineError> {
+        let settings = &self.config.settings;
+        let counters = self.counters();
+        let mut pending = Vec::new();
+        let mut undelivered = Vec::new();
+        for dead in dead_letters {
+            let sent = dead_letter::letter(dead, settings.pipeline.dead_letter_max_bytes);
+            if sent.truncated {
+                add(&counters.dead_letters_truncated_total, 1);
+            }
+            let mut record: FutureRecord<[u8], [u8]> =
+                FutureRecord::to(&settings.kafka.topics.dead_letter)
+                    .headers(sent.headers)
+                    .payload(sent.payload);
+            if let Some(key) = sent.key {
+                record = record.key(key);
+            }
+            tracing::debug!(topic = %dead.record.topic, partition = dead.record.partition, offset = dead.record.offset, reason = %dead.reason, "dead letter");
+            match self.enqueue(record).await {
+                Ok(delivery) => pending.push((dead, delivery)),
+                Err(error) => undelivered.push((dead, error.to_string())),
+            }
+        }
+        for (dead, delivery) in pending {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => undelivered.push((dead, error.to_string())),
+                Err(_) => undelivered.push((dead, KafkaError::Canceled.to_string())),
+            }
+        }
+        if undelivered.is_empty() {
+            return Ok(());
+        }
+        let data_dir = settings.data_dir.clone();
+        let owned: Vec<(DeadLetter, String)> = undelivered
+            .into_iter()
+            .map(|(d, e)| (d.clone(), e))
+            .collect();
+        let spilled = tokio::task::spawn_blocking(move || {
+            for (dead, error) in &owned {
+                let path = dead_letter::spill(&data_dir, dead, error).map_err(|message| {
+                    PipelineError::Outbox(std::io::Error::other(format!(
+                        "cannot keep an undeliverable dead letter: {message}"
+                    )))
+                })?;
+                tracing::error!(topic = %dead.record.topic, partition = dead.record.partition, offset = dead.record.offset, %error, path = %path.display(), "dead letter not deliverable; kept on disk");
+            }
+            Ok::<usize, PipelineError>(owned.len())
+        })
+        .await??;
+        add(&counters.dead_letters_spilled_total, spilled as u64);
         Ok(())
     }
 

@@ -18,9 +18,40 @@ pub struct Checkpoint {
     /// has been written and alerted, so a restart resumes there without repeating findings.
     #[serde(default)]
     pub watermark: Option<i64>,
+    /// topic → partition → generation, for partitions whose log was replaced (topic re-created,
+    /// broker data loss) and reset by `pipeline.on_offset_regression = "reset"`. A partition of
+    /// generation g > 0 is tracked, and its history files named, as `<topic>#g`, so the new
+    /// log's offsets never collide with the old log's files. (`#` is not legal in topic names.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub generations: BTreeMap<String, BTreeMap<i32, u32>>,
+}
+
+/// The Kafka topic of a source key (`topic` or `topic#generation`).
+pub fn kafka_topic(source_key: &str) -> &str {
+    source_key.split('#').next().unwrap_or(source_key)
 }
 
 impl Checkpoint {
+    /// The key under which a Kafka partition's offsets and files are tracked.
+    pub fn source_key(&self, topic: &str, partition: i32) -> String {
+        match self.generations.get(topic).and_then(|p| p.get(&partition)) {
+            Some(g) if *g > 0 => format!("{topic}#{g}"),
+            _ => topic.to_string(),
+        }
+    }
+
+    /// Starts a new generation for a partition whose log was replaced: its next offset is 0
+    /// again, and the old generation's files and offsets stay as they were.
+    pub fn start_generation(&mut self, topic: &str, partition: i32) -> String {
+        *self
+            .generations
+            .entry(topic.to_string())
+            .or_default()
+            .entry(partition)
+            .or_insert(0) += 1;
+        self.source_key(topic, partition)
+    }
+
     pub fn next_offset(&self, topic: &str, partition: i32) -> i64 {
         self.offsets
             .get(topic)
@@ -69,4 +100,23 @@ pub fn save(data_dir: &Path, checkpoint: &Checkpoint) -> Result<(), StoreError> 
     write_atomically(&path(data_dir), |file| {
         std::io::Write::write_all(file, &bytes).map_err(io(&path(data_dir)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_generation_starts_from_offset_zero_and_keeps_the_old_one() {
+        let mut c = Checkpoint::default();
+        c.advance("m", 0, 500);
+        assert!(c.covers("m", 0, 10));
+        let key = c.start_generation("m", 0);
+        assert_eq!(key, "m#1");
+        assert_eq!(c.source_key("m", 0), "m#1");
+        assert_eq!(c.source_key("m", 1), "m");
+        assert!(!c.covers(&key, 0, 10), "the new log's records are new");
+        assert!(c.covers("m", 0, 10), "the old log's files stay covered");
+        assert_eq!(kafka_topic(&key), "m");
+    }
 }

@@ -9,9 +9,12 @@ mod history;
 mod query;
 mod replay;
 mod review_table;
+pub mod sql_guard;
 mod tables;
+mod user_query;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, kafka_topic};
+pub use durable::write_atomically;
 pub use error::StoreError;
 pub use forecast_tables::fit_files;
 pub use history::{FileOrigin, HistoryStore, PendingFile};
@@ -22,3 +25,4 @@ pub use tables::{
     Table, breach_batches, correction_batches, date_label, day_of, derived_files, metrics_batches,
     outcome_batches, slice_batches, ticket_batches,
 };
+pub use user_query::{QueryRun, UserQueries, UserQueryError};

@@ -88,21 +88,12 @@ impl HistoryQuery {
             .with_information_schema(true)
             .with_target_partitions(2);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        for table in Table::ALL {
-            let dir = store.table_dir(table);
-            std::fs::create_dir_all(&dir).map_err(super::error::io(&dir))?;
-            let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
-            let config = ListingTableConfig::new(url)
-                .with_listing_options(options)
-                .with_schema(table.schema());
-            ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
-        }
+        register_history_tables(&ctx, store)?;
         Ok(HistoryQuery { ctx })
     }
 
+    /// SQL that slacap itself wrote (named reports, the planner): it runs in one shared
+    /// session. User SQL goes through [`super::UserQueries`] instead.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
         let frame = self.ctx.sql(sql).await?;
         Ok(frame.collect().await?)
@@ -136,6 +127,26 @@ impl HistoryQuery {
             rows: batches_to_json(&batches)?,
         })
     }
+}
+
+/// Registers one listing table per history folder (hive-partitioned by `date`) in `ctx`.
+pub(super) fn register_history_tables(
+    ctx: &SessionContext,
+    store: &HistoryStore,
+) -> Result<(), StoreError> {
+    for table in Table::ALL {
+        let dir = store.table_dir(table);
+        std::fs::create_dir_all(&dir).map_err(super::error::io(&dir))?;
+        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(table.schema());
+        ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+    }
+    Ok(())
 }
 
 /// Column `i` of a query result cast to `to`: DataFusion may hand strings back as views and
