@@ -172,7 +172,7 @@ impl Processor {
             self.last_seen.entry(*source).or_insert(arrived);
         }
         for record in records {
-            // Offsets and files are tracked per source key: the topic, or `topic#generation`
+            // Offsets and files are tracked per source key: the topic, or `topic~g<generation>`
             // once a replaced log was reset.
             let source_key: Arc<str> = if self.checkpoint.generations.is_empty() {
                 record.topic.clone()

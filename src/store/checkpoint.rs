@@ -20,22 +20,22 @@ pub struct Checkpoint {
     pub watermark: Option<i64>,
     /// topic → partition → generation, for partitions whose log was replaced (topic re-created,
     /// broker data loss) and reset by `pipeline.on_offset_regression = "reset"`. A partition of
-    /// generation g > 0 is tracked, and its history files named, as `<topic>#g`, so the new
-    /// log's offsets never collide with the old log's files. (`#` is not legal in topic names.)
+    /// generation g > 0 is tracked, and its history files named, as `<topic>~g<g>`, so the new
+    /// log's offsets never collide with the old log's files. (`~` is not legal in topic names.)
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub generations: BTreeMap<String, BTreeMap<i32, u32>>,
 }
 
-/// The Kafka topic of a source key (`topic` or `topic#generation`).
+/// The Kafka topic of a source key (`topic` or `topic~g<generation>`).
 pub fn kafka_topic(source_key: &str) -> &str {
-    source_key.split('#').next().unwrap_or(source_key)
+    source_key.split("~g").next().unwrap_or(source_key)
 }
 
 impl Checkpoint {
     /// The key under which a Kafka partition's offsets and files are tracked.
     pub fn source_key(&self, topic: &str, partition: i32) -> String {
         match self.generations.get(topic).and_then(|p| p.get(&partition)) {
-            Some(g) if *g > 0 => format!("{topic}#{g}"),
+            Some(g) if *g > 0 => format!("{topic}~g{g}"),
             _ => topic.to_string(),
         }
     }
@@ -112,8 +112,8 @@ mod tests {
         c.advance("m", 0, 500);
         assert!(c.covers("m", 0, 10));
         let key = c.start_generation("m", 0);
-        assert_eq!(key, "m#1");
-        assert_eq!(c.source_key("m", 0), "m#1");
+        assert_eq!(key, "m~g1");
+        assert_eq!(c.source_key("m", 0), "m~g1");
         assert_eq!(c.source_key("m", 1), "m");
         assert!(!c.covers(&key, 0, 10), "the new log's records are new");
         assert!(c.covers("m", 0, 10), "the old log's files stay covered");
