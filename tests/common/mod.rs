@@ -2,6 +2,8 @@
 //! client, and a reader for the history through DataFusion.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
