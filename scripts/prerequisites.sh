@@ -10,6 +10,9 @@ for tool in cc:gcc c++:g++ make:make perl:perl python3:python3 pkg-config:pkg-co
 done
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 [ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+# librdkafka's TLS and SASL/SCRAM (openssl-sys), and the test CA of the HTTPS tests.
+[ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+command -v openssl >/dev/null || missing+=(openssl)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "prerequisites: installing ${missing[*]}" >&2

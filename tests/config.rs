@@ -26,6 +26,13 @@ fn the_example_configuration_parses_to_what_it_says() {
     assert_eq!(s.kafka.topics.metrics, "slacap.metrics");
     assert_eq!(s.pipeline.allowed_lateness.as_secs(), 300);
     assert_eq!(s.api.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.api.query.max_rows, 10_000);
+    assert_eq!(s.pipeline.max_event_age.as_secs(), 400 * 86_400);
+    assert_eq!(
+        s.pipeline.on_offset_regression,
+        slacap::config::OffsetRegression::Halt
+    );
+    assert!(s.api.tls.is_none());
     assert!(s.data_dir.ends_with("config/../data"));
     let c = &config.catalogue;
     assert!(c.services.len() >= 4);
@@ -184,4 +191,64 @@ fn check_config_prints_a_summary_or_fails_with_the_reason() {
         err.contains("catalogue.toml") && err.contains("missing field `name`"),
         "{err}"
     );
+}
+
+#[test]
+fn the_exposure_settings_parse_and_refuse_nonsense_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "catalogue.toml", slacap::demo::SAMPLE_CATALOGUE);
+    let full = format!(
+        r#"{SETTINGS}
+[kafka.client]
+"sasl.password" = "kafka-secret-value"
+[pipeline]
+max_event_age = "30days"
+max_clock_skew = "5m"
+dead_letter_max_bytes = 500000
+on_offset_regression = "reset"
+[api]
+tls = {{ cert = "server.pem", key = "server.key" }}
+[api.query]
+memory_limit = "2GiB"
+max_rows = 500
+timeout = "10s"
+[alerts]
+max_attempts = 7
+[[alerts.webhooks]]
+name = "slack"
+url = "https://hooks.example.com/services/T0/B0/secret-path"
+secret = "webhook-secret-value-123"
+ca_file = "ca.pem"
+"#
+    );
+    let path = write(dir.path(), "slacap.toml", &full);
+    let config = Config::load(&path).expect("parses");
+    let s = &config.settings;
+    assert_eq!(s.pipeline.max_event_age.as_secs(), 30 * 86_400);
+    assert_eq!(
+        s.pipeline.on_offset_regression,
+        slacap::config::OffsetRegression::Reset
+    );
+    assert_eq!(
+        s.api.query.memory_limit,
+        slacap::config::MemoryLimit::Bytes(2 << 30)
+    );
+    assert_eq!((s.api.query.max_rows, s.alerts.max_attempts), (500, 7));
+    assert!(s.api.tls.is_some());
+    let shown = format!("{config:?}");
+    for secret in [
+        "kafka-secret-value",
+        "webhook-secret-value-123",
+        "secret-path",
+    ] {
+        assert!(!shown.contains(secret), "{secret} printed: {shown}");
+    }
+    let bad = full.replace("\"2GiB\"", "\"95%\"");
+    let path = write(dir.path(), "slacap.toml", &bad);
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("memory_limit") && err.contains("95%"), "{err}");
+    let bad = full.replace("https://hooks", "ftp://hooks");
+    let path = write(dir.path(), "slacap.toml", &bad);
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("alerts.webhooks[0].url"), "{err}");
 }

@@ -218,7 +218,7 @@ impl Default for AlertSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// Names the webhook in logs and in the outbox folder.
@@ -234,6 +234,27 @@ pub struct Webhook {
     /// `json` (the alert record) or `text` (`{"text": "..."}` for Slack and Teams).
     #[serde(default)]
     pub format: WebhookFormat,
+}
+
+/// Shows the URL up to its host: Slack and Teams URLs carry their secret in the path.
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match self.url.parse::<axum::http::Uri>() {
+            Ok(uri) => format!(
+                "{}://{}/***",
+                uri.scheme_str().unwrap_or("?"),
+                uri.authority().map_or("?", |a| a.as_str())
+            ),
+            Err(_) => "***".to_string(),
+        };
+        f.debug_struct("Webhook")
+            .field("name", &self.name)
+            .field("url", &shown)
+            .field("secret", &self.secret)
+            .field("ca_file", &self.ca_file)
+            .field("format", &self.format)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
