@@ -64,6 +64,7 @@ async fn raw_consume(brokers: &str, topics: &Topics, expected: usize) -> Measure
         assigned: assigned.clone(),
         counters: Default::default(),
         assignment: Default::default(),
+        high_watermarks: Default::default(),
     };
     let consumer: StreamConsumer<IngestContext> = consumer_config(&kafka)
         .create_with_context(context)

@@ -180,7 +180,7 @@ async fn an_oversized_record_is_dead_lettered_truncated_with_its_size_and_hash()
         .await
         .expect("start");
     let huge = format!("{{\"junk\":\"{}\"}}", "x".repeat(1_040_000));
-    produce(&brokers, &topics.metrics, &[huge.clone()], &[]).await;
+    produce(&brokers, &topics.metrics, std::slice::from_ref(&huge), &[]).await;
     produce(
         &brokers,
         &topics.metrics,
