@@ -62,6 +62,33 @@ fn hostile_config(
     Arc::new(config)
 }
 
+/// Fresh topics on the real broker and a slacap consuming them: (instance, topics, brokers).
+async fn start_fresh(
+    test: &str,
+    data: &Path,
+    tweak: impl FnOnce(&mut slacap::config::Settings),
+) -> (slacap::app::Running, Topics, String) {
+    let brokers = real_broker();
+    let topics = unique_topics(test);
+    TestBroker::Real(brokers.clone())
+        .create_topics(&topics)
+        .await;
+    let running = slacap::app::start(hostile_config(&topics, data, tweak))
+        .await
+        .expect("start");
+    (running, topics, brokers)
+}
+
+/// The dead letters of `topics`, once `expected` have arrived.
+async fn dead_letters(brokers: &str, topics: &Topics, expected: usize) -> Vec<TopicMessage> {
+    let (brokers, topic) = (brokers.to_string(), topics.dead_letter.clone());
+    tokio::task::spawn_blocking(move || {
+        read_topic(&brokers, &topic, expected, Duration::from_secs(60))
+    })
+    .await
+    .unwrap()
+}
+
 async fn metric_rows(data: &Path) -> i64 {
     sql_value(data, "SELECT count(*) FROM metrics")
         .await
@@ -71,15 +98,8 @@ async fn metric_rows(data: &Path) -> i64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_records_are_dead_lettered_with_their_reason_and_ingest_advances() {
-    let brokers = real_broker();
-    let topics = unique_topics("hostile-records");
-    TestBroker::Real(brokers.clone())
-        .create_topics(&topics)
-        .await;
     let data = tempfile::tempdir().unwrap();
-    let running = slacap::app::start(hostile_config(&topics, data.path(), |_| {}))
-        .await
-        .expect("start");
+    let (running, topics, brokers) = start_fresh("hostile-records", data.path(), |_| {}).await;
     let t = now_rfc3339(-600);
     let ticket = |id: &str, priority: &str, extra: &str| {
         format!(
@@ -130,12 +150,7 @@ async fn hostile_records_are_dead_lettered_with_their_reason_and_ingest_advances
     produce(&brokers, &topics.tickets, &[ticket("INC-9", "P2", "")], &[]).await;
 
     let expected = bad_metrics.len() + bad_tickets.len();
-    let letters = tokio::task::spawn_blocking({
-        let (brokers, topic) = (brokers.clone(), topics.dead_letter.clone());
-        move || read_topic(&brokers, &topic, expected, Duration::from_secs(60))
-    })
-    .await
-    .unwrap();
+    let letters = dead_letters(&brokers, &topics, expected).await;
     let reasons: Vec<String> = letters
         .iter()
         .filter_map(|(_, _, h)| {
@@ -170,15 +185,8 @@ async fn hostile_records_are_dead_lettered_with_their_reason_and_ingest_advances
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_oversized_record_is_dead_lettered_truncated_with_its_size_and_hash() {
-    let brokers = real_broker();
-    let topics = unique_topics("hostile-oversized");
-    TestBroker::Real(brokers.clone())
-        .create_topics(&topics)
-        .await;
     let data = tempfile::tempdir().unwrap();
-    let running = slacap::app::start(hostile_config(&topics, data.path(), |_| {}))
-        .await
-        .expect("start");
+    let (running, topics, brokers) = start_fresh("hostile-oversized", data.path(), |_| {}).await;
     let huge = format!("{{\"junk\":\"{}\"}}", "x".repeat(1_040_000));
     produce(&brokers, &topics.metrics, std::slice::from_ref(&huge), &[]).await;
     produce(
@@ -188,12 +196,7 @@ async fn an_oversized_record_is_dead_lettered_truncated_with_its_size_and_hash()
         &[],
     )
     .await;
-    let letters = tokio::task::spawn_blocking({
-        let (brokers, topic) = (brokers.clone(), topics.dead_letter.clone());
-        move || read_topic(&brokers, &topic, 1, Duration::from_secs(60))
-    })
-    .await
-    .unwrap();
+    let letters = dead_letters(&brokers, &topics, 1).await;
     let (_, payload, headers) = letters.first().expect("a dead letter");
     let header = |name: &str| {
         headers
@@ -212,18 +215,13 @@ async fn an_oversized_record_is_dead_lettered_truncated_with_its_size_and_hash()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_letter_the_producer_refuses_is_kept_on_disk_and_counted() {
-    let brokers = real_broker();
-    let topics = unique_topics("hostile-undeliverable");
-    TestBroker::Real(brokers.clone())
-        .create_topics(&topics)
-        .await;
     let data = tempfile::tempdir().unwrap();
     // Allow dead letters larger than the producer's message.max.bytes (1,000,000): librdkafka
     // refuses them, as a broker with a lower limit would.
-    let config = hostile_config(&topics, data.path(), |s| {
+    let (running, topics, brokers) = start_fresh("hostile-undeliverable", data.path(), |s| {
         s.pipeline.dead_letter_max_bytes = 3_000_000
-    });
-    let running = slacap::app::start(config).await.expect("start");
+    })
+    .await;
     let huge = format!("[{}", "9".repeat(1_500_000));
     produce(&brokers, &topics.metrics, &[huge], &[]).await;
     produce(
@@ -369,15 +367,8 @@ async fn reset_consumes_a_replaced_log_from_its_start_as_a_new_generation() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn zstd_lz4_and_snappy_compressed_topics_are_consumed() {
-    let brokers = real_broker();
-    let topics = unique_topics("hostile-zstd");
-    TestBroker::Real(brokers.clone())
-        .create_topics(&topics)
-        .await;
     let data = tempfile::tempdir().unwrap();
-    let running = slacap::app::start(hostile_config(&topics, data.path(), |_| {}))
-        .await
-        .expect("start");
+    let (running, topics, brokers) = start_fresh("hostile-zstd", data.path(), |_| {}).await;
     for (i, codec) in ["zstd", "lz4", "snappy"].iter().enumerate() {
         let samples: Vec<String> = (0..4)
             .map(|j| metric(&now_rfc3339(-900 + (i as i64) * 60 + j), 0.2))
