@@ -66,6 +66,8 @@ struct WireTicket<'a> {
 pub const MAX_KEY_BYTES: usize = 256;
 /// Longest free-text field (`summary`) in bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
+/// Largest count of a ratio SLI: 2^53, the largest integer an f64 holds exactly.
+pub const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
 /// Most labels on one metric sample.
 pub const MAX_LABELS: usize = 32;
 
@@ -243,13 +245,22 @@ fn metric(
     if !w.value.is_finite() {
         return Err(format!("{}`value` is not a finite number", at(index)));
     }
-    if w.value < 0.0 && is_ratio_count(catalogue, &w.service, &w.metric) {
-        return Err(format!(
-            "{}`value` {} is negative, but `{}` is a count of a ratio SLI",
-            at(index),
-            w.value,
-            w.metric
-        ));
+    if is_ratio_count(catalogue, &w.service, &w.metric) {
+        if w.value < 0.0 {
+            return Err(format!(
+                "{}`value` {} is negative, but `{}` is a count of a ratio SLI",
+                at(index),
+                w.value,
+                w.metric
+            ));
+        }
+        if w.value > MAX_COUNT {
+            return Err(format!(
+                "{}`value` {} is above 2^53, the largest count kept exactly",
+                at(index),
+                w.value
+            ));
+        }
     }
     if w.labels.len() > MAX_LABELS {
         return Err(format!(

@@ -146,7 +146,9 @@ impl ProbeTracker {
             good_events: None,
             total_events: None,
             met: attained.map(|a| a >= target),
-            error_budget_remaining: Some(1.0 - bad_counted as f64 / allowed_bad),
+            // A window excluded whole allows no bad time and spends none: no budget to report.
+            error_budget_remaining: (allowed_bad > 0.0)
+                .then(|| 1.0 - bad_counted as f64 / allowed_bad),
         }
     }
 
@@ -312,7 +314,10 @@ impl RatioTracker {
         }
         let elapsed = end - window.start;
         let excluded = covered(exclusions, window.start, end);
-        let attained = (total > 0.0).then(|| (good / total).clamp(0.0, 1.0));
+        // Counts are finite and at most 2^53 each (the decoder refuses others), so the sums
+        // stay finite; the guard keeps a NaN out of every figure all the same.
+        let counted = total > 0.0 && total.is_finite() && good.is_finite();
+        let attained = counted.then(|| (good / total).clamp(0.0, 1.0));
         let allowed_bad = (1.0 - target) * total;
         Attainment {
             attained,
@@ -323,7 +328,7 @@ impl RatioTracker {
             good_events: Some(good),
             total_events: Some(total),
             met: attained.map(|a| a >= target),
-            error_budget_remaining: (total > 0.0)
+            error_budget_remaining: counted
                 .then(|| 1.0 - (total - good).max(0.0) / allowed_bad),
         }
     }
@@ -557,5 +562,25 @@ mod tests {
         p.record(hour().start + 30 * MIN, 1.0);
         p.forget_before(hour().start + 10 * MIN);
         assert_eq!(p.slices.len(), 1);
+    }
+
+    #[test]
+    fn a_window_excluded_whole_has_no_budget_not_a_nan() {
+        let mut probe = ProbeTracker::new(MIN, MissingPolicy::Exclude);
+        probe.record(hour().start + 10 * MIN, 1.0);
+        let a = probe.attainment(hour(), hour().end, 0.999, &[hour()]);
+        assert_eq!(a.error_budget_remaining, None);
+        assert_eq!(a.attained, None);
+    }
+
+    #[test]
+    fn overflowing_ratio_counts_give_no_figure_rather_than_nan() {
+        let mut ratio = RatioTracker::default();
+        for m in 0..2 {
+            ratio.record_good(hour().start + m * MIN, f64::MAX);
+            ratio.record_total(hour().start + m * MIN, f64::MAX);
+        }
+        let a = ratio.attainment(hour(), hour().end, 0.99, &[]);
+        assert_eq!((a.attained, a.error_budget_remaining), (None, None));
     }
 }

@@ -146,11 +146,29 @@ impl Calendar {
     }
 
     /// The instant at which `amount` of working time after `from` has elapsed (`from` itself when
-    /// `amount` is zero). `None` if the calendar has no working time within ten years.
+    /// `amount` is zero): when a counted time *reaches* a mark (warnings). `None` if the calendar
+    /// has no working time within ten years.
     pub fn add_working(&self, from: Micros, amount: Micros) -> Option<Micros> {
         if self.always || amount <= 0 {
             return Some(from + amount.max(0));
         }
+        self.walk(from, amount, false)
+    }
+
+    /// The instant from which the working time after `from` exceeds `amount`: when a counted
+    /// time *passes* a mark (breaches). It differs from [`Calendar::add_working`] when the
+    /// mark is reached exactly at the end of a working span: the time passes the mark only
+    /// when counting resumes (after lunch, on Monday morning, after a holiday).
+    pub fn instant_past(&self, from: Micros, amount: Micros) -> Option<Micros> {
+        if self.always {
+            return Some(from + amount.max(0));
+        }
+        self.walk(from, amount.max(0), true)
+    }
+
+    /// Walks the working spans from `from` until `amount` is used up: to the instant it is
+    /// reached (`past` false) or to the next instant counting goes on beyond it (`past` true).
+    fn walk(&self, from: Micros, amount: Micros, past: bool) -> Option<Micros> {
         let mut left = amount;
         let mut date = self.local_date(from).pred_opt()?;
         for _ in 0..SEARCH_DAYS {
@@ -159,7 +177,8 @@ impl Calendar {
                 if b <= start {
                     continue;
                 }
-                if b - start >= left {
+                let fits = if past { b - start > left } else { b - start >= left };
+                if fits {
                     return Some(start + left);
                 }
                 left -= b - start;

@@ -9,7 +9,14 @@
 //! * A clock breaches the moment its elapsed time passes the target, stopped or not; it is met
 //!   when it stops with elapsed ≤ target. Its outcome is whichever of the two came first, and
 //!   never changes afterwards.
-//! * A cancelled ticket stops both clocks and leaves the statistics.
+//! * A clock breaches at the instant its counted time *passes* the target: on a business
+//!   calendar, a target used up exactly at the end of a working span breaches when counting
+//!   resumes (13:00 after lunch, Monday 08:00 after a Friday), not at the span's end.
+//! * A decision records the counted time at its instant: the time at the stop for a met clock,
+//!   the target for a breached one. So a decided clock's figures do not depend on when (or in
+//!   what batches) it was evaluated.
+//! * A cancelled ticket stops both clocks. Decisions and warnings made before the cancellation
+//!   stand; a clock still undecided at the cancellation leaves the statistics.
 //!
 //! Recomputing from the whole (sorted) history each time keeps the result independent of the
 //! order in which events arrived.
@@ -28,11 +35,14 @@ pub enum Outcome {
     Breached,
 }
 
-/// The final outcome of a clock and the event-time instant it became known.
+/// The final outcome of a clock, the event-time instant it became known, and the counted
+/// time at that instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decided {
     pub outcome: Outcome,
     pub at: Micros,
+    /// Counted time at `at`: the stop's for a met clock, the target for a breached one.
+    pub elapsed: Micros,
 }
 
 /// What a clock is doing at the evaluation instant.
@@ -68,6 +78,8 @@ pub struct Clock {
 pub struct TicketClocks {
     pub created: Micros,
     pub cancelled: bool,
+    /// When the ticket was (first) cancelled.
+    pub cancelled_at: Option<Micros>,
     pub response: Clock,
     pub resolution: Clock,
 }
@@ -127,13 +139,24 @@ pub fn evaluate_with(
         },
         calendar,
     );
-    let cancelled = history.iter().any(|(_, s)| *s == TicketStatus::Cancelled);
+    let cancelled_at = history
+        .iter()
+        .find(|(_, s)| *s == TicketStatus::Cancelled)
+        .map(|(t, _)| *t);
     Some(TicketClocks {
         created,
-        cancelled,
+        cancelled: cancelled_at.is_some(),
+        cancelled_at,
         response,
         resolution,
     })
+}
+
+impl TicketClocks {
+    /// True when something that happened at `at` counts: before the cancellation, if any.
+    pub fn counts_at(&self, at: Micros) -> bool {
+        self.cancelled_at.is_none_or(|c| at < c)
+    }
 }
 
 /// What reopened does to a stopped clock.
@@ -189,6 +212,7 @@ fn run_clock(
                     clock.decided = Some(Decided {
                         outcome: Outcome::Met,
                         at: t,
+                        elapsed: clock.elapsed,
                     });
                 }
                 Mode::Stopped
@@ -209,7 +233,8 @@ fn run_clock(
 /// and deciding a breach at the instant the counted time passes the target.
 fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros, calendar: &Calendar) {
     let span = calendar.working_between(from, to);
-    let instant_after = |amount: Micros| calendar.add_working(from, amount).unwrap_or(to);
+    let reached = |amount: Micros| calendar.add_working(from, amount).unwrap_or(to);
+    let passed = |amount: Micros| calendar.instant_past(from, amount).unwrap_or(to);
     match mode {
         Mode::Running => {
             for (i, fraction) in WARNING_FRACTIONS.iter().enumerate() {
@@ -219,19 +244,20 @@ fn advance(clock: &mut Clock, mode: Mode, from: Micros, to: Micros, calendar: &C
                     && clock.elapsed + span >= at
                     && clock.elapsed < at
                 {
-                    clock.warnings[i] = Some(instant_after(at - clock.elapsed));
+                    clock.warnings[i] = Some(reached(at - clock.elapsed));
                 }
             }
             let cycle_open = clock.cycle > 0 && clock.cycle_breaches.len() < clock.cycle as usize;
             if cycle_open && clock.elapsed + span > clock.target {
-                let at = instant_after(clock.target - clock.elapsed);
+                let at = passed(clock.target - clock.elapsed);
                 clock.cycle_breaches.push(at);
             }
             if clock.decided.is_none() && clock.elapsed + span > clock.target {
-                let at = instant_after(clock.target - clock.elapsed);
+                let at = passed(clock.target - clock.elapsed);
                 clock.decided = Some(Decided {
                     outcome: Outcome::Breached,
                     at,
+                    elapsed: clock.target,
                 });
             }
             clock.elapsed += span;
@@ -268,7 +294,8 @@ mod tests {
             c.response.decided,
             Some(Decided {
                 outcome: Outcome::Met,
-                at: at(10)
+                at: at(10),
+                elapsed: 10 * MIN,
             })
         );
         assert!(!c.response.running);
@@ -282,7 +309,8 @@ mod tests {
             c.response.decided,
             Some(Decided {
                 outcome: Outcome::Breached,
-                at: at(15)
+                at: at(15),
+                elapsed: 15 * MIN,
             })
         );
         assert_eq!(c.resolution.decided, None, "resolution still in flight");
@@ -312,7 +340,8 @@ mod tests {
             c.resolution.decided,
             Some(Decided {
                 outcome: Outcome::Met,
-                at: at(300)
+                at: at(300),
+                elapsed: 2 * HOUR,
             })
         );
     }
@@ -339,7 +368,8 @@ mod tests {
             c.resolution.decided,
             Some(Decided {
                 outcome: Outcome::Met,
-                at: at(60)
+                at: at(60),
+                elapsed: 60 * MIN,
             })
         );
     }
@@ -358,7 +388,8 @@ mod tests {
             c.resolution.decided,
             Some(Decided {
                 outcome: Outcome::Met,
-                at: at(60)
+                at: at(60),
+                elapsed: 60 * MIN,
             })
         );
         assert_eq!(c.resolution.cycle, 1);
@@ -374,7 +405,8 @@ mod tests {
             c.resolution.decided,
             Some(Decided {
                 outcome: Outcome::Breached,
-                at: at(240)
+                at: at(240),
+                elapsed: 4 * HOUR,
             })
         );
         assert_eq!(c.resolution.elapsed, 300 * MIN);
@@ -437,16 +469,136 @@ mod tests {
             c.resolution.decided,
             Some(Decided {
                 outcome: Outcome::Breached,
-                at: t("2026-11-30T10:00:00Z")
+                at: t("2026-11-30T10:00:00Z"),
+                elapsed: 4 * HOUR,
             })
         );
         assert_eq!(
             c.response.decided.unwrap().at,
-            t("2026-11-27T16:00:00Z"),
-            "1h response ends Friday 17:00 CET"
+            t("2026-11-30T07:00:00Z"),
+            "the 1h response is used up at Friday 17:00 CET and passed when counting resumes, Monday 08:00 CET"
         );
         // By Monday 13:00 CET: 1h on Friday + 5h on Monday.
         assert_eq!(c.resolution.elapsed, 6 * HOUR);
+    }
+
+    /// Mon–Fri 08:00–12:00 and 13:00–18:00 Berlin; 2026-12-24 a holiday.
+    fn office() -> Calendar {
+        let day = vec![(8 * 3600, 12 * 3600), (13 * 3600, 18 * 3600)];
+        let week = [
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day,
+            vec![],
+            vec![],
+        ];
+        let holidays = [chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap()]
+            .into_iter()
+            .collect();
+        Calendar::business(chrono_tz::Europe::Berlin, week, holidays)
+    }
+
+    fn t(text: &str) -> Micros {
+        crate::model::parse_rfc3339(text).unwrap()
+    }
+
+    /// The response breach instant of a ticket created at `created` with a `target` response,
+    /// evaluated well after.
+    fn response_breach(created: &str, target: Micros) -> Micros {
+        let h = [(t(created), New)];
+        let c = evaluate(&h, target, 100 * HOUR, &PAUSING, &office(), t(created) + 400 * HOUR);
+        let decided = c.unwrap().response.decided.unwrap();
+        assert_eq!(decided.outcome, Outcome::Breached);
+        assert_eq!(decided.elapsed, target, "a breach records its target as counted");
+        decided.at
+    }
+
+    #[test]
+    fn a_target_used_up_at_lunch_breaches_when_counting_resumes_after_lunch() {
+        // Created 11:45 CET, 15 minutes: used up at 12:00, passed at 13:00 CET (12:00Z).
+        assert_eq!(
+            response_breach("2026-11-25T10:45:00Z", 15 * MIN),
+            t("2026-11-25T12:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_target_used_up_on_friday_evening_breaches_on_monday_morning() {
+        // The auditor's case: Friday 2026-10-30 17:45 CET, 15 minutes: used up at 18:00 CET,
+        // passed Monday 2 November 08:00 CET (07:00Z), a November breach.
+        assert_eq!(
+            response_breach("2026-10-30T16:45:00Z", 15 * MIN),
+            t("2026-11-02T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_target_used_up_on_a_working_evening_breaches_the_next_morning() {
+        // Tuesday 17:00 CET, 1 hour: used up 18:00, passed Wednesday 08:00 CET.
+        assert_eq!(
+            response_breach("2026-11-24T16:00:00Z", HOUR),
+            t("2026-11-25T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_target_used_up_before_a_holiday_breaches_after_it() {
+        // Wednesday 2026-12-23 17:30 CET, 30 minutes: used up 18:00; Thursday 24 is a holiday;
+        // passed Friday 25 08:00 CET.
+        assert_eq!(
+            response_breach("2026-12-23T16:30:00Z", 30 * MIN),
+            t("2026-12-25T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_target_used_up_before_a_dst_change_breaches_at_local_opening_time() {
+        // Friday 2026-10-23 17:00 CEST (15:00Z), 1 hour: used up 18:00 CEST; the clocks go back
+        // on Sunday 25 October, so Monday 08:00 is CET: 07:00Z.
+        assert_eq!(
+            response_breach("2026-10-23T15:00:00Z", HOUR),
+            t("2026-10-26T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_target_passed_inside_a_span_breaches_at_once() {
+        // Created 09:00 CET, 15 minutes: passed at 09:15 CET.
+        assert_eq!(
+            response_breach("2026-11-25T08:00:00Z", 15 * MIN),
+            t("2026-11-25T08:15:00Z")
+        );
+    }
+
+    #[test]
+    fn decisions_before_a_cancellation_stand() {
+        // Response breached at 15 minutes; cancelled at 30: the breach counts, the resolution
+        // clock (undecided at the cancellation) leaves the statistics.
+        let h = [(at(0), New), (at(30), Cancelled)];
+        let c = evaluate(&h, 15 * MIN, 4 * HOUR, &PAUSING, &always(), at(600)).unwrap();
+        let breach = c.response.decided.unwrap();
+        assert!(c.counts_at(breach.at));
+        assert_eq!(c.resolution.decided, None);
+        assert!(!c.counts_at(at(30)), "nothing at or after the cancellation counts");
+    }
+
+    #[test]
+    fn a_met_clock_keeps_the_time_counted_at_its_stop() {
+        // Resolved at 1h, reopened and resolved again at 5h: the outcome's time is 1h, whenever
+        // it is evaluated.
+        let h = [
+            (at(0), New),
+            (at(60), Resolved),
+            (at(120), Reopened),
+            (at(300), Resolved),
+        ];
+        for now in [at(61), at(200), at(900)] {
+            let known = h.partition_point(|e| e.0 <= now);
+            let c = evaluate(&h[..known], 15 * MIN, 4 * HOUR, &PAUSING, &always(), now).unwrap();
+            assert_eq!(c.resolution.decided.unwrap().elapsed, HOUR);
+        }
     }
 
     #[test]

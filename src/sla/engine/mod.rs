@@ -570,14 +570,17 @@ impl SlaEngine {
                 continue;
             };
             state.clocks = Some(clocks.clone());
-            if !clocks.cancelled {
+            {
                 let clocks_by_metric = [
                     ("response", &clocks.response),
                     ("resolution", &clocks.resolution),
                 ];
                 for (c, (metric, clock)) in clocks_by_metric.into_iter().enumerate() {
                     for (i, at) in clock.warnings.iter().enumerate() {
-                        let Some(at) = *at else { continue };
+                        // Warnings before a cancellation stand, like decisions.
+                        let Some(at) = at.filter(|at| clocks.counts_at(*at)) else {
+                            continue;
+                        };
                         if std::mem::replace(&mut state.warned[c][i], true) {
                             continue;
                         }
@@ -611,7 +614,7 @@ impl SlaEngine {
                 let Some(decided) = clock.decided else {
                     continue;
                 };
-                if *reported || clocks.cancelled {
+                if *reported || !clocks.counts_at(decided.at) {
                     continue;
                 }
                 *reported = true;
@@ -624,7 +627,7 @@ impl SlaEngine {
                     metric,
                     created: clocks.created,
                     target_seconds: clock.target / MICROS_PER_SECOND,
-                    elapsed_seconds: clock.elapsed / MICROS_PER_SECOND,
+                    elapsed_seconds: decided.elapsed / MICROS_PER_SECOND,
                     outcome: decided.outcome,
                     decided_at: decided.at,
                 });
@@ -638,20 +641,21 @@ impl SlaEngine {
                         slo: None,
                         slo_window: None,
                         detected_at: decided.at,
-                        observed: (clock.elapsed / MICROS_PER_SECOND) as f64,
+                        observed: (decided.elapsed / MICROS_PER_SECOND) as f64,
                         target: (clock.target / MICROS_PER_SECOND) as f64,
                     });
                 }
             }
             // A restarted cycle that ran out is a breach of its own (the ticket's outcome, counted
             // once, stays the first cycle's).
-            if !clocks.cancelled {
+            {
                 let r = &clocks.resolution;
                 for (n, at) in r
                     .cycle_breaches
                     .iter()
                     .enumerate()
                     .skip(state.cycle_breaches_reported)
+                    .filter(|(_, at)| clocks.counts_at(**at))
                 {
                     findings.breaches.push(Breach {
                         definition: self.definition.clone(),
@@ -662,7 +666,7 @@ impl SlaEngine {
                         slo: None,
                         slo_window: None,
                         detected_at: *at,
-                        observed: (r.elapsed / MICROS_PER_SECOND) as f64,
+                        observed: (r.target / MICROS_PER_SECOND) as f64,
                         target: (r.target / MICROS_PER_SECOND) as f64,
                     });
                 }

@@ -77,20 +77,12 @@ impl SlaEngine {
                 );
             }
         }
-        let cancelled = |ticket: &str| {
-            self.tickets
-                .get(ticket)
-                .and_then(|t| t.clocks.as_ref())
-                .is_some_and(|c| c.cancelled)
-        };
+        // Outcomes are recorded only when decided before any cancellation: they all count.
         for o in self
             .outcomes
             .iter()
             .filter(|o| o.service == service && window.contains(o.decided_at))
         {
-            if cancelled(&o.ticket) {
-                continue;
-            }
             if let Some(row) = rows.get_mut(&(o.ticket_type, o.priority.clone(), o.metric)) {
                 row.count += 1;
                 match o.outcome {
