@@ -566,7 +566,7 @@ fn restore(
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }
-    let silent = engine.settle(None);
+    let silent = engine.settle();
     tracing::info!(
         events = count,
         findings_restored = silent.slices.len() + silent.outcomes.len() + silent.breaches.len(),

@@ -7,7 +7,9 @@
 mod reports;
 mod slo;
 
-use slo::{LIVE_RETENTION, budget_breach, emit_closed_slices, evaluate_burn_rates};
+use slo::{
+    LIVE_RETENTION, budget_breach, budget_instants, emit_closed_slices, evaluate_burn_rates,
+};
 
 use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, covered, floor_to};
 use super::burn::{self, BurnAlert};
@@ -54,6 +56,8 @@ struct SloState {
     burning: [Option<String>; 4],
     /// Burn rates have been evaluated up to here.
     burn_through: Option<Micros>,
+    /// Calendar-window budgets have been evaluated up to here.
+    budget_through: Option<Micros>,
 }
 
 /// What the latest events of a change ticket say about its planned outage.
@@ -227,6 +231,7 @@ impl SlaEngine {
                     exclusion_sources: Vec::new(),
                     burning: Default::default(),
                     burn_through: None,
+                    budget_through: None,
                 });
             }
         }
@@ -513,23 +518,22 @@ impl SlaEngine {
     /// Moves the watermark up to (newest event of the slowest active partition − lateness) and
     /// returns what became final behind it.
     pub fn advance(&mut self) -> Findings {
-        let previous = self.watermark;
         if let Some(candidate) = self.candidate_watermark() {
             self.restore_watermark(candidate);
         }
-        self.settle(previous)
+        self.settle()
     }
 
     /// The findings up to the current watermark, without moving it: after a restart, the state
     /// rebuilt from the history is settled at the checkpoint's watermark and no further, so the
     /// findings beyond it (never made durable, never alerted) are found again by the stream.
-    pub fn settle(&mut self, previous: Option<Micros>) -> Findings {
+    pub fn settle(&mut self) -> Findings {
         let mut findings = Findings::default();
         let Some(watermark) = self.watermark else {
             return findings;
         };
         self.advance_tickets(watermark, &mut findings);
-        self.advance_slos(previous, watermark, &mut findings);
+        self.advance_slos(watermark, &mut findings);
         for b in &findings.breaches {
             self.breach_ids.insert(b.id.clone());
         }
@@ -685,34 +689,19 @@ impl SlaEngine {
         }
     }
 
-    fn advance_slos(
-        &mut self,
-        previous: Option<Micros>,
-        watermark: Micros,
-        findings: &mut Findings,
-    ) {
+    fn advance_slos(&mut self, watermark: Micros, findings: &mut Findings) {
         for state in &mut self.slos {
             emit_closed_slices(state, watermark, &mut findings.slices);
             evaluate_burn_rates(state, watermark, &mut findings.burn_alerts);
             state.forget_before(watermark - LIVE_RETENTION);
             for window in state.slo.windows.clone() {
-                // A batch can carry the watermark into the next month or quarter: finish the
-                // last one too.
-                let mut instants = vec![watermark];
-                if let Some(previous) = previous
-                    && !matches!(window, SloWindow::RollingDays(_))
-                {
-                    let (before, _) = slo_window_at(window, previous, state.tz);
-                    if !before.contains(watermark) {
-                        instants.insert(0, before.end - 1);
-                    }
-                }
-                for now in instants {
+                for now in budget_instants(state, window, watermark) {
                     if let Some(breach) = budget_breach(state, window, now, &self.breach_ids) {
                         findings.breaches.push(breach);
                     }
                 }
             }
+            state.budget_through = Some(watermark);
         }
     }
 

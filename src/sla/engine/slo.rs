@@ -100,6 +100,34 @@ pub(super) fn evaluate_burn_rates(
     state.burn_through = Some(floor_to(watermark, series.step));
 }
 
+/// The instants at which a window's budget is judged when the watermark moves to `watermark`:
+/// for a calendar window, the end of every instance that closed since the last evaluation (from
+/// the first data when the state was just rebuilt, so a rebuilt engine finds the breaches of
+/// months that ended before it started), then the watermark itself. A rolling window is judged
+/// at the watermark.
+pub(super) fn budget_instants(state: &SloState, window: SloWindow, watermark: Micros) -> Vec<Micros> {
+    if matches!(window, SloWindow::RollingDays(_)) {
+        return vec![watermark];
+    }
+    let first_data = match &state.tracker {
+        Tracker::Probe(p) => p.slices.keys().next().copied(),
+        Tracker::Ratio(r) => r.buckets.keys().next().copied(),
+    };
+    let mut instants = Vec::new();
+    if let Some(mut from) = state.budget_through.or(first_data) {
+        loop {
+            let (instance, _) = slo_window_at(window, from, state.tz);
+            if instance.end > watermark || instance.end <= from {
+                break;
+            }
+            instants.push(instance.end - 1);
+            from = instance.end;
+        }
+    }
+    instants.push(watermark);
+    instants
+}
+
 /// A budget-exhausted breach of `state` in the instance of `window` that contains `now`, if its
 /// budget is gone and no breach was raised for it yet. For calendar windows of probe SLIs the
 /// breach time is the exact instant the budget ran out; otherwise it is `now`.

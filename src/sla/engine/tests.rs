@@ -136,3 +136,33 @@ fn closed_slices_are_emitted_once_with_gaps_as_no_data() {
     assert_eq!(states, ["good", "no_data", "bad"]);
     assert!(e.advance().slices.is_empty());
 }
+
+/// November: one probe a minute, 9 hours down on the 10th (past the 1 % budget of the month).
+fn feed_november(e: &mut SlaEngine) {
+    let start = t("2026-11-01T00:00:00Z");
+    for minute in 0..30 * 24 * 60 {
+        let at = start + minute * 60_000_000;
+        let down = (9 * 24 * 60 + 8 * 60..9 * 24 * 60 + 17 * 60).contains(&minute);
+        e.apply_sample("svc", "up", at, if down { 0.0 } else { 1.0 }, METRICS);
+    }
+    e.apply_sample("svc", "up", t("2026-12-02T00:00:00Z"), 1.0, METRICS);
+}
+
+#[test]
+fn a_rebuilt_engine_keeps_the_budget_breaches_of_months_that_ended_before_it() {
+    let mut live = SlaEngine::new(catalogue(), Duration::ZERO);
+    feed_november(&mut live);
+    let streamed: Vec<Breach> = live.advance().breaches;
+    assert_eq!(streamed.len(), 1, "{streamed:?}");
+    assert_eq!(streamed[0].id, "svc:up:month:2026-11");
+    // A rebuild (restart, recompute) replays everything and settles at December's watermark.
+    let mut rebuilt = SlaEngine::new(catalogue(), Duration::ZERO);
+    feed_november(&mut rebuilt);
+    rebuilt.restore_watermark(live.watermark().unwrap());
+    let found = rebuilt.settle().breaches;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (&found[0].id, found[0].detected_at),
+        (&streamed[0].id, streamed[0].detected_at)
+    );
+}
