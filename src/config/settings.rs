@@ -95,6 +95,10 @@ pub struct PipelineSettings {
     pub dead_letter_max_bytes: usize,
     /// When a partition's log ends below the checkpointed offset: `halt` or `reset`.
     pub on_offset_regression: OffsetRegression,
+    /// With every partition idle, the watermark follows the wall clock (less the allowed
+    /// lateness), so an unanswered ticket breaches on time without other traffic. Off only for
+    /// replays of past data (the embedded demo).
+    pub idle_watermark_follows_clock: bool,
 }
 
 impl Default for PipelineSettings {
@@ -108,6 +112,7 @@ impl Default for PipelineSettings {
             max_clock_skew: Duration::from_secs(3600),
             dead_letter_max_bytes: 900_000,
             on_offset_regression: OffsetRegression::Halt,
+            idle_watermark_follows_clock: true,
         }
     }
 }

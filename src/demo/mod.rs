@@ -68,6 +68,8 @@ pub fn settings_for(
             idle_partition_timeout: Duration::from_secs(5),
             // The embedded default replays a fixed month (2026-11), whatever today's date is.
             max_event_age: Duration::from_secs(20 * 365 * 86_400),
+            // ...and its month ends where its events end, not at today's date.
+            idle_watermark_follows_clock: false,
             ..Default::default()
         },
         api: ApiSettings {

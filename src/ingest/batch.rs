@@ -68,6 +68,8 @@ pub struct Processor {
     /// (max event age, max clock skew): events outside that window around the wall clock are
     /// dead-lettered. `None` accepts any time (tests that replay fixed months).
     event_time_limits: Option<(Duration, Duration)>,
+    /// With every partition idle, the watermark follows the wall clock.
+    follow_wall_clock: bool,
 }
 
 impl Processor {
@@ -89,6 +91,7 @@ impl Processor {
             idle_after,
             assignment: None,
             event_time_limits: None,
+            follow_wall_clock: false,
         }
     }
 
@@ -101,6 +104,11 @@ impl Processor {
     /// Dead-letters events older than `max_age` or more than `max_skew` ahead of the clock.
     pub fn bound_event_times(&mut self, max_age: Duration, max_skew: Duration) {
         self.event_time_limits = Some((max_age, max_skew));
+    }
+
+    /// Lets the watermark of a quiet stream follow the wall clock.
+    pub fn follow_wall_clock(&mut self, follow: bool) {
+        self.follow_wall_clock = follow;
     }
 
     fn assigned_sources(&self) -> Vec<Source> {
@@ -262,6 +270,9 @@ impl Processor {
             }
             for (source, seen) in &self.last_seen {
                 engine.set_idle(*source, arrived.duration_since(*seen) > self.idle_after);
+            }
+            if self.follow_wall_clock {
+                engine.set_wall_clock(chrono::Utc::now().timestamp_micros());
             }
             let (late, earliest_late) = engine.take_late_events();
             add(&self.counters.late_events_total, late);

@@ -328,8 +328,7 @@ impl RatioTracker {
             good_events: Some(good),
             total_events: Some(total),
             met: attained.map(|a| a >= target),
-            error_budget_remaining: counted
-                .then(|| 1.0 - (total - good).max(0.0) / allowed_bad),
+            error_budget_remaining: counted.then(|| 1.0 - (total - good).max(0.0) / allowed_bad),
         }
     }
 

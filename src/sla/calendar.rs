@@ -177,7 +177,11 @@ impl Calendar {
                 if b <= start {
                     continue;
                 }
-                let fits = if past { b - start > left } else { b - start >= left };
+                let fits = if past {
+                    b - start > left
+                } else {
+                    b - start >= left
+                };
                 if fits {
                     return Some(start + left);
                 }

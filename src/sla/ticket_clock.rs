@@ -508,10 +508,20 @@ mod tests {
     /// evaluated well after.
     fn response_breach(created: &str, target: Micros) -> Micros {
         let h = [(t(created), New)];
-        let c = evaluate(&h, target, 100 * HOUR, &PAUSING, &office(), t(created) + 400 * HOUR);
+        let c = evaluate(
+            &h,
+            target,
+            100 * HOUR,
+            &PAUSING,
+            &office(),
+            t(created) + 400 * HOUR,
+        );
         let decided = c.unwrap().response.decided.unwrap();
         assert_eq!(decided.outcome, Outcome::Breached);
-        assert_eq!(decided.elapsed, target, "a breach records its target as counted");
+        assert_eq!(
+            decided.elapsed, target,
+            "a breach records its target as counted"
+        );
         decided.at
     }
 
@@ -581,7 +591,10 @@ mod tests {
         let breach = c.response.decided.unwrap();
         assert!(c.counts_at(breach.at));
         assert_eq!(c.resolution.decided, None);
-        assert!(!c.counts_at(at(30)), "nothing at or after the cancellation counts");
+        assert!(
+            !c.counts_at(at(30)),
+            "nothing at or after the cancellation counts"
+        );
     }
 
     #[test]

@@ -154,6 +154,8 @@ pub struct SlaEngine {
     newest: HashMap<Source, Option<Micros>>,
     /// Partitions that have gone quiet; they do not hold the watermark back.
     idle: HashSet<Source>,
+    /// The wall clock, when the shell lets a quiet stream's watermark follow it.
+    wall_clock: Option<Micros>,
     /// Never moves backwards.
     watermark: Option<Micros>,
     /// Events that arrived behind the watermark since the last `take_late_events`, and the
@@ -241,6 +243,7 @@ impl SlaEngine {
             lateness: allowed_lateness.as_micros() as Micros,
             newest: HashMap::new(),
             idle: HashSet::new(),
+            wall_clock: None,
             watermark: None,
             late_events: 0,
             earliest_late: None,
@@ -360,6 +363,12 @@ impl SlaEngine {
         }
     }
 
+    /// Tells the engine the wall clock: with every partition idle, the watermark follows it
+    /// (less the allowed lateness), so clocks breach on time even when no event arrives.
+    pub fn set_wall_clock(&mut self, now: Micros) {
+        self.wall_clock = Some(now);
+    }
+
     /// Starts tracking a partition assigned to this instance: until it delivers an event (or
     /// goes idle), the watermark waits for it.
     pub fn track(&mut self, source: Source) {
@@ -406,8 +415,14 @@ impl SlaEngine {
             // An active partition that has not delivered yet holds everything back.
             active.collect::<Option<Vec<_>>>()?.into_iter().min()
         } else {
-            // With every partition idle, the newest event of any of them is the best we know.
-            self.newest.values().flatten().copied().max()
+            // With every partition idle, time goes on with the wall clock (when the shell gives
+            // it); without one, the newest event of any partition is the best we know.
+            let newest = self.newest.values().flatten().copied().max();
+            match (newest, self.wall_clock) {
+                (Some(n), Some(w)) => Some(n.max(w)),
+                (newest, None) => newest,
+                (None, Some(_)) => None,
+            }
         };
         min.map(|t| t - self.lateness)
     }

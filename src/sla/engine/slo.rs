@@ -105,7 +105,11 @@ pub(super) fn evaluate_burn_rates(
 /// the first data when the state was just rebuilt, so a rebuilt engine finds the breaches of
 /// months that ended before it started), then the watermark itself. A rolling window is judged
 /// at the watermark.
-pub(super) fn budget_instants(state: &SloState, window: SloWindow, watermark: Micros) -> Vec<Micros> {
+pub(super) fn budget_instants(
+    state: &SloState,
+    window: SloWindow,
+    watermark: Micros,
+) -> Vec<Micros> {
     if matches!(window, SloWindow::RollingDays(_)) {
         return vec![watermark];
     }

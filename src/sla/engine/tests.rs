@@ -166,3 +166,22 @@ fn a_rebuilt_engine_keeps_the_budget_breaches_of_months_that_ended_before_it() {
         (&streamed[0].id, streamed[0].detected_at)
     );
 }
+
+#[test]
+fn a_quiet_stream_lets_clocks_breach_on_the_wall_clock() {
+    let mut e = SlaEngine::new(catalogue(), Duration::from_secs(60));
+    e.apply_ticket(&ticket("2026-11-02T10:00:00Z", TicketStatus::New), TICKETS);
+    e.set_idle(TICKETS, true);
+    assert!(e.advance().breaches.is_empty());
+    // Nobody acknowledges and nothing else arrives; 20 minutes pass on the wall clock.
+    e.set_wall_clock(t("2026-11-02T10:20:00Z"));
+    let f = e.advance();
+    assert_eq!(e.watermark(), Some(t("2026-11-02T10:19:00Z")));
+    assert_eq!(f.breaches.len(), 1);
+    assert_eq!(f.breaches[0].detected_at, t("2026-11-02T10:15:00Z"));
+    // An active partition holds the watermark to event time again.
+    e.set_idle(TICKETS, false);
+    e.set_wall_clock(t("2026-11-02T12:00:00Z"));
+    e.advance();
+    assert_eq!(e.watermark(), Some(t("2026-11-02T10:19:00Z")));
+}
