@@ -110,6 +110,9 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Review statuses and overdue marks as of this RFC 3339 instant (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
     },
     /// Capacity plans from the history: exhaustion dates, headroom, recommended capacity.
     Plan {
@@ -287,7 +290,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             month,
             format,
             output,
-        } => report_command(config, service, month, format, output).await,
+            as_of,
+        } => report_command(config, service, month, format, output, as_of).await,
         Command::Plan {
             config,
             service,
@@ -332,8 +336,14 @@ async fn report_command(
     month: String,
     format: ReportFormat,
     output: Option<PathBuf>,
+    as_of: Option<String>,
 ) -> anyhow::Result<()> {
     use slacap::report::service_review::{self, Inputs};
+    let now = match as_of.as_deref() {
+        None => chrono::Utc::now().timestamp_micros(),
+        Some(text) => slacap::model::parse_rfc3339(text)
+            .with_context(|| format!("--as-of `{text}` is not an RFC 3339 time"))?,
+    };
     let planner = fitted_planner(&config).await?;
     let config = Arc::new(Config::load(&config)?);
     if let Some(s) = &service
@@ -356,7 +366,6 @@ async fn report_command(
     };
     let register = slacap::alert::register::Register::open(&config.settings.data_dir)?;
     let plans = slacap::planner::plans_of(&planner.book(), service.as_deref(), None, None);
-    let now = chrono::Utc::now().timestamp_micros();
     let inputs = Inputs {
         engine: &engine,
         register: &register,
@@ -373,7 +382,7 @@ async fn report_command(
         .map(|s| service_review::build(s, &month, window, &inputs))
         .collect();
     let text = match format {
-        ReportFormat::Html => service_review::html(&packs, now),
+        ReportFormat::Html => service_review::html(&packs),
         ReportFormat::Csv => service_review::csv(&packs),
         ReportFormat::Json => serde_json::to_string_pretty(&packs)? + "\n",
     };

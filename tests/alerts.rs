@@ -79,6 +79,11 @@ secret = "{SECRET}"
     );
 
     let messages = generate_month(2026, 11).expect("month");
+    // This deployment has run live since before the month: its breaches' reviews came due
+    // while it ran, so the overdue ones are alerted (a backfill's would not be).
+    std::fs::create_dir_all(data.join("reviews")).unwrap();
+    let live_since = slacap::model::parse_rfc3339("2026-11-01T00:00:00Z").unwrap();
+    std::fs::write(data.join("reviews/live_since"), live_since.to_string()).unwrap();
     let mut child = start_slacap(&config, &dir.path().join("run1.log"));
     slacap::demo::produce(&broker.bootstrap(), &topics, &messages)
         .await

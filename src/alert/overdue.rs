@@ -5,7 +5,7 @@
 use super::register::{Register, ReviewStatus};
 use crate::model::{Micros, format_rfc3339};
 use crate::sla::Breach;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -14,20 +14,22 @@ pub fn alert_id(breach: &str) -> String {
     format!("review-overdue:{breach}")
 }
 
-/// The overdue-review alerts due at `now`: `(id, payload)` for each breach past its due time
-/// and not yet reviewed, skipping those in `raised`.
+/// The overdue-review conditions at `now`: `(id, payload)` for each breach past its due time
+/// and not yet reviewed, whose review came due while slacap was running live (at or after
+/// `live_since`): a backfill, or a first start on an existing history, does not raise an
+/// alert for every historical breach.
 pub fn due_alerts(
     breaches: &[Breach],
     register: &Register,
-    raised: &HashSet<String>,
     due_within: Micros,
+    live_since: Micros,
     now: Micros,
 ) -> Vec<(String, String)> {
     breaches
         .iter()
         .filter(|b| b.detected_at + due_within <= now)
+        .filter(|b| b.detected_at + due_within >= live_since)
         .filter(|b| register.status(&b.id) < ReviewStatus::Reviewed)
-        .filter(|b| !raised.contains(&alert_id(&b.id)))
         .map(|b| {
             let due_by = format_rfc3339(b.detected_at + due_within);
             let status = register.status(&b.id);
@@ -46,37 +48,129 @@ pub fn due_alerts(
         .collect()
 }
 
-/// The ids of overdue alerts already raised.
+/// The conditions of the periodic alerts: which hold now (raised, not cleared since) and how
+/// often each was raised, kept in `<data_dir>/reviews/overdue.log` as `raised <id>` and
+/// `cleared <id>` lines. A condition that clears and returns is raised again, as `<id>:2`,
+/// `<id>:3`, ... `<data_dir>/reviews/live_since` holds the instant slacap first ran live.
 #[derive(Debug)]
 pub struct RaisedLog {
     path: PathBuf,
-    pub ids: HashSet<String>,
+    active: HashSet<String>,
+    raised: HashMap<String, u32>,
+    /// When this data folder first ran live (wall clock).
+    pub live_since: Micros,
+}
+
+/// One alert to raise: its alert id, the condition it belongs to, the payload.
+pub struct Raise {
+    pub id: String,
+    pub condition: String,
+    pub payload: String,
 }
 
 impl RaisedLog {
-    pub fn open(data_dir: &Path) -> std::io::Result<RaisedLog> {
+    pub fn open(data_dir: &Path, now: Micros) -> std::io::Result<RaisedLog> {
         let dir = data_dir.join("reviews");
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join("overdue.log");
-        let ids = std::fs::read_to_string(&path)
+        let since_file = dir.join("live_since");
+        let live_since = match std::fs::read_to_string(&since_file) {
+            Ok(text) => text.trim().parse().unwrap_or(now),
+            Err(_) => {
+                std::fs::write(&since_file, now.to_string())?;
+                now
+            }
+        };
+        let mut log = RaisedLog {
+            path: dir.join("overdue.log"),
+            active: HashSet::new(),
+            raised: HashMap::new(),
+            live_since,
+        };
+        for line in std::fs::read_to_string(&log.path)
             .unwrap_or_default()
             .lines()
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect();
-        Ok(RaisedLog { path, ids })
+        {
+            match line.split_once(' ') {
+                Some(("cleared", id)) => {
+                    log.active.remove(id);
+                }
+                Some(("raised", id)) => log.mark_raised(id),
+                // Lines of earlier versions: the id alone, raised.
+                _ if !line.is_empty() => log.mark_raised(line),
+                _ => {}
+            }
+        }
+        Ok(log)
     }
 
-    pub fn record(&mut self, ids: &[String]) -> std::io::Result<()> {
+    fn mark_raised(&mut self, condition: &str) {
+        self.active.insert(condition.to_string());
+        *self.raised.entry(condition.to_string()).or_default() += 1;
+    }
+
+    /// Given the conditions that hold now among those starting with one of `families`: the
+    /// alerts to raise (conditions not active) and the conditions that cleared (active, no
+    /// longer holding).
+    pub fn compare(
+        &self,
+        families: &[&str],
+        holding: Vec<(String, String)>,
+    ) -> (Vec<Raise>, Vec<String>) {
+        let now: HashSet<&str> = holding.iter().map(|(c, _)| c.as_str()).collect();
+        let cleared = self
+            .active
+            .iter()
+            .filter(|c| families.iter().any(|f| c.starts_with(f)) && !now.contains(c.as_str()))
+            .cloned()
+            .collect();
+        let raise = holding
+            .into_iter()
+            .filter(|(c, _)| !self.active.contains(c))
+            .map(|(condition, payload)| {
+                let n = self.raised.get(&condition).copied().unwrap_or(0) + 1;
+                let id = if n == 1 {
+                    condition.clone()
+                } else {
+                    format!("{condition}:{n}")
+                };
+                Raise {
+                    id,
+                    condition,
+                    payload,
+                }
+            })
+            .collect();
+        (raise, cleared)
+    }
+
+    fn append(&self, lines: &[String]) -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)?;
-        for id in ids {
-            file.write_all(format!("{id}\n").as_bytes())?;
+        for line in lines {
+            file.write_all(format!("{line}\n").as_bytes())?;
         }
-        file.sync_data()?;
-        self.ids.extend(ids.iter().cloned());
+        file.sync_data()
+    }
+
+    /// Records conditions raised (after their alerts were published).
+    pub fn record(&mut self, conditions: &[String]) -> std::io::Result<()> {
+        let lines: Vec<String> = conditions.iter().map(|c| format!("raised {c}")).collect();
+        self.append(&lines)?;
+        for c in conditions {
+            self.mark_raised(c);
+        }
+        Ok(())
+    }
+
+    /// Records conditions that no longer hold: they are raised again if they return.
+    pub fn record_cleared(&mut self, conditions: &[String]) -> std::io::Result<()> {
+        let lines: Vec<String> = conditions.iter().map(|c| format!("cleared {c}")).collect();
+        self.append(&lines)?;
+        for c in conditions {
+            self.active.remove(c);
+        }
         Ok(())
     }
 }
@@ -103,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn only_unreviewed_breaches_past_due_are_raised_once() {
+    fn only_unreviewed_breaches_that_came_due_while_live_are_due() {
         let dir = tempfile::tempdir().unwrap();
         let mut register = Register::open(dir.path()).unwrap();
         let request = |status| ReviewRequest {
@@ -129,12 +223,41 @@ mod tests {
             breach("open", 0),
             breach("recent", 90),
         ];
-        let mut raised = HashSet::new();
-        let due = due_alerts(&breaches, &register, &raised, 50, 100);
+        let due = due_alerts(&breaches, &register, 50, 0, 100);
         let ids: Vec<&str> = due.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["review-overdue:acked", "review-overdue:open"]);
         assert!(due[1].1.contains("\"kind\":\"review_overdue\""));
-        raised.extend(due.into_iter().map(|(id, _)| id));
-        assert!(due_alerts(&breaches, &register, &raised, 50, 100).is_empty());
+        // Reviews that came due before slacap ran live raise nothing.
+        assert!(due_alerts(&breaches, &register, 50, 60, 100).is_empty());
+    }
+
+    #[test]
+    fn a_condition_that_clears_and_returns_is_raised_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = RaisedLog::open(dir.path(), 5).unwrap();
+        let family = ["capacity-exhaustion:"];
+        let holding = || vec![("capacity-exhaustion:a:b".to_string(), "{}".to_string())];
+        let (raise, cleared) = log.compare(&family, holding());
+        assert_eq!(raise[0].id, "capacity-exhaustion:a:b");
+        assert!(cleared.is_empty());
+        log.record(&[raise[0].condition.clone()]).unwrap();
+        assert!(
+            log.compare(&family, holding()).0.is_empty(),
+            "once while it holds"
+        );
+        // It clears and, after a restart, returns: raised again under a new id.
+        let (_, cleared) = log.compare(&family, Vec::new());
+        assert_eq!(cleared, ["capacity-exhaustion:a:b"]);
+        log.record_cleared(&cleared).unwrap();
+        let log = RaisedLog::open(dir.path(), 99).unwrap();
+        assert_eq!(log.live_since, 5, "the first live start is kept");
+        let (raise, _) = log.compare(&family, holding());
+        assert_eq!(raise[0].id, "capacity-exhaustion:a:b:2");
+        // A family not evaluated this round clears nothing.
+        assert!(
+            log.compare(&["problem-candidate:"], Vec::new())
+                .1
+                .is_empty()
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! The alerts no event triggers: overdue reviews (checked every 15 s), problem candidates
 //! (every minute) and forecast exhaustion (a component whose expected forecast reaches its
-//! threshold within the planning horizon, after each refit). Each is published to the alerts topic (waiting for the broker's
-//! ack) and the webhook outboxes, then recorded in `<data_dir>/reviews/overdue.log` (the log of
-//! raised ids) so a restart does not raise it again.
+//! threshold within the planning horizon, after each refit). Each is published to the alerts
+//! topic (waiting for the broker's ack) and the webhook outboxes, then recorded in
+//! `<data_dir>/reviews/overdue.log`, so a restart does not raise it again while its condition
+//! holds; a condition that clears and returns is raised again (`<id>:2`, ...). Overdue reviews
+//! are raised only for reviews that came due while slacap ran live.
 
 use super::outbox::OutboxAlert;
-use super::overdue::{RaisedLog, due_alerts};
+use super::overdue::{Raise, RaisedLog, due_alerts};
 use super::register::Register;
 use crate::config::Config;
 use crate::forecast::PlanDocument;
@@ -73,7 +75,10 @@ pub async fn run(
             return;
         }
     };
-    let mut raised = match RaisedLog::open(&settings.data_dir) {
+    let mut raised = match RaisedLog::open(
+        &settings.data_dir,
+        chrono::Utc::now().timestamp_micros(),
+    ) {
         Ok(r) => r,
         Err(error) => {
             tracing::error!(%error, "periodic alerts: cannot open the log; none will be raised");
@@ -89,28 +94,29 @@ pub async fn run(
             .read()
             .map(|e| e.breaches(None, None))
             .unwrap_or_default();
-        let mut alerts = match reviews.lock() {
-            Ok(register) => due_alerts(&breaches, &register, &raised.ids, due_within, now),
+        let mut holding = match reviews.lock() {
+            Ok(register) => due_alerts(&breaches, &register, due_within, raised.live_since, now),
             Err(_) => Vec::new(),
         };
+        let mut families = vec!["review-overdue:", "capacity-exhaustion:"];
         if round.is_multiple_of(CANDIDATES_EVERY) {
             match crate::report::tickets::current_candidates(&config, &history).await {
-                Ok(found) => alerts.extend(
-                    found
-                        .iter()
-                        .filter(|c| !raised.ids.contains(&c.id))
-                        .map(candidate_alert),
-                ),
+                Ok(found) => {
+                    families.push("problem-candidate:");
+                    holding.extend(found.iter().map(candidate_alert));
+                }
                 Err(error) => tracing::warn!(%error, "problem candidates not checked"),
             }
         }
         let plans = crate::planner::plans_of(&planner.book(), None, None, None);
-        alerts.extend(
-            plans
-                .iter()
-                .filter_map(exhaustion_alert)
-                .filter(|(id, _)| !raised.ids.contains(id)),
-        );
+        holding.extend(plans.iter().filter_map(exhaustion_alert));
+        let (alerts, cleared) = raised.compare(&families, holding);
+        if !cleared.is_empty() {
+            tracing::info!(count = cleared.len(), "periodic alert conditions cleared");
+            if let Err(error) = raised.record_cleared(&cleared) {
+                tracing::error!(%error, "cannot record cleared alert conditions");
+            }
+        }
         round = round.wrapping_add(1);
         publish(&producer, &config, &pipeline, &mut raised, alerts, now).await;
         tokio::select! {
@@ -125,27 +131,32 @@ async fn publish(
     config: &Config,
     pipeline: &PipelineHandles,
     raised: &mut RaisedLog,
-    alerts: Vec<(String, String)>,
+    alerts: Vec<Raise>,
     now: Micros,
 ) {
     let mut published = Vec::new();
-    for (id, payload) in alerts {
+    let mut conditions = Vec::new();
+    for alert in alerts {
         let record = FutureRecord::to(&config.settings.kafka.topics.alerts)
-            .key(id.as_bytes())
-            .payload(payload.as_bytes());
+            .key(alert.id.as_bytes())
+            .payload(alert.payload.as_bytes());
         match producer.send(record, Duration::from_secs(10)).await {
-            Ok(_) => published.push(OutboxAlert::from_payload(&id, &payload, now)),
-            Err((error, _)) => tracing::warn!(%error, %id, "alert not published; retrying later"),
+            Ok(_) => {
+                published.push(OutboxAlert::from_payload(&alert.id, &alert.payload, now));
+                conditions.push(alert.condition);
+            }
+            Err((error, _)) => {
+                tracing::warn!(%error, id = %alert.id, "alert not published; retrying later")
+            }
         }
     }
     if published.is_empty() {
         return;
     }
-    let ids: Vec<String> = published.iter().map(|a| a.id.clone()).collect();
     let sink = pipeline.alerts.clone();
     match tokio::task::spawn_blocking(move || sink.enqueue(&published)).await {
-        Ok(Ok(())) => match raised.record(&ids) {
-            Ok(()) => tracing::info!(count = ids.len(), "periodic alerts raised"),
+        Ok(Ok(())) => match raised.record(&conditions) {
+            Ok(()) => tracing::info!(count = conditions.len(), "periodic alerts raised"),
             Err(error) => tracing::error!(%error, "cannot record raised alerts"),
         },
         Ok(Err(error)) => tracing::error!(%error, "alerts not queued for webhooks"),

@@ -65,6 +65,8 @@ pub struct ReviewParams {
     month: Option<String>,
     /// `html` (default), `csv` or `json`.
     format: Option<String>,
+    /// RFC 3339: review statuses and overdue marks as of this instant (default: now).
+    as_of: Option<String>,
 }
 
 /// Builds the packs of `service` (or every service) for `month` from the live state.
@@ -72,6 +74,7 @@ pub async fn service_reviews(
     state: &AppState,
     service: Option<&str>,
     month: Option<&str>,
+    as_of: Micros,
 ) -> Result<Vec<ServiceReview>, ApiError> {
     let services: Vec<_> = state
         .config
@@ -104,7 +107,7 @@ pub async fn service_reviews(
         plans: &plans,
         tickets: &tickets,
         review_due: review_due(state),
-        now: chrono::Utc::now().timestamp_micros(),
+        now: as_of,
     };
     Ok(services
         .iter()
@@ -118,13 +121,23 @@ pub async fn service_review(
     params: Result<Query<ReviewParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
-    let reviews =
-        service_reviews(&state, params.service.as_deref(), params.month.as_deref()).await?;
-    let now = chrono::Utc::now().timestamp_micros();
+    let as_of = match params.as_of.as_deref() {
+        None => chrono::Utc::now().timestamp_micros(),
+        Some(text) => crate::model::parse_rfc3339(text).ok_or_else(|| {
+            ApiError::bad_request(format!("as_of `{text}` is not an RFC 3339 time"))
+        })?,
+    };
+    let reviews = service_reviews(
+        &state,
+        params.service.as_deref(),
+        params.month.as_deref(),
+        as_of,
+    )
+    .await?;
     Ok(match params.format.as_deref().unwrap_or("html") {
         "html" => (
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            service_review::html(&reviews, now),
+            service_review::html(&reviews),
         )
             .into_response(),
         "csv" => (

@@ -44,6 +44,8 @@ pub struct ServiceReview {
     pub breaches: Vec<BreachLine>,
     pub tickets: Vec<TicketLine>,
     pub plans: Vec<PlanDocument>,
+    /// The instant review statuses and overdue marks refer to.
+    pub as_of: String,
 }
 
 /// Everything a pack needs, gathered by the caller.
@@ -53,6 +55,8 @@ pub struct Inputs<'a> {
     pub plans: &'a [PlanDocument],
     pub tickets: &'a [(String, TicketLine)],
     pub review_due: Micros,
+    /// The instant the pack is as of: review statuses are those recorded by then, and a
+    /// review is overdue when its due time had passed by then.
     pub now: Micros,
 }
 
@@ -63,7 +67,15 @@ pub fn build(service: &Service, month: &str, window: Interval, inputs: &Inputs) 
         .into_iter()
         .filter(|b| window.contains(b.detected_at))
         .map(|breach| {
-            let trail = inputs.register.trail(&breach.id);
+            // The trail as it stood at the pack's instant: the same pack, printed later, says
+            // the same.
+            let as_of = format_rfc3339(inputs.now);
+            let trail: Vec<_> = inputs
+                .register
+                .trail(&breach.id)
+                .into_iter()
+                .filter(|e| e.recorded_at <= as_of)
+                .collect();
             let status = crate::alert::register::status_of(&trail);
             let due = breach.detected_at + inputs.review_due;
             BreachLine {
@@ -94,6 +106,7 @@ pub fn build(service: &Service, month: &str, window: Interval, inputs: &Inputs) 
             .filter(|p| p.service == service.id)
             .cloned()
             .collect(),
+        as_of: format_rfc3339(inputs.now),
     }
 }
 
@@ -117,20 +130,20 @@ fn yes_no(v: Option<bool>) -> &'static str {
 }
 
 /// The packs as one printable HTML page.
-pub fn html(reviews: &[ServiceReview], generated_at: Micros) -> String {
+pub fn html(reviews: &[ServiceReview]) -> String {
     let mut out = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Service review</title>\n<style>body{font-family:Helvetica,Arial,sans-serif;font-size:12px;margin:2em}table{border-collapse:collapse;margin:0.5em 0 1.5em}th,td{border:1px solid #999;padding:3px 6px;text-align:left}th{background:#eee}.missed{color:#b00;font-weight:bold}section{page-break-after:always}</style></head><body>\n",
     );
     for r in reviews {
         let _ = write!(
             out,
-            "<section id=\"{}\"><h1>Service review: {} ({})</h1>\n<p>Month {} · owner {} · generated {}</p>\n",
+            "<section id=\"{}\"><h1>Service review: {} ({})</h1>\n<p>Month {} · owner {} · review status as of {}</p>\n",
             esc(&r.service),
             esc(&r.name),
             esc(&r.service),
             esc(&r.month),
             esc(&r.owner),
-            format_rfc3339(generated_at)
+            esc(&r.as_of)
         );
         out.push_str("<h2>SLA attainment</h2>\n<table class=\"attainment\"><tr><th>SLO</th><th>target</th><th>attained</th><th>result</th><th>error budget left</th></tr>\n");
         if let Some(sla) = &r.sla {

@@ -332,6 +332,9 @@ alerts = "{a}"
 batch_max_records = 100
 batch_max_wait = "100ms"
 idle_partition_timeout = "3s"
+# The tests replay a fixed month (2026-11), whatever today's date is.
+max_event_age = "7300days"
+idle_watermark_follows_clock = false
 [api]
 listen = "127.0.0.1:0"
 {extra}
