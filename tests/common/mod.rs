@@ -283,6 +283,22 @@ pub fn read_topic(
     out
 }
 
+/// Reads a one-partition topic until `expected` messages have arrived (or `limit` passes), then
+/// reads it again, waiting up to 3 s for one more: a test comparing the count with `expected`
+/// then also fails on extras.
+pub fn read_topic_settled(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    limit: Duration,
+) -> Vec<TopicMessage> {
+    let read = read_topic(brokers, topic, expected, limit);
+    if read.len() < expected {
+        return read;
+    }
+    read_topic(brokers, topic, expected + 1, Duration::from_secs(3))
+}
+
 /// All rows of a SQL result over the history.
 pub async fn sql_rows(data_dir: &Path, sql: &str) -> Vec<Vec<serde_json::Value>> {
     let q = slacap::store::HistoryQuery::new(&slacap::store::HistoryStore::reader(data_dir))
