@@ -162,9 +162,15 @@ async fn month_scenario(broker: TestBroker, name: &str) {
         .unwrap();
     let as_of = slacap::model::parse_rfc3339(sla["as_of"].as_str().unwrap()).unwrap();
     let (met, breached) = p1_response_reference(&messages, as_of);
-    assert!(met > 0 && breached > 0, "the month has both: {met} met, {breached} breached");
+    assert!(
+        met > 0 && breached > 0,
+        "the month has both: {met} met, {breached} breached"
+    );
     assert_eq!(
-        (p1["met"].as_u64().unwrap(), p1["breached"].as_u64().unwrap()),
+        (
+            p1["met"].as_u64().unwrap(),
+            p1["breached"].as_u64().unwrap()
+        ),
         (met, breached),
         "P1 response outcomes agree with an independent count: {p1}"
     );

@@ -99,6 +99,10 @@ pub struct PipelineSettings {
     /// lateness), so an unanswered ticket breaches on time without other traffic. Off only for
     /// replays of past data (the embedded demo).
     pub idle_watermark_follows_clock: bool,
+    /// An approved outage change longer than this is dead-lettered: one change excluding a
+    /// whole month from availability is a mistake or an abuse, not maintenance.
+    #[serde(with = "super::duration")]
+    pub max_exclusion: Duration,
 }
 
 impl Default for PipelineSettings {
@@ -113,6 +117,7 @@ impl Default for PipelineSettings {
             dead_letter_max_bytes: 900_000,
             on_offset_regression: OffsetRegression::Halt,
             idle_watermark_follows_clock: true,
+            max_exclusion: Duration::from_secs(3 * 86_400),
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct Processor {
     event_time_limits: Option<(Duration, Duration)>,
     /// With every partition idle, the watermark follows the wall clock.
     follow_wall_clock: bool,
+    /// Approved outage changes longer than this are dead-lettered.
+    max_exclusion: Option<Duration>,
 }
 
 impl Processor {
@@ -92,6 +94,7 @@ impl Processor {
             assignment: None,
             event_time_limits: None,
             follow_wall_clock: false,
+            max_exclusion: None,
         }
     }
 
@@ -104,6 +107,11 @@ impl Processor {
     /// Dead-letters events older than `max_age` or more than `max_skew` ahead of the clock.
     pub fn bound_event_times(&mut self, max_age: Duration, max_skew: Duration) {
         self.event_time_limits = Some((max_age, max_skew));
+    }
+
+    /// Dead-letters approved outage changes that would exclude more than `longest`.
+    pub fn limit_exclusions(&mut self, longest: Duration) {
+        self.max_exclusion = Some(longest);
     }
 
     /// Lets the watermark of a quiet stream follow the wall clock.
@@ -169,12 +177,15 @@ impl Processor {
         let mut events = Vec::new();
         add(&self.counters.records_in_total, records.len() as u64);
         let arrived = Instant::now();
-        let bounds = match self.event_time_limits {
+        let mut bounds = match self.event_time_limits {
             Some((max_age, max_skew)) => {
                 Bounds::around(chrono::Utc::now().timestamp_micros(), max_age, max_skew)
             }
             None => Bounds::UNBOUNDED,
         };
+        if let Some(longest) = self.max_exclusion {
+            bounds = bounds.with_max_exclusion(longest);
+        }
         let assigned = self.assigned_sources();
         for source in &assigned {
             self.last_seen.entry(*source).or_insert(arrived);

@@ -78,6 +78,8 @@ pub struct Bounds {
     pub oldest: i64,
     /// Events after this are too far ahead (`pipeline.max_clock_skew`).
     pub newest: i64,
+    /// Longest outage window an approved change may exclude (`pipeline.max_exclusion`), µs.
+    pub max_exclusion: i64,
 }
 
 impl Bounds {
@@ -86,6 +88,15 @@ impl Bounds {
         Bounds {
             oldest: now.saturating_sub(micros(max_age)),
             newest: now.saturating_add(micros(max_skew)),
+            max_exclusion: i64::MAX,
+        }
+    }
+
+    /// The same bounds, refusing approved outage changes longer than `longest`.
+    pub fn with_max_exclusion(self, longest: std::time::Duration) -> Self {
+        Bounds {
+            max_exclusion: i64::try_from(longest.as_micros()).unwrap_or(i64::MAX),
+            ..self
         }
     }
 
@@ -93,6 +104,7 @@ impl Bounds {
     pub const UNBOUNDED: Bounds = Bounds {
         oldest: i64::MIN,
         newest: i64::MAX,
+        max_exclusion: i64::MAX,
     };
 }
 
@@ -356,6 +368,17 @@ fn ticket(
             at(index)
         ));
     }
+    if let (Some(start), Some(end), Some(true), Some(true)) =
+        (planned_start, planned_end, w.approved, w.outage)
+        && end - start > bounds.max_exclusion
+    {
+        return Err(format!(
+            "{}the approved outage from `planned_start` to `planned_end` lasts {}h, longer than pipeline.max_exclusion ({}h) allows to exclude",
+            at(index),
+            (end - start) / 3_600_000_000,
+            bounds.max_exclusion / 3_600_000_000
+        ));
+    }
     Ok(TicketEvent {
         time: time(index, "time", &w.time, bounds)?,
         planned_start,
@@ -565,6 +588,23 @@ mod bounds_tests {
         );
         assert!(
             err.contains("`planned_end` is before `planned_start`"),
+            "{err}"
+        );
+        let month_long = r#"{"time":"2026-11-20T10:00:00Z","ticket":"CHG-2","type":"change","service":"payments",
+                "priority":"P3","status":"new","planned_start":"2026-11-01T00:00:00Z",
+                "planned_end":"2026-11-30T00:00:00Z","approved":true,"outage":true}"#;
+        let mut out = Vec::new();
+        let three_days = bounds().with_max_exclusion(std::time::Duration::from_secs(3 * 86_400));
+        let err = decode(
+            Stream::Tickets,
+            month_long.as_bytes(),
+            &catalogue(),
+            three_days,
+            &mut out,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("longer than pipeline.max_exclusion (72h)"),
             "{err}"
         );
     }

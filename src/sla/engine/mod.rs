@@ -319,7 +319,10 @@ impl SlaEngine {
     }
 
     /// Takes a change ticket's planned outage from its events (the latest value of each field
-    /// wins; a cancelled change excludes nothing).
+    /// wins; a cancelled change excludes nothing). A change that adds, moves or withdraws an
+    /// exclusion behind the watermark changes results already final: it counts as a late event
+    /// at the earliest instant it touches, so the history is corrected from there like for any
+    /// late event.
     fn apply_change(&mut self, e: &TicketEvent) {
         let change = self
             .changes
@@ -328,6 +331,7 @@ impl SlaEngine {
                 service: e.service.clone(),
                 ..Default::default()
             });
+        let before = change.exclusion();
         if e.time >= change.as_of {
             change.as_of = e.time;
             change.start = e.planned_start.or(change.start);
@@ -336,7 +340,17 @@ impl SlaEngine {
             change.outage = e.outage.unwrap_or(change.outage);
         }
         change.cancelled |= e.status == crate::model::TicketStatus::Cancelled;
+        let after = change.exclusion();
         let service = change.service.clone();
+        if before != after {
+            let touched = [before, after].into_iter().flatten().map(|i| i.start).min();
+            if let (Some(touched), Some(watermark)) = (touched, self.watermark)
+                && touched < watermark
+            {
+                self.late_events += 1;
+                self.earliest_late = Some(self.earliest_late.map_or(touched, |t| t.min(touched)));
+            }
+        }
         self.refresh_exclusions(&service);
     }
 

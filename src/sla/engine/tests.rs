@@ -185,3 +185,35 @@ fn a_quiet_stream_lets_clocks_breach_on_the_wall_clock() {
     e.advance();
     assert_eq!(e.watermark(), Some(t("2026-11-02T10:19:00Z")));
 }
+
+#[test]
+fn a_change_whose_window_lies_behind_the_watermark_corrects_like_a_late_event() {
+    let mut e = SlaEngine::new(catalogue(), Duration::ZERO);
+    e.apply_sample("svc", "up", t("2026-11-02T12:00:00Z"), 1.0, METRICS);
+    e.advance();
+    let mut change = TicketEvent::status_change(
+        t("2026-11-02T12:30:00Z"),
+        "CHG-1",
+        TicketType::Change,
+        "svc",
+        "P3",
+        TicketStatus::New,
+    );
+    change.planned_start = Some(t("2026-11-02T09:00:00Z"));
+    change.planned_end = Some(t("2026-11-02T10:00:00Z"));
+    change.approved = Some(true);
+    change.outage = Some(true);
+    e.apply_ticket(&change, TICKETS);
+    assert_eq!(
+        e.take_late_events(),
+        (1, Some(t("2026-11-02T09:00:00Z"))),
+        "the event is on time, but its window reaches back behind the watermark"
+    );
+    // A change planned ahead of the watermark corrects nothing.
+    let mut ahead = change.clone();
+    ahead.ticket = "CHG-2".into();
+    ahead.planned_start = Some(t("2026-11-03T09:00:00Z"));
+    ahead.planned_end = Some(t("2026-11-03T10:00:00Z"));
+    e.apply_ticket(&ahead, TICKETS);
+    assert_eq!(e.take_late_events(), (0, None));
+}
