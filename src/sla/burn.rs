@@ -77,6 +77,15 @@ impl Series {
         ((t - self.start).max(0) / self.step).clamp(0, self.bad.len() as i64 - 1) as usize
     }
 
+    /// (bad, eligible) summed over `[from, to)` (grid-aligned; clamped to the series).
+    pub fn sums(&self, from: Micros, to: Micros) -> (f64, f64) {
+        let (a, b) = (self.index(from), self.index(to));
+        (
+            self.bad[b] - self.bad[a],
+            self.eligible[b] - self.eligible[a],
+        )
+    }
+
     /// Burn rate of the window `[end − window, end)`; 0 without eligible data.
     pub fn rate(&self, end: Micros, window: Micros, target: f64) -> f64 {
         let (a, b) = (self.index(end - window), self.index(end));

@@ -8,7 +8,8 @@ mod reports;
 mod slo;
 
 use slo::{
-    LIVE_RETENTION, budget_breach, budget_instants, emit_closed_slices, evaluate_burn_rates,
+    LIVE_RETENTION, budget_breach, budget_in_time, budget_instants, emit_closed_slices,
+    evaluate_burn_rates, stepwise_breaches,
 };
 
 use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, covered, floor_to};
@@ -58,6 +59,8 @@ struct SloState {
     burn_through: Option<Micros>,
     /// Calendar-window budgets have been evaluated up to here.
     budget_through: Option<Micros>,
+    /// Per window judged step by step (`rolling:30d`, `month`, ...): evaluated up to here.
+    stepped_through: BTreeMap<String, Micros>,
 }
 
 /// What the latest events of a change ticket say about its planned outage.
@@ -234,6 +237,7 @@ impl SlaEngine {
                     burning: Default::default(),
                     burn_through: None,
                     budget_through: None,
+                    stepped_through: BTreeMap::new(),
                 });
             }
         }
@@ -724,6 +728,15 @@ impl SlaEngine {
             evaluate_burn_rates(state, watermark, &mut findings.burn_alerts);
             state.forget_before(watermark - LIVE_RETENTION);
             for window in state.slo.windows.clone() {
+                if matches!(window, SloWindow::RollingDays(_)) || !budget_in_time(state) {
+                    findings.breaches.extend(stepwise_breaches(
+                        state,
+                        window,
+                        watermark,
+                        &self.breach_ids,
+                    ));
+                    continue;
+                }
                 for now in budget_instants(state, window, watermark) {
                     if let Some(breach) = budget_breach(state, window, now, &self.breach_ids) {
                         findings.breaches.push(breach);

@@ -103,16 +103,13 @@ pub(super) fn evaluate_burn_rates(
 /// The instants at which a window's budget is judged when the watermark moves to `watermark`:
 /// for a calendar window, the end of every instance that closed since the last evaluation (from
 /// the first data when the state was just rebuilt, so a rebuilt engine finds the breaches of
-/// months that ended before it started), then the watermark itself. A rolling window is judged
-/// at the watermark.
+/// months that ended before it started), then the watermark itself. (Rolling windows: see
+/// [`rolling_breaches`].)
 pub(super) fn budget_instants(
     state: &SloState,
     window: SloWindow,
     watermark: Micros,
 ) -> Vec<Micros> {
-    if matches!(window, SloWindow::RollingDays(_)) {
-        return vec![watermark];
-    }
     let first_data = match &state.tracker {
         Tracker::Probe(p) => p.slices.keys().next().copied(),
         Tracker::Ratio(r) => r.buckets.keys().next().copied(),
@@ -130,6 +127,112 @@ pub(super) fn budget_instants(
     }
     instants.push(watermark);
     instants
+}
+
+/// True when the SLO's budget is an amount of time (probe timeslices), judged by
+/// [`budget_breach`] at exact instants for calendar windows; the other budgets (ratio events,
+/// probe occurrences) and every rolling window are judged step by step by
+/// [`stepwise_breaches`].
+pub(super) fn budget_in_time(state: &SloState) -> bool {
+    matches!(&state.tracker, Tracker::Probe(p) if !p.occurrences)
+}
+
+/// Budget breaches of `window` judged at every slice boundary `t` since the last evaluation
+/// (from the first data after a rebuild), like burn rates. The window at `t` is
+/// `[t − days, t)` for a rolling window, or the calendar instance's start to `t`. It is
+/// exhausted when its bad amount reaches what the target allows: of the time not excluded for
+/// timeslice budgets, of the events counted for ratio and occurrence budgets. A breach is raised
+/// at the first boundary the budget is gone, and again (a rolling window, on a later date) only
+/// after it recovered. So the result does not depend on how the stream was batched.
+pub(super) fn stepwise_breaches(
+    state: &mut SloState,
+    window: SloWindow,
+    watermark: Micros,
+    raised: &HashSet<String>,
+) -> Vec<Breach> {
+    let (step, first_data) = match &state.tracker {
+        Tracker::Probe(p) => (p.slice, p.slices.keys().next().copied()),
+        Tracker::Ratio(r) => (RATIO_BUCKET, r.buckets.keys().next().copied()),
+    };
+    let by_time = budget_in_time(state);
+    let key = String::from(window);
+    let Some(from) = state.stepped_through.get(&key).copied().or(first_data) else {
+        return Vec::new();
+    };
+    if watermark <= from {
+        return Vec::new();
+    }
+    let window_at = |t: Micros| -> (Interval, String) {
+        match window {
+            SloWindow::RollingDays(days) => {
+                let length = i64::from(days) * 86_400 * MICROS_PER_SECOND;
+                (
+                    Interval {
+                        start: t - length,
+                        end: t,
+                    },
+                    format!("rolling:{days}d"),
+                )
+            }
+            _ => {
+                let (instance, label) = slo_window_at(window, t - 1, state.tz);
+                (
+                    Interval {
+                        start: instance.start,
+                        end: t,
+                    },
+                    label,
+                )
+            }
+        }
+    };
+    let series_from = window_at(floor_to(from, step) + step).0.start.min(from);
+    let series = match &state.tracker {
+        Tracker::Probe(p) => p.series(series_from, watermark, &state.exclusions),
+        Tracker::Ratio(r) => r.series(series_from, watermark, &state.exclusions),
+    };
+    let target = state.slo.target;
+    let mut out = Vec::new();
+    let mut t = floor_to(from, step) + step;
+    while t <= watermark {
+        let (span, label) = window_at(t);
+        let (bad, eligible) = series.sums(span.start, span.end);
+        let allowed = if by_time {
+            let length = span.end - span.start;
+            (1.0 - target) * (length - covered(&state.exclusions, span.start, span.end)) as f64
+        } else {
+            (1.0 - target) * eligible
+        };
+        let exhausted = eligible > 0.0 && allowed > 0.0 && bad >= allowed;
+        if !exhausted {
+            state.exhausted.remove(&label);
+        } else if state.exhausted.insert(label.clone()) {
+            let mut id = format!("{}:{}:{}", state.service, state.slo.id, label);
+            if matches!(window, SloWindow::RollingDays(_)) {
+                id.push(':');
+                id.push_str(&format_rfc3339(t)[..10]);
+            }
+            // One breach per id: a second exhaustion of a rolling window on the same date is
+            // the same breach, whether or not the first was raised in this evaluation.
+            if !raised.contains(&id) && !out.iter().any(|b: &Breach| b.id == id) {
+                out.push(Breach {
+                    definition: state.definition.clone(),
+                    id,
+                    service: state.service.clone(),
+                    kind: BreachKind::SloBudgetExhausted,
+                    ticket: None,
+                    slo: Some(state.slo.id.clone()),
+                    slo_window: Some(label),
+                    detected_at: t,
+                    observed: 1.0 - bad / eligible,
+                    target,
+                });
+            }
+        }
+        t += step;
+    }
+    state.stepped_through.insert(key, floor_to(watermark, step));
+    out
 }
 
 /// A budget-exhausted breach of `state` in the instance of `window` that contains `now`, if its
