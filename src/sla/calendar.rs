@@ -193,6 +193,26 @@ impl Calendar {
     }
 }
 
+/// Monday to Friday 08:00–12:00 and 13:00–`close`:00 in Berlin, with one holiday (tests).
+#[cfg(test)]
+pub(crate) fn test_office(close: u32, holiday: NaiveDate) -> Calendar {
+    let day = vec![(8 * 3600, 12 * 3600), (13 * 3600, close * 3600)];
+    let week = [
+        day.clone(),
+        day.clone(),
+        day.clone(),
+        day.clone(),
+        day,
+        vec![],
+        vec![],
+    ];
+    Calendar::business(
+        chrono_tz::Europe::Berlin,
+        week,
+        [holiday].into_iter().collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,20 +226,7 @@ mod tests {
 
     /// Monday to Friday 08:00–12:00 and 13:00–17:00 in Berlin; 2026-12-25 a holiday.
     fn office() -> Calendar {
-        let day = vec![(8 * 3600, 12 * 3600), (13 * 3600, 17 * 3600)];
-        let week = [
-            day.clone(),
-            day.clone(),
-            day.clone(),
-            day.clone(),
-            day,
-            vec![],
-            vec![],
-        ];
-        let holidays = [NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()]
-            .into_iter()
-            .collect();
-        Calendar::business(chrono_tz::Europe::Berlin, week, holidays)
+        test_office(17, NaiveDate::from_ymd_opt(2026, 12, 25).unwrap())
     }
 
     #[test]

@@ -484,20 +484,10 @@ mod tests {
 
     /// Mon–Fri 08:00–12:00 and 13:00–18:00 Berlin; 2026-12-24 a holiday.
     fn office() -> Calendar {
-        let day = vec![(8 * 3600, 12 * 3600), (13 * 3600, 18 * 3600)];
-        let week = [
-            day.clone(),
-            day.clone(),
-            day.clone(),
-            day.clone(),
-            day,
-            vec![],
-            vec![],
-        ];
-        let holidays = [chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap()]
-            .into_iter()
-            .collect();
-        Calendar::business(chrono_tz::Europe::Berlin, week, holidays)
+        crate::sla::calendar::test_office(
+            18,
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap(),
+        )
     }
 
     fn t(text: &str) -> Micros {

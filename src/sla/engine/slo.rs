@@ -215,18 +215,7 @@ pub(super) fn stepwise_breaches(
             // One breach per id: a second exhaustion of a rolling window on the same date is
             // the same breach, whether or not the first was raised in this evaluation.
             if !raised.contains(&id) && !out.iter().any(|b: &Breach| b.id == id) {
-                out.push(Breach {
-                    definition: state.definition.clone(),
-                    id,
-                    service: state.service.clone(),
-                    kind: BreachKind::SloBudgetExhausted,
-                    ticket: None,
-                    slo: Some(state.slo.id.clone()),
-                    slo_window: Some(label),
-                    detected_at: t,
-                    observed: 1.0 - bad / eligible,
-                    target,
-                });
+                out.push(budget_record(state, id, label, t, 1.0 - bad / eligible));
             }
         }
         t += step;
@@ -235,9 +224,9 @@ pub(super) fn stepwise_breaches(
     out
 }
 
-/// A budget-exhausted breach of `state` in the instance of `window` that contains `now`, if its
-/// budget is gone and no breach was raised for it yet. For calendar windows of probe SLIs the
-/// breach time is the exact instant the budget ran out; otherwise it is `now`.
+/// A budget-exhausted breach of `state` in the calendar instance of `window` that contains
+/// `now`, if its timeslice budget is gone and no breach was raised for it yet; the breach time is
+/// the exact instant the budget ran out. (Other budgets: [`stepwise_breaches`].)
 pub(super) fn budget_breach(
     state: &mut SloState,
     window: SloWindow,
@@ -259,15 +248,26 @@ pub(super) fn budget_breach(
             .unwrap_or(now),
         _ => now,
     };
-    let mut id = format!("{}:{}:{}", state.service, state.slo.id, label);
-    if matches!(window, SloWindow::RollingDays(_)) {
-        id.push(':');
-        id.push_str(&format_rfc3339(detected_at)[..10]);
-    }
+    let id = format!("{}:{}:{}", state.service, state.slo.id, label);
     if raised.contains(&id) {
         return None;
     }
-    Some(Breach {
+    let observed = state
+        .attainment(interval, detected_at)
+        .attained
+        .unwrap_or(0.0);
+    Some(budget_record(state, id, label, detected_at, observed))
+}
+
+/// The record of an SLO budget breach.
+fn budget_record(
+    state: &SloState,
+    id: String,
+    label: String,
+    detected_at: Micros,
+    observed: f64,
+) -> Breach {
+    Breach {
         definition: state.definition.clone(),
         id,
         service: state.service.clone(),
@@ -276,12 +276,9 @@ pub(super) fn budget_breach(
         slo: Some(state.slo.id.clone()),
         slo_window: Some(label),
         detected_at,
-        observed: state
-            .attainment(interval, detected_at)
-            .attained
-            .unwrap_or(0.0),
+        observed,
         target: state.slo.target,
-    })
+    }
 }
 
 /// Returns the slices that closed behind the watermark since the last call, from the first slice
