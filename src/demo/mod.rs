@@ -197,7 +197,10 @@ pub async fn run(
     println!("  {api}/api/v1/breaches");
     println!("  {api}/api/v1/reports/monthly_sla_report?month={year}-{month:02}");
     println!(
-        "  curl -s {api}/api/v1/query -d '{{\"sql\":\"SELECT service, count(*) FROM metrics GROUP BY service\"}}' -H 'content-type: application/json'"
+        "  curl -s {api}/api/v1/query -H 'Authorization: Bearer {viewer}' -H 'content-type: application/json' -d '{{\"sql\":\"SELECT service, count(*) FROM metrics GROUP BY service\"}}'"
+    );
+    println!(
+        "  curl -s {api}/api/v1/query -H 'Authorization: Bearer {viewer}' -H 'content-type: application/json' -d '{{\"sql\":\"SELECT * FROM metrics\",\"format\":\"ndjson\"}}'"
     );
     println!("  {api}/api/v1/capacity/plans");
     println!("  {api}/api/v1/capacity/plans/payments/db-primary/chart.svg");
