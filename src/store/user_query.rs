@@ -75,13 +75,26 @@ pub enum QueryEvent {
 pub struct QueryRun {
     pub schema: SchemaRef,
     events: mpsc::Receiver<QueryEvent>,
+    /// `api.query.timeout` after the start: the caller gets its answer then, whether or not the
+    /// query thread has noticed its cancellation yet (a join can run a while between yields).
+    deadline: tokio::time::Instant,
+    timeout: std::time::Duration,
+    /// Cancelled at shutdown: the caller answers at once, without waiting for the thread.
+    cancel: CancellationToken,
     _cancel_on_drop: DropGuard,
 }
 
 impl QueryRun {
     /// The next batch; `None` at the end.
     pub async fn next(&mut self) -> Option<Result<RecordBatch, UserQueryError>> {
-        match self.events.recv().await? {
+        let event = tokio::select! {
+            received = tokio::time::timeout_at(self.deadline, self.events.recv()) => match received {
+                Ok(event) => event?,
+                Err(_) => return Some(Err(UserQueryError::TimedOut(self.timeout))),
+            },
+            _ = self.cancel.cancelled() => return Some(Err(UserQueryError::Cancelled)),
+        };
+        match event {
             QueryEvent::Batch(batch) => Some(Ok(batch)),
             QueryEvent::Failed(error) => Some(Err(error)),
             QueryEvent::Schema(_) => Some(Err(UserQueryError::Invalid("schema sent twice".into()))),
@@ -155,6 +168,9 @@ impl UserQueries {
                 .map_err(|_| UserQueryError::Busy)?
                 .map_err(|_| UserQueryError::Cancelled)?;
         let cancel = self.shutdown.child_token();
+        // Dropped on every early return below, which cancels the query thread.
+        let guard = cancel.clone().drop_guard();
+        let deadline = tokio::time::Instant::now() + self.settings.timeout;
         let (tx, mut rx) = mpsc::channel(2);
         let this = self.clone();
         let token = cancel.clone();
@@ -187,11 +203,20 @@ impl UserQueries {
                 }
             });
         });
-        match rx.recv().await {
+        let first = tokio::select! {
+            received = tokio::time::timeout_at(deadline, rx.recv()) => {
+                received.map_err(|_| UserQueryError::TimedOut(timeout))?
+            }
+            _ = cancel.cancelled() => return Err(UserQueryError::Cancelled),
+        };
+        match first {
             Some(QueryEvent::Schema(schema)) => Ok(QueryRun {
                 schema,
                 events: rx,
-                _cancel_on_drop: cancel.drop_guard(),
+                deadline,
+                timeout,
+                cancel,
+                _cancel_on_drop: guard,
             }),
             Some(QueryEvent::Failed(error)) => Err(error),
             Some(QueryEvent::Batch(_)) | None => Err(UserQueryError::Cancelled),
