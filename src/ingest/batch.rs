@@ -65,13 +65,12 @@ pub struct Processor {
     idle_after: Duration,
     /// The consumer's current assignment and the metrics topic's name (to tell the streams apart).
     assignment: Option<(Assignment, String)>,
-    /// (max event age, max clock skew): events outside that window around the wall clock are
-    /// dead-lettered. `None` accepts any time (tests that replay fixed months).
-    event_time_limits: Option<(Duration, Duration)>,
+    /// Event-time window (`max_event_age`, `max_clock_skew`) and longest outage exclusion
+    /// (`max_exclusion`) of inbound events. `None` accepts anything (tests that replay fixed
+    /// months).
+    input_limits: Option<(Duration, Duration, Duration)>,
     /// With every partition idle, the watermark follows the wall clock.
     follow_wall_clock: bool,
-    /// Approved outage changes longer than this are dead-lettered.
-    max_exclusion: Option<Duration>,
 }
 
 impl Processor {
@@ -92,9 +91,8 @@ impl Processor {
             last_seen: HashMap::new(),
             idle_after,
             assignment: None,
-            event_time_limits: None,
+            input_limits: None,
             follow_wall_clock: false,
-            max_exclusion: None,
         }
     }
 
@@ -104,14 +102,14 @@ impl Processor {
         self.assignment = Some((assignment, metrics_topic));
     }
 
-    /// Dead-letters events older than `max_age` or more than `max_skew` ahead of the clock.
-    pub fn bound_event_times(&mut self, max_age: Duration, max_skew: Duration) {
-        self.event_time_limits = Some((max_age, max_skew));
-    }
-
-    /// Dead-letters approved outage changes that would exclude more than `longest`.
-    pub fn limit_exclusions(&mut self, longest: Duration) {
-        self.max_exclusion = Some(longest);
+    /// Dead-letters events outside the pipeline settings' event-time window, and approved
+    /// outage changes longer than their `max_exclusion`.
+    pub fn bound_inputs(&mut self, settings: &crate::config::PipelineSettings) {
+        self.input_limits = Some((
+            settings.max_event_age,
+            settings.max_clock_skew,
+            settings.max_exclusion,
+        ));
     }
 
     /// Lets the watermark of a quiet stream follow the wall clock.
@@ -177,15 +175,13 @@ impl Processor {
         let mut events = Vec::new();
         add(&self.counters.records_in_total, records.len() as u64);
         let arrived = Instant::now();
-        let mut bounds = match self.event_time_limits {
-            Some((max_age, max_skew)) => {
+        let bounds = match self.input_limits {
+            Some((max_age, max_skew, longest)) => {
                 Bounds::around(chrono::Utc::now().timestamp_micros(), max_age, max_skew)
+                    .with_max_exclusion(longest)
             }
             None => Bounds::UNBOUNDED,
         };
-        if let Some(longest) = self.max_exclusion {
-            bounds = bounds.with_max_exclusion(longest);
-        }
         let assigned = self.assigned_sources();
         for source in &assigned {
             self.last_seen.entry(*source).or_insert(arrived);

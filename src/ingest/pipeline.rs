@@ -106,9 +106,8 @@ impl Pipeline {
         );
         processor.follow_assignment(assignment, config.settings.kafka.topics.metrics.clone());
         let limits = &config.settings.pipeline;
-        processor.bound_event_times(limits.max_event_age, limits.max_clock_skew);
+        processor.bound_inputs(limits);
         processor.follow_wall_clock(limits.idle_watermark_follows_clock);
-        processor.limit_exclusions(limits.max_exclusion);
         Ok(Pipeline {
             config,
             consumer: Arc::new(consumer),
