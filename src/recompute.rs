@@ -112,20 +112,25 @@ pub fn recompute(
             at: chrono::Utc::now().timestamp(),
         },
     )?;
-    // The old rows go first, then the new ones are written: a crash in between leaves those
-    // dates without derived rows, and running the same command again repairs them.
-    let mut files_removed = 0;
-    for table in [
+    // One commit per table removes the old rows and adds the new: a reader sees one or the other.
+    let tables = [
         Table::AvailabilitySlices,
         Table::TicketSlaOutcomes,
         Table::Breaches,
-    ] {
-        files_removed += match only_service {
-            Some(service) => store.remove_service_from(table, from_day, service)?,
-            None => store.remove_from(table, from_day)?,
-        };
+    ];
+    let replacing = crate::store::Replacing {
+        from_day: Some(from_day),
+        service: only_service.map(str::to_string),
+    };
+    let mut files_removed = 0;
+    for table in tables {
+        files_removed += store
+            .files_by_day(table)?
+            .iter()
+            .filter(|f| f.day >= from_day)
+            .count();
     }
-    store.write(&files)?;
+    store.replace(&tables, &replacing, &files)?;
     Ok(RecomputeSummary {
         events_replayed,
         files_removed,
@@ -269,14 +274,18 @@ pub fn correct_late_events(
             batch,
         });
     }
-    for table in [
-        Table::AvailabilitySlices,
-        Table::TicketSlaOutcomes,
-        Table::Breaches,
-    ] {
-        store.remove_from(table, first_day)?;
-    }
-    store.write(&files)?;
+    store.replace(
+        &[
+            Table::AvailabilitySlices,
+            Table::TicketSlaOutcomes,
+            Table::Breaches,
+        ],
+        &crate::store::Replacing {
+            from_day: Some(first_day),
+            service: None,
+        },
+        &files,
+    )?;
     Ok(Correction {
         engine,
         records,

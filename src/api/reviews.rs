@@ -119,22 +119,18 @@ pub async fn review(
         .into_response())
 }
 
-/// Writes the `reviews` table files of `entries` that are not there yet.
+/// Adds the `reviews` table rows of `entries` that are not there yet: the table's `txn`
+/// (`slacap.reviews`) says up to which register sequence number it holds.
 pub fn write_review_files(
     store: &HistoryStore,
     entries: &[ReviewEntry],
 ) -> Result<usize, crate::store::StoreError> {
-    let existing: std::collections::HashSet<String> = store
-        .files(crate::store::Table::Reviews)?
-        .iter()
-        .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(String::from))
-        .collect();
+    let held = store
+        .txn_version(crate::store::Table::Reviews, crate::store::REVIEWS_APP)?
+        .unwrap_or(0);
     let mut files = Vec::new();
-    for entry in entries {
-        let file = review_file(entry)?;
-        if !existing.contains(&file.origin.file_name()) {
-            files.push(file);
-        }
+    for entry in entries.iter().filter(|e| e.seq as i64 > held) {
+        files.push(review_file(entry)?);
     }
     store.write(&files)?;
     Ok(files.len())

@@ -71,6 +71,8 @@ pub struct Processor {
     input_limits: Option<(Duration, Duration, Duration)>,
     /// With every partition idle, the watermark follows the wall clock.
     follow_wall_clock: bool,
+    /// Source partitions whose raw table's `txn` has been read since start-up.
+    consulted: std::collections::HashSet<(Arc<str>, i32)>,
 }
 
 impl Processor {
@@ -93,6 +95,7 @@ impl Processor {
             assignment: None,
             input_limits: None,
             follow_wall_clock: false,
+            consulted: Default::default(),
         }
     }
 
@@ -161,6 +164,36 @@ impl Processor {
         &self.store
     }
 
+    /// The raw table's own record of a source partition: its `txn` names the last offset it
+    /// holds. Records up to there are never appended again, even when the checkpoint file was
+    /// lost or is older than the table.
+    fn consult_raw_table(
+        &mut self,
+        stream: Stream,
+        source_key: &str,
+        partition: i32,
+    ) -> Result<(), StoreError> {
+        let table = match stream {
+            Stream::Metrics => Table::Metrics,
+            Stream::Tickets => Table::TicketEvents,
+        };
+        let app = crate::store::source_app(source_key, partition);
+        if let Some(last) = self.store.txn_version(table, &app)? {
+            let next = self.checkpoint.next_offset(source_key, partition);
+            if last + 1 > next {
+                tracing::info!(
+                    source = source_key,
+                    partition,
+                    checkpoint = next,
+                    table_holds_until = last,
+                    "the raw table holds records beyond the checkpoint; they are not appended again"
+                );
+                self.checkpoint.advance(source_key, partition, last + 1);
+            }
+        }
+        Ok(())
+    }
+
     /// Decodes, applies and writes one batch. An empty batch is an idle tick: partitions that
     /// went quiet stop holding the watermark back, and what that finalises is written. Returns
     /// `None` when there is nothing new (every record was already durable, or nothing moved).
@@ -196,6 +229,9 @@ impl Processor {
                     .source_key(&record.topic, record.partition)
                     .into()
             };
+            if self.consulted.insert((source_key.clone(), record.partition)) {
+                self.consult_raw_table(record.stream, &source_key, record.partition)?;
+            }
             if self
                 .checkpoint
                 .covers(&source_key, record.partition, record.offset)
@@ -369,6 +405,7 @@ impl Processor {
         }
 
         let mut checkpoint = self.checkpoint.clone();
+        checkpoint.versions = self.store.versions(&crate::store::DERIVED)?;
         checkpoint.seq = seq;
         checkpoint.watermark = watermark;
         let mut commits = Vec::new();

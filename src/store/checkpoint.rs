@@ -1,6 +1,7 @@
-//! The offset checkpoint: which source offsets (and which batch sequence number) are durable in
-//! the history. It is written after a batch's files are renamed into place and before the
-//! offsets are committed to Kafka, so it is the ground truth after a crash.
+//! The offset checkpoint: which source offsets, which batch sequence number and which derived
+//! table versions are durable in the history. It is written after a batch's commits and before
+//! the offsets are committed to Kafka. The raw tables' own transactions (`txn` per source
+//! partition) also say which records they hold, so losing this file doubles no raw row.
 
 use super::durable::write_atomically;
 use super::error::{StoreError, io};
@@ -24,6 +25,10 @@ pub struct Checkpoint {
     /// log's offsets never collide with the old log's files. (`~` is not legal in topic names.)
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub generations: BTreeMap<String, BTreeMap<i32, u32>>,
+    /// Derived table → its Delta version once the batch was committed. Commits of the stream's
+    /// batches beyond these versions are withdrawn at start-up (their records are replayed).
+    #[serde(default)]
+    pub versions: BTreeMap<String, i64>,
 }
 
 /// The Kafka topic of a source key (`topic` or `topic~g<generation>`).

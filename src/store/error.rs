@@ -20,6 +20,12 @@ pub enum StoreError {
     Checkpoint { path: PathBuf, message: String },
     #[error(transparent)]
     Query(#[from] datafusion::error::DataFusionError),
+    #[error("history table {table}: {source}")]
+    Delta {
+        table: &'static str,
+        #[source]
+        source: Box<deltalake_core::DeltaTableError>,
+    },
     #[error("unknown named query `{0}`")]
     UnknownQuery(String),
     #[error("query parameter `{name}`: {problem}")]

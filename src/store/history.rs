@@ -1,112 +1,78 @@
-//! The Parquet history on disk: `<data>/history/<table>/date=YYYY-MM-DD/<file>.parquet`.
+//! The history: one Delta Lake table per [`Table`] under `<data>/history/<table>/`, partitioned
+//! by `date` (UTC), readable by any Delta reader (DuckDB's `delta_scan`, Python's `deltalake`,
+//! polars, Spark, Trino) and by slacap's own SQL.
 //!
-//! Raw tables (metrics, ticket events) are named by source topic, partition and offset range;
-//! derived tables by batch sequence number. Both are covered by the offset checkpoint, so files
-//! written after the last checkpoint (a crash between rename and checkpoint) are deleted at
-//! start-up and rewritten by the replay: nothing is lost and nothing doubles.
+//! Each batch is one commit per table it touches. Raw tables carry an application transaction
+//! (`txn`) per source partition whose version is the partition's last offset in the table, so a
+//! record is never appended twice even when the offset checkpoint is lost. Derived tables carry
+//! the `txn` of the stream's batches (`slacap.derived`, the batch sequence number); commits of
+//! batches the checkpoint does not cover are withdrawn at start-up and derived again from the
+//! replayed records, so a crash between commits doubles nothing and loses nothing.
 
 use super::checkpoint::{self, Checkpoint};
-use super::durable::{TEMP_SUFFIX, write_atomically};
-use super::error::{StoreError, io};
-use super::tables::{Table, date_label};
+use super::delta::{self, ActiveFile, Replacing};
+use super::error::StoreError;
+use super::tables::Table;
 use arrow::array::RecordBatch;
-use parquet::arrow::ArrowWriter;
+use deltalake_core::DeltaTable;
+use deltalake_core::kernel::Action;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
-/// What a file in the history belongs to, parsed from its name.
+/// What rows in the history come from: it decides the `txn` their commit carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOrigin {
-    /// `<topic>~p<partition>~<first>-<last>.parquet`
+    /// Records `first..=last` of a source partition (`topic` is the source key: the topic, or
+    /// `topic~g<generation>` after a replaced log was reset).
     Source {
         topic: String,
         partition: i32,
         first: i64,
         last: i64,
     },
-    /// `batch-<seq>.parquet`
+    /// The stream's batch `seq`.
     Batch { seq: u64 },
-    /// `recompute-<unix seconds>.parquet`: written by `slacap recompute`, not by the stream.
+    /// `slacap recompute` at a unix time: not the stream's.
     Recompute { at: i64 },
-    /// `fit-<unix micros>.parquet`: a forecast fit's points and plans (not derived from the
-    /// stream's batches, so never removed at start-up).
+    /// A forecast fit at unix micros.
     Fit { at: i64 },
-    /// `review-<seq>.parquet`: one entry of the review register (its journal is the record;
-    /// this file is its copy for BI).
+    /// Entry `seq` of the review register (its journal is the record; this is its copy for BI).
     Review { seq: u64 },
 }
 
+/// The application transaction of derived rows written by the stream's batches.
+pub const DERIVED_APP: &str = "slacap.derived";
+/// The application transaction of the review register's copy.
+pub const REVIEWS_APP: &str = "slacap.reviews";
+
+/// The application id of a source partition's records.
+pub fn source_app(source_key: &str, partition: i32) -> String {
+    format!("slacap.source:{source_key}:{partition}")
+}
+
 impl FileOrigin {
-    pub fn file_name(&self) -> String {
+    /// The `txn` (application id, version) a commit of these rows carries, if any.
+    pub fn transaction(&self) -> Option<(String, i64)> {
         match self {
             FileOrigin::Source {
                 topic,
                 partition,
-                first,
                 last,
-            } => format!("{topic}~p{partition}~{first:019}-{last:019}.parquet"),
-            FileOrigin::Batch { seq } => format!("batch-{seq:012}.parquet"),
-            FileOrigin::Recompute { at } => format!("recompute-{at}.parquet"),
-            FileOrigin::Fit { at } => format!("fit-{at}.parquet"),
-            FileOrigin::Review { seq } => format!("review-{seq:012}.parquet"),
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<FileOrigin> {
-        let stem = name.strip_suffix(".parquet")?;
-        if let Some(seq) = stem.strip_prefix("batch-") {
-            return seq.parse().ok().map(|seq| FileOrigin::Batch { seq });
-        }
-        if let Some(at) = stem.strip_prefix("recompute-") {
-            return at.parse().ok().map(|at| FileOrigin::Recompute { at });
-        }
-        if let Some(seq) = stem.strip_prefix("review-") {
-            return seq.parse().ok().map(|seq| FileOrigin::Review { seq });
-        }
-        if let Some(at) = stem.strip_prefix("fit-") {
-            return at.parse().ok().map(|at| FileOrigin::Fit { at });
-        }
-        let mut parts = stem.rsplitn(3, '~');
-        let (range, partition, topic) = (parts.next()?, parts.next()?, parts.next()?);
-        let (first, last) = range.split_once('-')?;
-        Some(FileOrigin::Source {
-            topic: topic.to_string(),
-            partition: partition.strip_prefix('p')?.parse().ok()?,
-            first: first.parse().ok()?,
-            last: last.parse().ok()?,
-        })
-    }
-
-    /// True when the file's content is not covered by `checkpoint` (written after it).
-    fn is_beyond(&self, checkpoint: &Checkpoint) -> bool {
-        match self {
-            FileOrigin::Source {
-                topic,
-                partition,
-                first,
                 ..
-            } => !checkpoint.covers(topic, *partition, *first),
-            FileOrigin::Batch { seq } => *seq > checkpoint.seq,
-            FileOrigin::Recompute { .. } | FileOrigin::Fit { .. } | FileOrigin::Review { .. } => {
-                false
-            }
+            } => Some((source_app(topic, *partition), *last)),
+            FileOrigin::Batch { seq } => Some((DERIVED_APP.to_string(), *seq as i64)),
+            FileOrigin::Review { seq } => Some((REVIEWS_APP.to_string(), *seq as i64)),
+            FileOrigin::Fit { at } => Some(("slacap.fits".to_string(), *at)),
+            FileOrigin::Recompute { .. } => None,
         }
     }
 }
 
-/// The day (since the epoch) of the `date=YYYY-MM-DD` folder a history file lies in.
-fn partition_day(path: &Path) -> Option<i64> {
-    let folder = path.parent()?.file_name()?.to_str()?;
-    let date = chrono::NaiveDate::parse_from_str(folder.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
-    Some(
-        date.signed_duration_since(chrono::NaiveDate::default())
-            .num_days(),
-    )
-}
-
-/// One file to add to the history.
+/// Rows to add to one table's date partition.
 pub struct PendingFile {
     pub table: Table,
     pub day: i64,
@@ -114,38 +80,91 @@ pub struct PendingFile {
     pub batch: RecordBatch,
 }
 
-#[derive(Debug, Clone)]
+/// The tables derived from the stream by the SLA engine.
+pub const DERIVED: [Table; 4] = [
+    Table::AvailabilitySlices,
+    Table::TicketSlaOutcomes,
+    Table::Breaches,
+    Table::Corrections,
+];
+
+#[derive(Clone)]
 pub struct HistoryStore {
     data_dir: PathBuf,
+    /// Loaded tables, kept between operations so each only reads the log's new commits.
+    tables: Arc<Mutex<HashMap<Table, DeltaTable>>>,
+}
+
+impl std::fmt::Debug for HistoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryStore")
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+/// Runs a history operation to completion from synchronous code. delta-rs is async; the
+/// pipeline calls the history from blocking threads, the CLI from `main`. The future runs on a
+/// small runtime of its own, on a scoped thread when the caller is inside another runtime.
+pub(crate) fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("slacap-history")
+            .enable_all()
+            .build()
+            .expect("the history runtime starts")
+    });
+    if tokio::runtime::Handle::try_current().is_err() {
+        return RUNTIME.block_on(future);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| RUNTIME.block_on(future))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 impl HistoryStore {
-    /// Opens (or creates) the history under `data_dir`, deletes what a crash left beyond the
-    /// checkpoint, and returns the checkpoint.
+    /// Opens (or creates) the history under `data_dir`, withdraws what the stream's batches
+    /// wrote beyond the checkpoint, and returns the checkpoint.
     pub fn open(data_dir: &Path) -> Result<(HistoryStore, Checkpoint), StoreError> {
-        let store = HistoryStore {
-            data_dir: data_dir.to_path_buf(),
-        };
-        for table in Table::ALL {
-            let dir = store.table_dir(table);
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        }
+        let store = HistoryStore::reader(data_dir);
         let checkpoint = checkpoint::load(data_dir)?;
-        let removed = store.remove_uncommitted(&checkpoint)?;
-        if removed > 0 {
+        let mut withdrawn = 0;
+        for table in Table::ALL {
+            let mut delta = block_on(store.checkout(table))?;
+            if DERIVED.contains(&table)
+                && let Some(version) = checkpoint.versions.get(table.name())
+            {
+                withdrawn += block_on(delta::undo_after(
+                    table,
+                    &mut delta,
+                    *version,
+                    DERIVED_APP,
+                ))?;
+            }
+            store.checkin(table, delta);
+        }
+        if withdrawn > 0 {
             tracing::warn!(
-                files = removed,
-                "removed history files written after the last checkpoint; they will be rewritten from Kafka"
+                files = withdrawn,
+                "withdrew derived rows written after the last checkpoint; they are derived again from the replay"
             );
         }
         Ok((store, checkpoint))
     }
 
-    /// The history for reading only (queries): nothing is created or cleaned up, so it is safe
-    /// next to a running pipeline.
+    /// The history for reading (and for writers of their own tables: reviews, forecasts).
     pub fn reader(data_dir: &Path) -> HistoryStore {
         HistoryStore {
             data_dir: data_dir.to_path_buf(),
+            tables: Default::default(),
         }
     }
 
@@ -157,151 +176,172 @@ impl HistoryStore {
         self.data_dir.join("history").join(table.name())
     }
 
-    /// All Parquet files of a table, in path order.
-    pub fn files(&self, table: Table) -> Result<Vec<PathBuf>, StoreError> {
-        let mut files = Vec::new();
-        let dir = self.table_dir(table);
-        if !dir.exists() {
-            return Ok(files);
-        }
-        for day in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let day = day.map_err(io(&dir))?.path();
-            if !day.is_dir() {
-                continue;
+    /// The table at its latest version (opened or created on first use).
+    pub(super) async fn checkout(&self, table: Table) -> Result<DeltaTable, StoreError> {
+        let cached = self
+            .tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&table);
+        match cached {
+            Some(mut delta) => {
+                delta
+                    .update_incremental(None)
+                    .await
+                    .map_err(delta::delta_error(table))?;
+                Ok(delta)
             }
-            for file in std::fs::read_dir(&day).map_err(io(&day))? {
-                let path = file.map_err(io(&day))?.path();
-                if path.extension().is_some_and(|e| e == "parquet") {
-                    files.push(path);
-                }
-            }
+            None => delta::open_or_create(table, &self.table_dir(table)).await,
         }
-        files.sort();
+    }
+
+    pub(super) fn checkin(&self, table: Table, delta: DeltaTable) {
+        self.tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table, delta);
+    }
+
+    /// The data files of a table's latest version, by date.
+    pub async fn active_files(&self, table: Table) -> Result<Vec<ActiveFile>, StoreError> {
+        let delta = self.checkout(table).await?;
+        let root = self.table_dir(table);
+        let mut files = delta::active_files(&delta, &root);
+        self.checkin(table, delta);
+        files.sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));
         Ok(files)
     }
 
-    fn remove_uncommitted(&self, checkpoint: &Checkpoint) -> Result<usize, StoreError> {
-        let mut removed = 0;
-        for table in Table::ALL {
-            let dir = self.table_dir(table);
-            for day in std::fs::read_dir(&dir).map_err(io(&dir))? {
-                let day = day.map_err(io(&dir))?.path();
-                if !day.is_dir() {
-                    continue;
-                }
-                for file in std::fs::read_dir(&day).map_err(io(&day))? {
-                    let path = file.map_err(io(&day))?.path();
-                    let name = path
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .unwrap_or_default();
-                    let stale = name.ends_with(TEMP_SUFFIX)
-                        || FileOrigin::parse(name).is_some_and(|o| o.is_beyond(checkpoint));
-                    if stale {
-                        std::fs::remove_file(&path).map_err(io(&path))?;
-                        removed += 1;
+    /// The data files of a table's latest version, by date then path.
+    pub fn files(&self, table: Table) -> Result<Vec<PathBuf>, StoreError> {
+        Ok(block_on(self.active_files(table))?
+            .into_iter()
+            .map(|f| f.path)
+            .collect())
+    }
+
+    /// The files of a table's latest version with their dates.
+    pub fn files_by_day(&self, table: Table) -> Result<Vec<ActiveFile>, StoreError> {
+        block_on(self.active_files(table))
+    }
+
+    /// Each table's latest version (`-1` for none yet), for the checkpoint.
+    pub fn versions(&self, tables: &[Table]) -> Result<BTreeMap<String, i64>, StoreError> {
+        block_on(async {
+            let mut versions = BTreeMap::new();
+            for table in tables {
+                let delta = self.checkout(*table).await?;
+                versions.insert(
+                    table.name().to_string(),
+                    delta.version().map_or(-1, |v| v as i64),
+                );
+                self.checkin(*table, delta);
+            }
+            Ok(versions)
+        })
+    }
+
+    /// The version of `app_id`'s last transaction in `table`.
+    pub fn txn_version(&self, table: Table, app_id: &str) -> Result<Option<i64>, StoreError> {
+        block_on(async {
+            let delta = self.checkout(table).await?;
+            let version = delta::txn_version(table, &delta, app_id).await;
+            self.checkin(table, delta);
+            version
+        })
+    }
+
+    /// Adds the rows of `files`: one commit per table. Returns the bytes written.
+    pub fn write(&self, files: &[PendingFile]) -> Result<u64, StoreError> {
+        self.replace(&[], &Replacing::default(), files)
+    }
+
+    /// One commit per table of `tables` and of `files`: the rows `replacing` covers in `tables`
+    /// go, and the rows of `files` come, together (a reader never sees one without the other).
+    /// Returns the bytes written.
+    pub fn replace(
+        &self,
+        tables: &[Table],
+        replacing: &Replacing,
+        files: &[PendingFile],
+    ) -> Result<u64, StoreError> {
+        let mut by_table: BTreeMap<Table, Vec<&PendingFile>> = BTreeMap::new();
+        for table in tables {
+            by_table.entry(*table).or_default();
+        }
+        for f in files {
+            by_table.entry(f.table).or_default().push(f);
+        }
+        block_on(async {
+            let mut bytes = 0;
+            for (table, pending) in by_table {
+                let replacing_here = if tables.contains(&table) {
+                    replacing.clone()
+                } else {
+                    Replacing::default()
+                };
+                bytes += self.commit_table(table, &replacing_here, &pending).await?;
+            }
+            Ok(bytes)
+        })
+    }
+
+    async fn commit_table(
+        &self,
+        table: Table,
+        replacing: &Replacing,
+        pending: &[&PendingFile],
+    ) -> Result<u64, StoreError> {
+        let mut delta = self.checkout(table).await?;
+        let result = self.commit_with(table, &mut delta, replacing, pending).await;
+        self.checkin(table, delta);
+        result
+    }
+
+    async fn commit_with(
+        &self,
+        table: Table,
+        delta: &mut DeltaTable,
+        replacing: &Replacing,
+        pending: &[&PendingFile],
+    ) -> Result<u64, StoreError> {
+        let mut parts: Vec<(i64, RecordBatch)> =
+            pending.iter().map(|f| (f.day, f.batch.clone())).collect();
+        let mut txns: BTreeMap<String, i64> = BTreeMap::new();
+        for f in pending {
+            if let Some((app, version)) = f.origin.transaction() {
+                let v = txns.entry(app).or_insert(version);
+                *v = (*v).max(version);
+            }
+        }
+        let mut actions: Vec<Action> = Vec::new();
+        let root = self.table_dir(table);
+        for (remove, day) in delta::removals(delta, replacing) {
+            if let Some(service) = &replacing.service {
+                // Keep the other services' rows of the file.
+                let path = root.join(
+                    percent_encoding::percent_decode_str(&remove.path)
+                        .decode_utf8_lossy()
+                        .as_ref(),
+                );
+                for batch in super::replay::read(&path)? {
+                    let kept = without_service(&batch, service)?;
+                    if kept.num_rows() > 0 {
+                        parts.push((day, kept));
                     }
                 }
             }
+            actions.push(Action::Remove(remove));
         }
-        Ok(removed)
-    }
-
-    /// Writes each file durably (temp name, fsync, rename, fsync folder) and returns the bytes
-    /// written. Call [`HistoryStore::save_checkpoint`] afterwards to make them count.
-    pub fn write(&self, files: &[PendingFile]) -> Result<u64, StoreError> {
-        let mut bytes = 0;
-        for f in files {
-            let dir = self
-                .table_dir(f.table)
-                .join(format!("date={}", date_label(f.day)));
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let path = dir.join(f.origin.file_name());
-            write_atomically(&path, |file| {
-                let mut writer =
-                    ArrowWriter::try_new(file, f.batch.schema(), Some(writer_properties(f.table)))
-                        .map_err(|source| StoreError::Parquet {
-                            path: path.clone(),
-                            source,
-                        })?;
-                writer
-                    .write(&f.batch)
-                    .map_err(|source| StoreError::Parquet {
-                        path: path.clone(),
-                        source,
-                    })?;
-                writer.close().map_err(|source| StoreError::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
-                Ok(())
-            })?;
-            bytes += std::fs::metadata(&path).map_err(io(&path))?.len();
+        if parts.iter().all(|(_, b)| b.num_rows() == 0) && actions.is_empty() {
+            return Ok(0);
         }
+        let adds = delta::write_files(table, delta, parts, writer_properties(table), None).await?;
+        let bytes = adds.iter().map(|a| a.size.max(0) as u64).sum();
+        actions.extend(adds.into_iter().map(Action::Add));
+        actions.extend(txns.into_iter().map(|(app, v)| delta::txn(app, v)));
+        delta::commit(table, delta, actions, delta::write_operation(replacing)).await?;
         Ok(bytes)
-    }
-
-    /// Deletes every file of `table` in the date partitions from `first_day` on (days since the
-    /// epoch). Returns how many files went.
-    pub fn remove_from(&self, table: Table, first_day: i64) -> Result<usize, StoreError> {
-        let mut removed = 0;
-        for path in self.files(table)? {
-            let day = partition_day(&path);
-            if day.is_some_and(|d| d >= first_day) {
-                std::fs::remove_file(&path).map_err(io(&path))?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Removes the rows of `service` from every file of `table` in the date partitions from
-    /// `first_day` on, rewriting each file durably (or deleting it when nothing is left).
-    pub fn remove_service_from(
-        &self,
-        table: Table,
-        first_day: i64,
-        service: &str,
-    ) -> Result<usize, StoreError> {
-        use arrow::array::{Array, AsArray};
-        let mut rewritten = 0;
-        for path in self.files(table)? {
-            let day = partition_day(&path);
-            let (Some(day), Some(origin)) = (
-                day.filter(|d| *d >= first_day),
-                path.file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(FileOrigin::parse),
-            ) else {
-                continue;
-            };
-            let mut kept = Vec::new();
-            for batch in super::replay::read(&path)? {
-                let Some(services) = batch.column_by_name("service") else {
-                    continue;
-                };
-                let services = services.as_string::<i32>();
-                let keep: arrow::array::BooleanArray = (0..services.len())
-                    .map(|i| Some(services.is_null(i) || services.value(i) != service))
-                    .collect();
-                let filtered = arrow::compute::filter_record_batch(&batch, &keep)?;
-                if filtered.num_rows() > 0 {
-                    kept.push(filtered);
-                }
-            }
-            std::fs::remove_file(&path).map_err(io(&path))?;
-            if !kept.is_empty() {
-                let batch = arrow::compute::concat_batches(&table.schema(), &kept)?;
-                self.write(&[PendingFile {
-                    table,
-                    day,
-                    origin,
-                    batch,
-                }])?;
-            }
-            rewritten += 1;
-        }
-        Ok(rewritten)
     }
 
     pub fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
@@ -309,9 +349,22 @@ impl HistoryStore {
     }
 }
 
+/// The rows of `batch` whose `service` is not `service`.
+fn without_service(batch: &RecordBatch, service: &str) -> Result<RecordBatch, StoreError> {
+    use arrow::array::{Array, AsArray};
+    let Some(services) = batch.column_by_name("service") else {
+        return Ok(batch.clone());
+    };
+    let services = services.as_string::<i32>();
+    let keep: arrow::array::BooleanArray = (0..services.len())
+        .map(|i| Some(services.is_null(i) || services.value(i) != service))
+        .collect();
+    Ok(arrow::compute::filter_record_batch(batch, &keep)?)
+}
+
 /// zstd, statistics per page, and encodings that suit sorted event data: the time column as
 /// deltas, the float values split by byte stream (both compress far better that way).
-fn writer_properties(table: Table) -> WriterProperties {
+pub(super) fn writer_properties(table: Table) -> WriterProperties {
     let time = ColumnPath::from(table.time_column());
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
@@ -327,56 +380,3 @@ fn writer_properties(table: Table) -> WriterProperties {
     props.build()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_round_trip() {
-        for origin in [
-            FileOrigin::Source {
-                topic: "slacap.metrics".into(),
-                partition: 2,
-                first: 10,
-                last: 99,
-            },
-            FileOrigin::Source {
-                topic: "odd~topic".into(),
-                partition: 0,
-                first: 0,
-                last: 0,
-            },
-            FileOrigin::Batch { seq: 42 },
-        ] {
-            assert_eq!(FileOrigin::parse(&origin.file_name()), Some(origin));
-        }
-    }
-
-    #[test]
-    fn files_beyond_the_checkpoint_are_uncommitted() {
-        let mut cp = Checkpoint {
-            seq: 3,
-            ..Default::default()
-        };
-        cp.advance("t", 0, 100);
-        let src = |first| FileOrigin::Source {
-            topic: "t".into(),
-            partition: 0,
-            first,
-            last: first + 10,
-        };
-        assert!(!src(90).is_beyond(&cp));
-        assert!(src(100).is_beyond(&cp));
-        assert!(
-            FileOrigin::Source {
-                topic: "t".into(),
-                partition: 1,
-                first: 0,
-                last: 1
-            }
-            .is_beyond(&cp)
-        );
-        assert!(!FileOrigin::Batch { seq: 3 }.is_beyond(&cp));
-        assert!(FileOrigin::Batch { seq: 4 }.is_beyond(&cp));
-    }
-}

@@ -1,7 +1,10 @@
-//! The Parquet history: table schemas, crash-safe writes with an offset checkpoint, replay of the
-//! raw events at start-up, and the DataFusion session that queries it all.
+//! The history: Delta Lake tables (schemas, commits with application transactions, compaction),
+//! the offset checkpoint, replay of the raw events at start-up, and the DataFusion session
+//! that queries it all.
 
 mod checkpoint;
+mod delta;
+mod delta_scan;
 mod durable;
 mod error;
 mod forecast_tables;
@@ -17,7 +20,10 @@ pub use checkpoint::{Checkpoint, kafka_topic};
 pub use durable::write_atomically;
 pub use error::StoreError;
 pub use forecast_tables::fit_files;
-pub use history::{FileOrigin, HistoryStore, PendingFile};
+pub use delta::{ActiveFile, Replacing, day_of_label};
+pub use history::{
+    DERIVED, DERIVED_APP, FileOrigin, HistoryStore, PendingFile, REVIEWS_APP, source_app,
+};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
 pub use replay::{Replayed, replay_events};
 pub use review_table::review_file;

@@ -1,4 +1,4 @@
-//! SQL over the history with DataFusion: one listing table per history folder, hive-partitioned
+//! SQL over the history with DataFusion: one table per Delta table of the history, partitioned
 //! by `date`, plus the named reports kept as SQL files in `queries/`.
 
 use super::error::StoreError;
@@ -9,10 +9,6 @@ use crate::sla::window::Interval;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -129,22 +125,14 @@ impl HistoryQuery {
     }
 }
 
-/// Registers one listing table per history folder (hive-partitioned by `date`) in `ctx`.
+/// Registers each history table (a Delta table, read at its latest version per query) in `ctx`.
 pub(super) fn register_history_tables(
     ctx: &SessionContext,
     store: &HistoryStore,
 ) -> Result<(), StoreError> {
     for table in Table::ALL {
-        let dir = store.table_dir(table);
-        std::fs::create_dir_all(&dir).map_err(super::error::io(&dir))?;
-        let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(table.schema());
-        ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+        let provider = super::delta_scan::DeltaHistoryTable::new(store.clone(), table);
+        ctx.register_table(table.name(), Arc::new(provider))?;
     }
     Ok(())
 }

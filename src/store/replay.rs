@@ -25,26 +25,25 @@ pub enum Replayed<'a> {
     },
 }
 
-/// Calls `apply` with every ticket event and every metric sample of the history, file by file.
+/// Calls `apply` with every ticket event and every metric sample of the history, a day at a
+/// time, each day's rows in source order (partition, offset): the order they arrived in.
 /// Returns the number of events replayed.
 pub fn replay_events(
     store: &HistoryStore,
     mut apply: impl FnMut(Replayed<'_>),
 ) -> Result<u64, StoreError> {
     let mut count = 0;
-    for path in store.files(Table::TicketEvents)? {
-        for batch in read(&path)? {
-            for (event, partition) in tickets(&batch) {
-                apply(Replayed::Ticket {
-                    event: &event,
-                    partition,
-                });
-                count += 1;
-            }
+    for_each_day_in_source_order(store, Table::TicketEvents, |batch| {
+        for (event, partition) in tickets(&batch) {
+            apply(Replayed::Ticket {
+                event: &event,
+                partition,
+            });
+            count += 1;
         }
-    }
-    for path in store.files(Table::Metrics)? {
-        for batch in read(&path)? {
+    })?;
+    for_each_day_in_source_order(store, Table::Metrics, |batch| {
+        {
             let service = batch
                 .column_by_name("service")
                 .map(|c| c.as_string::<i32>());
@@ -64,7 +63,7 @@ pub fn replay_events(
             let (Some(service), Some(metric), Some(time), Some(value), Some(partition)) =
                 (service, metric, time, value, partition)
             else {
-                continue;
+                return;
             };
             for i in 0..batch.num_rows() {
                 apply(Replayed::Sample {
@@ -78,8 +77,41 @@ pub fn replay_events(
                 count += 1;
             }
         }
-    }
+    })?;
     Ok(count)
+}
+
+/// Calls `each` with one batch per date of a raw table, in date order, its rows sorted by
+/// source partition and offset (a day's files come from different batches and compactions).
+/// One day is in memory at a time.
+fn for_each_day_in_source_order(
+    store: &HistoryStore,
+    table: Table,
+    mut each: impl FnMut(RecordBatch),
+) -> Result<(), StoreError> {
+    let mut by_day: std::collections::BTreeMap<i64, Vec<std::path::PathBuf>> = Default::default();
+    for file in store.files_by_day(table)? {
+        by_day.entry(file.day).or_default().push(file.path);
+    }
+    let schema = table.schema();
+    for (_, paths) in by_day {
+        let mut batches = Vec::new();
+        for path in &paths {
+            batches.extend(read(path)?);
+        }
+        let day = arrow::compute::concat_batches(&schema, &batches)?;
+        let columns = ["source_partition", "source_offset"]
+            .iter()
+            .filter_map(|c| day.column_by_name(c))
+            .map(|values| arrow::compute::SortColumn {
+                values: values.clone(),
+                options: None,
+            })
+            .collect::<Vec<_>>();
+        let order = arrow::compute::lexsort_to_indices(&columns, None)?;
+        each(arrow::compute::take_record_batch(&day, &order)?);
+    }
+    Ok(())
 }
 
 pub(super) fn read(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {

@@ -1,0 +1,373 @@
+//! The history's tables as Delta Lake tables (`<data>/history/<table>/_delta_log`), written
+//! through delta-rs's log layer: slacap encodes the Parquet files itself (its encodings, its
+//! sort order) and commits their `add`/`remove` actions, with application transactions (`txn`)
+//! that say which source offsets and which batch a table holds.
+//!
+//! Every function here is async and touches one table; [`super::HistoryStore`] is the
+//! synchronous face the pipeline's blocking threads use.
+
+use super::error::StoreError;
+use super::tables::{Table, date_label};
+use arrow::array::RecordBatch;
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use delta_kernel::expressions::Scalar;
+use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
+use parquet::file::properties::WriterProperties;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// The partition column every history table is split by: the UTC date of its time column.
+pub const DATE_COLUMN: &str = "date";
+
+/// A data file of a table's current version.
+#[derive(Debug, Clone)]
+pub struct ActiveFile {
+    /// Absolute path on disk.
+    pub path: PathBuf,
+    /// Days since the epoch of its `date` partition.
+    pub day: i64,
+    pub size: u64,
+}
+
+/// What one commit does to a table besides adding files.
+#[derive(Debug, Clone, Default)]
+pub struct Replacing {
+    /// Files of dates from this day on are replaced (their rows of `service` only, when set).
+    pub from_day: Option<i64>,
+    pub service: Option<String>,
+}
+
+pub(super) fn delta_error(table: Table) -> impl Fn(DeltaTableError) -> StoreError {
+    move |source| StoreError::Delta {
+        table: table.name(),
+        source: Box::new(source),
+    }
+}
+
+fn table_url(dir: &Path) -> Result<url::Url, StoreError> {
+    std::fs::create_dir_all(dir).map_err(super::error::io(dir))?;
+    let dir = std::fs::canonicalize(dir).map_err(super::error::io(dir))?;
+    url::Url::from_directory_path(&dir).map_err(|()| StoreError::Io {
+        path: dir,
+        source: std::io::Error::other("not an absolute directory"),
+    })
+}
+
+/// Opens a table at `dir`, creating it (with its schema and `date` partition) if it is new.
+pub(super) async fn open_or_create(table: Table, dir: &Path) -> Result<DeltaTable, StoreError> {
+    let url = table_url(dir)?;
+    let err = delta_error(table);
+    let mut delta = DeltaTableBuilder::from_url(url.clone())
+        .map_err(&err)?
+        .build()
+        .map_err(&err)?;
+    match delta.load().await {
+        Ok(()) => return Ok(delta),
+        Err(DeltaTableError::NotATable(_)) => {}
+        Err(e) => return Err(err(e)),
+    }
+    let mut schema: StructType = table.schema().as_ref().try_into_kernel().map_err(|e| {
+        err(DeltaTableError::Generic(format!(
+            "the {} schema has no Delta form: {e}",
+            table.name()
+        )))
+    })?;
+    let mut fields: Vec<_> = schema.fields().cloned().collect();
+    fields.push(deltalake_core::kernel::StructField::new(
+        DATE_COLUMN,
+        deltalake_core::kernel::DataType::STRING,
+        false,
+    ));
+    schema = StructType::try_new(fields).map_err(|e| err(e.into()))?;
+    let created = delta
+        .create()
+        .with_location(url.as_str())
+        .with_table_name(table.name())
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns([DATE_COLUMN])
+        // A checkpoint every 100 commits keeps start-up reads short; commit files older than a
+        // week go at the next checkpoint (time travel further back is not needed: the review
+        // journal and the history itself are the record, not the log).
+        .with_configuration_property(TableProperty::CheckpointInterval, Some("100"))
+        .with_configuration_property(
+            TableProperty::LogRetentionDuration,
+            Some("interval 7 days"),
+        )
+        .with_configuration_property(
+            TableProperty::DeletedFileRetentionDuration,
+            Some("interval 1 days"),
+        )
+        .await;
+    match created {
+        Ok(t) => Ok(t),
+        // Another writer created it first (the API and the pipeline start together).
+        Err(_) => {
+            let mut delta = DeltaTableBuilder::from_url(url)
+                .map_err(&err)?
+                .build()
+                .map_err(&err)?;
+            delta.load().await.map_err(&err)?;
+            Ok(delta)
+        }
+    }
+}
+
+/// The files of the table's loaded version, with their dates.
+pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
+    let Ok(state) = table.snapshot() else {
+        return Vec::new();
+    };
+    state
+        .log_data()
+        .iter()
+        .map(|f| {
+            let date = f
+                .partition_values_map()
+                .get(DATE_COLUMN)
+                .cloned()
+                .flatten()
+                .unwrap_or_default();
+            ActiveFile {
+                path: root.join(f.object_store_path().as_ref()),
+                day: day_of_label(&date).unwrap_or(i64::MIN),
+                size: f.size().max(0) as u64,
+            }
+        })
+        .collect()
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` label.
+pub fn day_of_label(label: &str) -> Option<i64> {
+    let date = chrono::NaiveDate::parse_from_str(label, "%Y-%m-%d").ok()?;
+    Some(
+        date.signed_duration_since(chrono::NaiveDate::default())
+            .num_days(),
+    )
+}
+
+/// Encodes `parts` (one batch per date) as Parquet files in the table's folder and returns
+/// their `add` actions (not yet committed).
+pub(super) async fn write_files(
+    table: Table,
+    delta: &DeltaTable,
+    parts: Vec<(i64, RecordBatch)>,
+    properties: WriterProperties,
+    target_file_size: Option<u64>,
+) -> Result<Vec<Add>, StoreError> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let err = delta_error(table);
+    let mut writer = RecordBatchWriter::for_table(delta)
+        .map_err(&err)?
+        .with_writer_properties(properties);
+    if let Some(size) = target_file_size {
+        writer = writer.with_target_file_size(size);
+    }
+    for (day, batch) in parts {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let partition: indexmap::IndexMap<String, Scalar> =
+            [(DATE_COLUMN.to_string(), Scalar::String(date_label(day)))].into();
+        writer
+            .write_partition(batch, &partition, WriteMode::Default)
+            .await
+            .map_err(&err)?;
+    }
+    writer.flush().await.map_err(&err)
+}
+
+/// Commits `actions` (adds, removes, txns) as one new version; returns it.
+pub(super) async fn commit(
+    table: Table,
+    delta: &mut DeltaTable,
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+) -> Result<i64, StoreError> {
+    let err = delta_error(table);
+    let snapshot = delta.snapshot().map_err(&err)?;
+    let finalized = CommitBuilder::from(CommitProperties::default())
+        .with_actions(actions)
+        .build(Some(snapshot), delta.log_store(), operation)
+        .await
+        .map_err(|e| err(e.into()))?;
+    let version = finalized.version();
+    delta.state = Some(finalized.snapshot());
+    Ok(version as i64)
+}
+
+/// `remove` actions for the active files that `replacing` covers.
+pub(super) fn removals(delta: &DeltaTable, replacing: &Replacing) -> Vec<(Remove, i64)> {
+    let Some(from_day) = replacing.from_day else {
+        return Vec::new();
+    };
+    let Ok(state) = delta.snapshot() else {
+        return Vec::new();
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    state
+        .log_data()
+        .iter()
+        .filter_map(|f| {
+            let day = f
+                .partition_values_map()
+                .get(DATE_COLUMN)
+                .cloned()
+                .flatten()
+                .and_then(|d| day_of_label(&d))?;
+            if day < from_day {
+                return None;
+            }
+            let mut remove = f.remove_action(true);
+            remove.deletion_timestamp = Some(now);
+            Some((remove, day))
+        })
+        .collect()
+}
+
+/// The version a table's application transaction `app_id` last committed.
+pub(super) async fn txn_version(
+    table: Table,
+    delta: &DeltaTable,
+    app_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let err = delta_error(table);
+    let state = delta.snapshot().map_err(&err)?;
+    state
+        .transaction_version(delta.log_store().as_ref(), app_id)
+        .await
+        .map_err(&err)
+}
+
+/// Withdraws what commits after `version` carrying a `txn` of `app_id` did: the files they
+/// added are removed and the files they removed come back, in one new commit. Returns how many
+/// files changed. This is how a batch the checkpoint does not cover is undone after a crash.
+pub(super) async fn undo_after(
+    table: Table,
+    delta: &mut DeltaTable,
+    version: i64,
+    app_id: &str,
+) -> Result<usize, StoreError> {
+    let err = delta_error(table);
+    let latest = delta.version().map_or(-1, |v| v as i64);
+    if latest <= version {
+        return Ok(0);
+    }
+    let version = version.max(-1);
+    let store = delta.log_store();
+    let mut added: Vec<String> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    for v in (version + 1) as u64..=latest as u64 {
+        let Some(bytes) = store.read_commit_entry(v).await.map_err(&err)? else {
+            continue;
+        };
+        let actions = deltalake_core::logstore::get_actions(v, &bytes).map_err(&err)?;
+        let ours = actions
+            .iter()
+            .any(|a| matches!(a, Action::Txn(t) if t.app_id == app_id));
+        if !ours {
+            continue;
+        }
+        for action in actions {
+            match action {
+                Action::Add(a) => added.push(a.path),
+                Action::Remove(r) => removed.push(r.path),
+                _ => {}
+            }
+        }
+    }
+    if added.is_empty() && removed.is_empty() {
+        return Ok(0);
+    }
+    let added: HashSet<String> = added.into_iter().collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut actions = Vec::new();
+    let state = delta.snapshot().map_err(&err)?;
+    let active: HashMap<String, deltalake_core::kernel::LogicalFileView> = state
+        .log_data()
+        .iter()
+        .map(|f| (f.path().to_string(), f))
+        .collect();
+    for path in &added {
+        if let Some(f) = active.get(path.as_str()).or_else(|| {
+            let decoded = percent_decode(path);
+            active.get(decoded.as_str())
+        }) {
+            let mut remove = f.remove_action(true);
+            remove.deletion_timestamp = Some(now);
+            actions.push(Action::Remove(remove));
+        }
+    }
+    let restore: HashSet<String> = removed
+        .into_iter()
+        .filter(|p| !added.contains(p))
+        .collect();
+    if !restore.is_empty() {
+        let mut before = delta.clone();
+        before
+            .load_version(version.max(0) as u64)
+            .await
+            .map_err(&err)?;
+        for f in before.snapshot().map_err(&err)?.log_data().iter() {
+            let path = f.path().to_string();
+            if restore.contains(&path) || restore.iter().any(|r| percent_decode(r) == path) {
+                #[allow(deprecated)] // the whole `add` is wanted back, stats and all
+                actions.push(Action::Add(f.add_action()));
+            }
+        }
+    }
+    let changed = actions.len();
+    if changed > 0 {
+        commit(
+            table,
+            delta,
+            actions,
+            DeltaOperation::Restore {
+                version: Some(version.max(0) as u64),
+                datetime: None,
+            },
+        )
+        .await?;
+    }
+    Ok(changed)
+}
+
+fn percent_decode(path: &str) -> String {
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// A `txn` action.
+pub(super) fn txn(app_id: String, version: i64) -> Action {
+    Action::Txn(Transaction::new_with_last_update(
+        app_id,
+        version,
+        Some(chrono::Utc::now().timestamp_millis()),
+    ))
+}
+
+/// The commit operation of an append, or of a replacement from a day on.
+pub(super) fn write_operation(replacing: &Replacing) -> DeltaOperation {
+    let predicate = replacing.from_day.map(|day| {
+        let mut p = format!("{DATE_COLUMN} >= '{}'", date_label(day));
+        if let Some(service) = &replacing.service {
+            p.push_str(&format!(" AND service = '{}'", service.replace('\'', "''")));
+        }
+        p
+    });
+    DeltaOperation::Write {
+        mode: if predicate.is_some() {
+            SaveMode::Overwrite
+        } else {
+            SaveMode::Append
+        },
+        partition_by: Some(vec![DATE_COLUMN.to_string()]),
+        predicate,
+    }
+}

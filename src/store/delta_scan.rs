@@ -1,0 +1,169 @@
+//! A history table as a DataFusion table: the Parquet files of the Delta table's latest version
+//! (read from its log at each scan), with `date` as a partition column. Listing the folder
+//! instead would also read files a compaction or a correction has removed but not yet vacuumed.
+
+use super::delta::{ActiveFile, DATE_COLUMN};
+use super::history::HistoryStore;
+use super::tables::{Table, date_label};
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::TableProvider;
+use datafusion::datasource::TableType;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::object_store::ObjectStoreUrl;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct DeltaHistoryTable {
+    store: HistoryStore,
+    table: Table,
+    file_schema: SchemaRef,
+    schema: SchemaRef,
+}
+
+fn date_field() -> FieldRef {
+    Arc::new(Field::new(DATE_COLUMN, DataType::Utf8, false))
+}
+
+impl DeltaHistoryTable {
+    pub fn new(store: HistoryStore, table: Table) -> DeltaHistoryTable {
+        let file_schema = table.schema();
+        let mut fields: Vec<FieldRef> = file_schema.fields().iter().cloned().collect();
+        fields.push(date_field());
+        DeltaHistoryTable {
+            store,
+            table,
+            file_schema,
+            schema: Arc::new(Schema::new(fields)),
+        }
+    }
+}
+
+/// True when `expr` reads no column but `date`: it holds for a whole file or for none of it.
+fn only_date(expr: &Expr) -> bool {
+    let columns = expr.column_refs();
+    !columns.is_empty() && columns.iter().all(|c| c.name == DATE_COLUMN)
+}
+
+/// The files whose date satisfies every date-only filter.
+fn prune_by_date(
+    state: &dyn Session,
+    filters: &[Expr],
+    files: Vec<ActiveFile>,
+) -> Result<Vec<ActiveFile>> {
+    let date_filters: Vec<&Expr> = filters.iter().filter(|f| only_date(f)).collect();
+    if date_filters.is_empty() || files.is_empty() {
+        return Ok(files);
+    }
+    let days: Vec<i64> = files
+        .iter()
+        .map(|f| f.day)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let schema = Arc::new(Schema::new(vec![date_field()]));
+    let labels: ArrayRef = Arc::new(StringArray::from_iter_values(
+        days.iter().map(|d| date_label(*d)),
+    ));
+    let batch = RecordBatch::try_new(schema.clone(), vec![labels])?;
+    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+    let mut keep = vec![true; days.len()];
+    for filter in date_filters {
+        let expr = state.create_physical_expr((*filter).clone(), &df_schema)?;
+        let result = expr.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let Some(result) = result.as_any().downcast_ref::<arrow::array::BooleanArray>() else {
+            return Err(DataFusionError::Internal(
+                "a date filter did not give booleans".into(),
+            ));
+        };
+        for (i, k) in keep.iter_mut().enumerate() {
+            *k &= result.is_valid(i) && result.value(i);
+        }
+    }
+    let kept: BTreeSet<i64> = days
+        .iter()
+        .zip(keep)
+        .filter_map(|(d, k)| k.then_some(*d))
+        .collect();
+    Ok(files.into_iter().filter(|f| kept.contains(&f.day)).collect())
+}
+
+use arrow::array::Array as _;
+
+#[async_trait]
+impl TableProvider for DeltaHistoryTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if only_date(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let files = self
+            .store
+            .active_files(self.table)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let files = prune_by_date(state, filters, files)?;
+        let groups_wanted = state.config().target_partitions().max(1);
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_wanted];
+        for (i, file) in files.into_iter().enumerate() {
+            let path = file.path.to_string_lossy();
+            groups[i % groups_wanted].push(
+                PartitionedFile::new(path.trim_start_matches('/'), file.size)
+                    .with_partition_values(vec![ScalarValue::Utf8(Some(date_label(file.day)))]),
+            );
+        }
+        let groups: Vec<FileGroup> = groups
+            .into_iter()
+            .filter(|g| !g.is_empty())
+            .map(FileGroup::new)
+            .collect();
+        let format = ParquetFormat::default();
+        let source = format.file_source(
+            TableSchema::builder(self.file_schema.clone())
+                .with_table_partition_cols(vec![date_field()])
+                .build(),
+        );
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
+}
