@@ -113,6 +113,20 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         let _ = api_signal.wait_for(|stop| *stop).await;
     }));
     let mut background = vec![tokio::spawn(planner.run_schedule(signal.clone()))];
+    background.push(tokio::spawn(crate::store::run_maintenance(
+        pipeline.store().clone(),
+        config.settings.history.policy(),
+        config.settings.history.maintenance_every,
+        {
+            let engine = state.pipeline.engine.clone();
+            let lateness = config.settings.pipeline.allowed_lateness.as_micros() as i64;
+            move || {
+                let watermark = engine.read().ok()?.watermark()?;
+                Some(crate::store::day_of(watermark - lateness))
+            }
+        },
+        signal.clone(),
+    )));
     background.extend(state.pipeline.alerts.spawn(&signal));
     background.push(tokio::spawn(crate::alert::periodic::run(
         config.clone(),

@@ -19,7 +19,8 @@ pub use secure::{
     ClientProperties, MemoryLimit, OffsetRegression, QuerySettings, Secret, TlsFiles,
 };
 pub use settings::{
-    AlertSettings, ApiSettings, ApiToken, ForecastSettings, KafkaSettings, PipelineSettings, Role,
+    AlertSettings, ApiSettings, ApiToken, ForecastSettings, HistorySettings, KafkaSettings,
+    PipelineSettings, Role,
     Settings, Topics, Webhook, WebhookFormat,
 };
 

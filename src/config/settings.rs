@@ -24,6 +24,51 @@ pub struct Settings {
     pub forecast: ForecastSettings,
     #[serde(default)]
     pub alerts: AlertSettings,
+    #[serde(default)]
+    pub history: HistorySettings,
+}
+
+/// How the Delta history is kept: compaction, vacuum, retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistorySettings {
+    /// How often the maintenance round runs (compaction of closed days, retention, vacuum).
+    #[serde(with = "super::duration")]
+    pub maintenance_every: Duration,
+    /// A compacted file is cut at about this many MiB.
+    pub target_file_size_mib: u32,
+    /// Superseded files are deleted this long after a compaction or correction removed them.
+    #[serde(with = "super::duration")]
+    pub vacuum_grace: Duration,
+    /// Days of raw events (metrics, ticket events) kept; unset keeps them all.
+    pub raw_retention_days: Option<u32>,
+    /// Days of derived rows (slices, outcomes, breaches, corrections, forecasts, plans) kept;
+    /// unset keeps them all. The reviews table is never expired.
+    pub derived_retention_days: Option<u32>,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        HistorySettings {
+            maintenance_every: Duration::from_secs(600),
+            target_file_size_mib: 128,
+            vacuum_grace: Duration::from_secs(24 * 3600),
+            raw_retention_days: None,
+            derived_retention_days: None,
+        }
+    }
+}
+
+impl HistorySettings {
+    pub fn policy(&self) -> crate::store::MaintenancePolicy {
+        crate::store::MaintenancePolicy {
+            target_file_size: u64::from(self.target_file_size_mib.max(1)) << 20,
+            max_files_per_day: 1,
+            vacuum_grace: self.vacuum_grace,
+            raw_retention_days: self.raw_retention_days.map(i64::from),
+            derived_retention_days: self.derived_retention_days.map(i64::from),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

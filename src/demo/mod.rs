@@ -78,6 +78,11 @@ pub fn settings_for(
         },
         forecast: Default::default(),
         alerts: Default::default(),
+        // The demo month arrives in seconds: compact its closed days soon after.
+        history: crate::config::HistorySettings {
+            maintenance_every: Duration::from_secs(20),
+            ..Default::default()
+        },
     }
 }
 

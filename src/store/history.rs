@@ -93,6 +93,9 @@ pub struct HistoryStore {
     data_dir: PathBuf,
     /// Loaded tables, kept between operations so each only reads the log's new commits.
     tables: Arc<Mutex<HashMap<Table, DeltaTable>>>,
+    /// Held by every commit that removes files (corrections, compaction, expiry, undo), so two
+    /// of them never race to remove the same file. Appends do not take it.
+    rewriting: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for HistoryStore {
@@ -142,12 +145,10 @@ impl HistoryStore {
             if DERIVED.contains(&table)
                 && let Some(version) = checkpoint.versions.get(table.name())
             {
-                withdrawn += block_on(delta::undo_after(
-                    table,
-                    &mut delta,
-                    *version,
-                    DERIVED_APP,
-                ))?;
+                withdrawn += block_on(async {
+                    let _rewriting = store.rewriting.lock().await;
+                    delta::undo_after(table, &mut delta, *version, DERIVED_APP).await
+                })?;
             }
             store.checkin(table, delta);
         }
@@ -165,6 +166,7 @@ impl HistoryStore {
         HistoryStore {
             data_dir: data_dir.to_path_buf(),
             tables: Default::default(),
+            rewriting: Default::default(),
         }
     }
 
@@ -174,6 +176,10 @@ impl HistoryStore {
 
     pub fn table_dir(&self, table: Table) -> PathBuf {
         self.data_dir.join("history").join(table.name())
+    }
+
+    pub(super) fn rewrite_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.rewriting
     }
 
     /// The table at its latest version (opened or created on first use).
@@ -273,6 +279,10 @@ impl HistoryStore {
             by_table.entry(f.table).or_default().push(f);
         }
         block_on(async {
+            let _rewriting = match replacing.from_day {
+                Some(_) => Some(self.rewriting.lock().await),
+                None => None,
+            };
             let mut bytes = 0;
             for (table, pending) in by_table {
                 let replacing_here = if tables.contains(&table) {

@@ -9,6 +9,7 @@ mod durable;
 mod error;
 mod forecast_tables;
 mod history;
+mod maintenance;
 mod query;
 mod replay;
 mod review_table;
@@ -21,6 +22,7 @@ pub use durable::write_atomically;
 pub use error::StoreError;
 pub use forecast_tables::fit_files;
 pub use delta::{ActiveFile, Replacing, day_of_label};
+pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_maintenance};
 pub use history::{
     DERIVED, DERIVED_APP, FileOrigin, HistoryStore, PendingFile, REVIEWS_APP, source_app,
 };
