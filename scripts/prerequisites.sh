@@ -21,3 +21,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Independent readers of the Delta history in the tests (delta-rs's Python binding).
+python3 -c "import deltalake" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "deltalake==1.6.*" >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages --disable-pip-version-check "deltalake==1.6.*"

@@ -104,21 +104,30 @@ async fn compaction_leaves_one_file_per_day_and_the_same_rows() {
     assert_eq!(report.days_compacted, 2);
     assert_eq!(report.files_compacted, 80);
     assert_eq!(report.files_written, 2);
-    assert_eq!(report.files_vacuumed, 80, "grace 0: superseded files go at once");
+    assert_eq!(
+        report.files_vacuumed, 80,
+        "grace 0: superseded files go at once"
+    );
     let files = store.files_by_day(Table::Metrics).unwrap();
     assert_eq!(files.len(), 2);
     assert_eq!(parquet_files_on_disk(&store.table_dir(Table::Metrics)), 2);
-    assert_eq!(count_and_sum(&store).await, before, "compaction changes no row");
+    assert_eq!(
+        count_and_sum(&store).await,
+        before,
+        "compaction changes no row"
+    );
     // The raw table still knows which offsets it holds.
     let txn = store
-        .txn_version(Table::Metrics, &slacap::store::source_app("slacap.metrics", 0))
+        .txn_version(
+            Table::Metrics,
+            &slacap::store::source_app("slacap.metrics", 0),
+        )
         .unwrap();
     assert_eq!(txn, Some(399));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn superseded_files_stay_readable_through_the_grace_period_and_retention_expires_old_days()
-{
+async fn superseded_files_stay_readable_through_the_grace_period_and_retention_expires_old_days() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = HistoryStore::open(dir.path()).unwrap();
     let writer = store.clone();
@@ -141,7 +150,11 @@ async fn superseded_files_stay_readable_through_the_grace_period_and_retention_e
         12,
         "10 superseded + 2 compacted files on disk"
     );
-    assert_eq!(count_and_sum(&store).await.0, 50, "the scan reads only the live files");
+    assert_eq!(
+        count_and_sum(&store).await.0,
+        50,
+        "the scan reads only the live files"
+    );
 
     // Keep 9 days: the first of the two days (today - 10) leaves the table.
     let policy = MaintenancePolicy {

@@ -20,8 +20,7 @@ pub use secure::{
 };
 pub use settings::{
     AlertSettings, ApiSettings, ApiToken, ForecastSettings, HistorySettings, KafkaSettings,
-    PipelineSettings, Role,
-    Settings, Topics, Webhook, WebhookFormat,
+    PipelineSettings, Role, Settings, Topics, Webhook, WebhookFormat,
 };
 
 use std::path::{Path, PathBuf};

@@ -154,7 +154,7 @@ impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
             batch_max_records: 100_000,
-            batch_max_wait: Duration::from_millis(500),
+            batch_max_wait: Duration::from_millis(200),
             allowed_lateness: Duration::from_secs(300),
             idle_partition_timeout: Duration::from_secs(30),
             max_event_age: Duration::from_secs(400 * 86_400),

@@ -51,6 +51,8 @@ pub struct BatchOutcome {
     pub checkpoint: Checkpoint,
     /// (topic, partition, next offset) to commit to Kafka after the checkpoint.
     pub commits: Vec<(Arc<str>, i32, i64)>,
+    /// Records of the batch that were new (not replays): durable once the checkpoint is saved.
+    pub records: u64,
 }
 
 pub struct Processor {
@@ -199,6 +201,7 @@ impl Processor {
     /// `None` when there is nothing new (every record was already durable, or nothing moved).
     pub fn process(&mut self, records: Vec<RawRecord>) -> Result<Option<BatchOutcome>, StoreError> {
         let mut ranges: BTreeMap<(Arc<str>, i32), (i64, i64)> = BTreeMap::new();
+        let mut new_records = 0u64;
         let mut metrics: BTreeMap<PartitionKey, Vec<(SourcePosition, MetricEvent)>> =
             BTreeMap::new();
         let mut tickets: BTreeMap<PartitionKey, Vec<(SourcePosition, TicketEvent)>> =
@@ -229,7 +232,10 @@ impl Processor {
                     .source_key(&record.topic, record.partition)
                     .into()
             };
-            if self.consulted.insert((source_key.clone(), record.partition)) {
+            if self
+                .consulted
+                .insert((source_key.clone(), record.partition))
+            {
                 self.consult_raw_table(record.stream, &source_key, record.partition)?;
             }
             if self
@@ -239,6 +245,7 @@ impl Processor {
                 add(&self.counters.records_replayed_total, 1);
                 continue;
             }
+            new_records += 1;
             self.last_seen.insert(
                 Source {
                     stream: record.stream,
@@ -420,6 +427,7 @@ impl Processor {
             burn_alerts: findings.burn_alerts,
             checkpoint,
             commits,
+            records: new_records,
         }))
     }
 }

@@ -295,6 +295,7 @@ impl Pipeline {
             burn_alerts,
             checkpoint,
             commits,
+            records,
         } = outcome;
         if !alerts.is_empty() || !dead_letters.is_empty() {
             tracing::info!(
@@ -321,6 +322,7 @@ impl Pipeline {
 
         let counters = self.counters();
         add(&counters.batches_total, 1);
+        add(&counters.records_durable_total, records);
         if commits.is_empty() {
             return Ok(());
         }

@@ -9,9 +9,9 @@
 use super::error::StoreError;
 use super::tables::{Table, date_label};
 use arrow::array::RecordBatch;
+use delta_kernel::expressions::Scalar;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
-use delta_kernel::expressions::Scalar;
 use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
@@ -93,10 +93,7 @@ pub(super) async fn open_or_create(table: Table, dir: &Path) -> Result<DeltaTabl
         // week go at the next checkpoint (time travel further back is not needed: the review
         // journal and the history itself are the record, not the log).
         .with_configuration_property(TableProperty::CheckpointInterval, Some("100"))
-        .with_configuration_property(
-            TableProperty::LogRetentionDuration,
-            Some("interval 7 days"),
-        )
+        .with_configuration_property(TableProperty::LogRetentionDuration, Some("interval 7 days"))
         .with_configuration_property(
             TableProperty::DeletedFileRetentionDuration,
             Some("interval 1 days"),
@@ -303,10 +300,7 @@ pub(super) async fn undo_after(
             actions.push(Action::Remove(remove));
         }
     }
-    let restore: HashSet<String> = removed
-        .into_iter()
-        .filter(|p| !added.contains(p))
-        .collect();
+    let restore: HashSet<String> = removed.into_iter().filter(|p| !added.contains(p)).collect();
     if !restore.is_empty() {
         let mut before = delta.clone();
         before

@@ -95,7 +95,10 @@ fn prune_by_date(
         .zip(keep)
         .filter_map(|(d, k)| k.then_some(*d))
         .collect();
-    Ok(files.into_iter().filter(|f| kept.contains(&f.day)).collect())
+    Ok(files
+        .into_iter()
+        .filter(|f| kept.contains(&f.day))
+        .collect())
 }
 
 use arrow::array::Array as _;

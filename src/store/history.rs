@@ -303,7 +303,9 @@ impl HistoryStore {
         pending: &[&PendingFile],
     ) -> Result<u64, StoreError> {
         let mut delta = self.checkout(table).await?;
-        let result = self.commit_with(table, &mut delta, replacing, pending).await;
+        let result = self
+            .commit_with(table, &mut delta, replacing, pending)
+            .await;
         self.checkin(table, delta);
         result
     }
@@ -381,6 +383,11 @@ pub(super) fn writer_properties(table: Table) -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_column_dictionary_enabled(time.clone(), false)
         .set_column_encoding(time, Encoding::DELTA_BINARY_PACKED);
+    if table == Table::Metrics {
+        // Values that repeat stay dictionary-encoded; past the dictionary's size, the bytes of
+        // each float are split into streams, which zstd compresses far better than raw doubles.
+        props = props.set_column_encoding(ColumnPath::from("value"), Encoding::BYTE_STREAM_SPLIT);
+    }
     if table == Table::Metrics || table == Table::TicketEvents {
         let offset = ColumnPath::from("source_offset");
         props = props
@@ -389,4 +396,3 @@ pub(super) fn writer_properties(table: Table) -> WriterProperties {
     }
     props.build()
 }
-

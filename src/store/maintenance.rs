@@ -131,8 +131,8 @@ impl HistoryStore {
             report.files_compacted += files.len();
             report.files_written += written;
         }
-        let grace = chrono::Duration::from_std(policy.vacuum_grace)
-            .unwrap_or(chrono::Duration::days(1));
+        let grace =
+            chrono::Duration::from_std(policy.vacuum_grace).unwrap_or(chrono::Duration::days(1));
         let (vacuumed, metrics) = delta
             .clone()
             .vacuum()
@@ -261,11 +261,7 @@ async fn expire(table: Table, delta: &mut DeltaTable, cutoff: i64) -> Result<usi
         delta,
         actions,
         DeltaOperation::Delete {
-            predicate: Some(format!(
-                "{} < '{}'",
-                delta::DATE_COLUMN,
-                date_label(cutoff)
-            )),
+            predicate: Some(format!("{} < '{}'", delta::DATE_COLUMN, date_label(cutoff))),
         },
     )
     .await?;
@@ -294,10 +290,9 @@ pub async fn run_schedule(
         let today = super::day_of(chrono::Utc::now().timestamp_micros());
         let (store, policy) = (store.clone(), policy.clone());
         let started = std::time::Instant::now();
-        let round = tokio::task::spawn_blocking(move || {
-            store.maintain(&policy, closed.min(today), today)
-        })
-        .await;
+        let round =
+            tokio::task::spawn_blocking(move || store.maintain(&policy, closed.min(today), today))
+                .await;
         match round {
             Ok(Ok(report)) => {
                 if report != MaintenanceReport::default() {
@@ -312,7 +307,9 @@ pub async fn run_schedule(
                     );
                 }
             }
-            Ok(Err(error)) => tracing::warn!(%error, "history maintenance failed; it runs again next round"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "history maintenance failed; it runs again next round")
+            }
             Err(error) => tracing::warn!(%error, "history maintenance panicked"),
         }
     }

@@ -18,14 +18,14 @@ mod tables;
 mod user_query;
 
 pub use checkpoint::{Checkpoint, kafka_topic};
+pub use delta::{ActiveFile, Replacing, day_of_label};
 pub use durable::write_atomically;
 pub use error::StoreError;
 pub use forecast_tables::fit_files;
-pub use delta::{ActiveFile, Replacing, day_of_label};
-pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_maintenance};
 pub use history::{
     DERIVED, DERIVED_APP, FileOrigin, HistoryStore, PendingFile, REVIEWS_APP, source_app,
 };
+pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_maintenance};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
 pub use replay::{Replayed, replay_events};
 pub use review_table::review_file;

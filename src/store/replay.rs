@@ -43,39 +43,37 @@ pub fn replay_events(
         }
     })?;
     for_each_day_in_source_order(store, Table::Metrics, |batch| {
-        {
-            let service = batch
-                .column_by_name("service")
-                .map(|c| c.as_string::<i32>());
-            let metric = batch.column_by_name("metric").map(|c| c.as_string::<i32>());
-            let component = batch
-                .column_by_name("component")
-                .map(|c| c.as_string::<i32>());
-            let time = batch
-                .column_by_name("time")
-                .map(|c| c.as_primitive::<TimestampMicrosecondType>());
-            let value = batch
-                .column_by_name("value")
-                .map(|c| c.as_primitive::<Float64Type>());
-            let partition = batch
-                .column_by_name("source_partition")
-                .map(|c| c.as_primitive::<Int32Type>());
-            let (Some(service), Some(metric), Some(time), Some(value), Some(partition)) =
-                (service, metric, time, value, partition)
-            else {
-                return;
-            };
-            for i in 0..batch.num_rows() {
-                apply(Replayed::Sample {
-                    service: service.value(i),
-                    component: component.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
-                    metric: metric.value(i),
-                    time: time.value(i),
-                    value: value.value(i),
-                    partition: partition.value(i),
-                });
-                count += 1;
-            }
+        let service = batch
+            .column_by_name("service")
+            .map(|c| c.as_string::<i32>());
+        let metric = batch.column_by_name("metric").map(|c| c.as_string::<i32>());
+        let component = batch
+            .column_by_name("component")
+            .map(|c| c.as_string::<i32>());
+        let time = batch
+            .column_by_name("time")
+            .map(|c| c.as_primitive::<TimestampMicrosecondType>());
+        let value = batch
+            .column_by_name("value")
+            .map(|c| c.as_primitive::<Float64Type>());
+        let partition = batch
+            .column_by_name("source_partition")
+            .map(|c| c.as_primitive::<Int32Type>());
+        let (Some(service), Some(metric), Some(time), Some(value), Some(partition)) =
+            (service, metric, time, value, partition)
+        else {
+            return;
+        };
+        for i in 0..batch.num_rows() {
+            apply(Replayed::Sample {
+                service: service.value(i),
+                component: component.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
+                metric: metric.value(i),
+                time: time.value(i),
+                value: value.value(i),
+                partition: partition.value(i),
+            });
+            count += 1;
         }
     })?;
     Ok(count)
