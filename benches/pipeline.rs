@@ -244,9 +244,11 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let mut messages = Vec::new();
-        for i in 0..months {
-            let (y, m) = (2026 + ((10 + i) / 12) as i32, (10 + i) % 12 + 1);
-            messages.extend(generate_month(y, m).expect("month"));
+        // The months that end with 2026-11: all in the past, so none is refused as too far
+        // ahead of the wall clock (`pipeline.max_clock_skew`).
+        for back in (0..months as i32).rev() {
+            let index = 2026 * 12 + 10 - back;
+            messages.extend(generate_month(index / 12, (index % 12) as u32 + 1).expect("month"));
         }
         println!("{months} months of the sample catalogue");
         run_case(&brokers, "arrays", &messages).await;

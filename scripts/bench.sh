@@ -5,6 +5,8 @@
 #                               volume (default 3 months, about 1.1 million events).
 #   scripts/bench.sh forecast   model selections per second (benches/forecast.rs; no broker).
 #   scripts/bench.sh alerts     alert latency to a webhook under load (benches/alert_latency.rs).
+#   scripts/bench.sh startup    start-up time and peak RSS after 1 and 12 months of history, and
+#                               the cost of one late event six months back (benches/startup.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/prerequisites.sh
@@ -16,6 +18,8 @@ trap 'scripts/test-broker.sh stop' EXIT
 export SLACAP_TEST_BROKERS="127.0.0.1:${SLACAP_TEST_BROKER_PORT:-9092}"
 if [ "${1:-pipeline}" = alerts ]; then
   cargo bench --bench alert_latency
+elif [ "${1:-pipeline}" = startup ]; then
+  cargo bench --bench startup
 else
   cargo bench --bench pipeline
 fi

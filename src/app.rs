@@ -67,11 +67,13 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         counters: Arc::new(Counters::default()),
         assigned: Arc::new(AtomicBool::new(false)),
         alerts: Arc::new(alerts),
+        startup: Arc::new(crate::ingest::Startup::default()),
     };
     let pipeline = {
         let (config, handles) = (config.clone(), handles.clone());
-        // Rebuilding state from history reads files: keep it off the async workers.
-        tokio::task::spawn_blocking(move || Pipeline::start(config, &handles))
+        // Opening the history reads its logs: keep it off the async workers. The SLA state is
+        // rebuilt after the API is up.
+        tokio::task::spawn_blocking(move || Pipeline::open(config, &handles))
             .await
             .map_err(PipelineError::from)??
     };
@@ -137,7 +139,14 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         signal.clone(),
     )));
     let pipeline = tokio::spawn(async move {
-        let result = pipeline.run(signal).await;
+        let restored = tokio::task::spawn_blocking(move || pipeline.restore().map(|()| pipeline))
+            .await
+            .map_err(PipelineError::from)
+            .and_then(|r| r);
+        let result = match restored {
+            Ok(pipeline) => pipeline.run(signal).await,
+            Err(error) => Err(error),
+        };
         if let Err(error) = &result {
             tracing::error!(%error, "pipeline stopped on an error; restart resumes from the last checkpoint");
         }
@@ -159,6 +168,13 @@ impl Running {
     /// `https` or `http`.
     pub fn api_scheme(&self) -> &'static str {
         if self.api_tls { "https" } else { "http" }
+    }
+
+    /// Waits until the SLA state is rebuilt from the history (or the pipeline stopped).
+    pub async fn ready(&self) {
+        while !self.state.pipeline.startup.is_ready() && !self.pipeline.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// True once the pipeline task has ended (after a shutdown, or on an error).

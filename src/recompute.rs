@@ -18,10 +18,9 @@ use crate::store::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// Feeds the raw history (every ticket event and metric sample) into `engine`, without
-/// advancing it. Returns the number of events.
-pub fn replay_into(store: &HistoryStore, engine: &mut SlaEngine) -> Result<u64, StoreError> {
-    replay_events(store, |event| match event {
+/// Applies one event of the raw history to `engine`.
+pub fn apply_replayed(engine: &mut SlaEngine, event: Replayed<'_>) {
+    match event {
         Replayed::Ticket { event, partition } => engine.apply_ticket(
             event,
             Source {
@@ -44,7 +43,7 @@ pub fn replay_into(store: &HistoryStore, engine: &mut SlaEngine) -> Result<u64, 
             };
             engine.apply_sample(service, metric, time, value, source);
         }
-    })
+    }
 }
 
 /// A fresh SLA state from the raw history, advanced to `watermark`, with everything it found.
@@ -53,14 +52,86 @@ fn rebuild(
     catalogue: Arc<crate::config::Catalogue>,
     lateness: std::time::Duration,
     watermark: Option<i64>,
+    before: Option<i64>,
 ) -> Result<(SlaEngine, u64, crate::sla::Findings), StoreError> {
-    let mut engine = SlaEngine::new(catalogue, lateness);
-    let events = replay_into(store, &mut engine)?;
+    let (mut engine, events) = state_from_history(store, catalogue, lateness, before, |_| {})?;
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }
     let findings = engine.advance();
     Ok((engine, events, findings))
+}
+
+/// The SLA state the history holds, not advanced: from the newest usable snapshot whose
+/// watermark is at or before `before` (any, when `None`) plus the raw events after it, or from
+/// the whole raw history when there is none (no snapshot yet, other SLA definitions, a reset
+/// log generation). `progress` is told every 65,536 events. Returns the state and the number
+/// of events replayed.
+pub fn state_from_history(
+    store: &HistoryStore,
+    catalogue: Arc<crate::config::Catalogue>,
+    lateness: std::time::Duration,
+    before: Option<i64>,
+    progress: impl FnMut(u64),
+) -> Result<(SlaEngine, u64), StoreError> {
+    let progress = std::cell::RefCell::new(progress);
+    let pending = std::cell::Cell::new(0u64);
+    let counted = |engine: &mut SlaEngine, event: Replayed<'_>| {
+        apply_replayed(engine, event);
+        pending.set(pending.get() + 1);
+        if pending.get() == 65_536 {
+            (progress.borrow_mut())(pending.replace(0));
+        }
+    };
+    let flush = || (progress.borrow_mut())(pending.replace(0));
+    let candidates: Vec<_> = store
+        .snapshots()?
+        .into_iter()
+        .rev()
+        .filter(|s| match (before, s.watermark) {
+            (None, _) => true,
+            (Some(before), Some(w)) => w <= before,
+            (Some(_), None) => true,
+        })
+        .collect();
+    for info in candidates {
+        let snapshot = match store.load_snapshot(&info) {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::warn!(%error, "snapshot skipped");
+                continue;
+            }
+        };
+        if !snapshot.checkpoint.generations.is_empty() {
+            break; // offsets of a reset log cannot tell its rows from the old log's
+        }
+        let (checkpoint, topics) = (snapshot.checkpoint.clone(), snapshot.topics.clone());
+        match SlaEngine::from_snapshot(catalogue.clone(), lateness, snapshot.engine) {
+            Ok(mut engine) => {
+                let events = crate::store::replay_tail(
+                    store,
+                    &checkpoint,
+                    (&topics.0, &topics.1),
+                    |event| counted(&mut engine, event),
+                )?;
+                flush();
+                tracing::info!(
+                    snapshot = %info.path.display(),
+                    tail_events = events,
+                    "state restored from a snapshot"
+                );
+                return Ok((engine, events));
+            }
+            Err(mismatch) => {
+                tracing::info!(%mismatch, "snapshot not used; replaying the whole history");
+                break;
+            }
+        }
+    }
+    let mut engine = SlaEngine::new(catalogue, lateness);
+    let events = replay_events(store, |event| counted(&mut engine, event))?;
+    flush();
+    Ok((engine, events))
 }
 
 /// The SLA state of a whole history, advanced as far as its events allow (for offline reports).
@@ -70,6 +141,7 @@ pub fn engine_from_history(config: &crate::config::Config) -> Result<SlaEngine, 
         &store,
         Arc::new(config.catalogue.clone()),
         config.settings.pipeline.allowed_lateness,
+        None,
         None,
     )?;
     Ok(engine)
@@ -97,8 +169,13 @@ pub fn recompute(
     let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
     let catalogue = Arc::new(config.catalogue.clone());
     let lateness = config.settings.pipeline.allowed_lateness;
-    let (_, events_replayed, mut findings) =
-        rebuild(&store, catalogue.clone(), lateness, checkpoint.watermark)?;
+    let (_, events_replayed, mut findings) = rebuild(
+        &store,
+        catalogue.clone(),
+        lateness,
+        checkpoint.watermark,
+        Some(from_day * 86_400_000_000),
+    )?;
     findings.retain_from_day(from_day);
     if let Some(service) = only_service {
         findings.slices.retain(|s| s.service == service);
@@ -163,8 +240,16 @@ pub fn correct_late_events(
 ) -> Result<Correction, StoreError> {
     let catalogue = Arc::new(live.catalogue().clone());
     let watermark = live.watermark().unwrap_or(earliest_late);
-    let (engine, _, mut findings) = rebuild(store, catalogue, live.lateness(), Some(watermark))?;
     let first_day = day_of(earliest_late);
+    // From the newest snapshot taken before the late events' day: everything it had already
+    // decided lies before that day and stands.
+    let (engine, _, mut findings) = rebuild(
+        store,
+        catalogue,
+        live.lateness(),
+        Some(watermark),
+        Some(first_day * 86_400_000_000),
+    )?;
     let cause = format!(
         "{late_events} event(s) arrived behind the watermark, the earliest from {}",
         format_rfc3339(earliest_late)

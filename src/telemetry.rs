@@ -40,6 +40,7 @@ counters! {
     events_decoded_total: "counter", "Events decoded from records (a record may hold an array of events).";
     records_dead_lettered_total: "counter", "Records sent to the dead-letter topic.";
     batches_total: "counter", "Batches made durable.";
+    snapshots_total: "counter", "Snapshots of the SLA state written with the history.";
     records_durable_total: "counter", "Records whose batch is committed to the history and checkpointed (dead letters included).";
     files_written_total: "counter", "Parquet history files written.";
     bytes_written_total: "counter", "Bytes of Parquet history written.";

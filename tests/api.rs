@@ -57,6 +57,7 @@ fn state(data: &std::path::Path) -> AppState {
         counters: Default::default(),
         assigned: Arc::new(AtomicBool::new(false)),
         alerts: Default::default(),
+        startup: Arc::new(slacap::ingest::Startup::finished()),
     };
     let history = HistoryQuery::new(&HistoryStore::reader(data)).unwrap();
     let planner = slacap::planner::Planner::new(config.clone(), history.clone(), None);
@@ -261,4 +262,33 @@ async fn every_api_route_needs_a_valid_token_of_the_right_role() {
     // Probes and scrapers need no token.
     let (status, _) = call_as(&s, None, "GET", "/healthz", "").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE); // no partitions in this test
+}
+
+#[tokio::test]
+async fn while_the_state_is_rebuilt_data_routes_answer_starting_and_liveness_holds() {
+    let data = tempfile::tempdir().unwrap();
+    let mut s = state(data.path());
+    let startup = Arc::new(slacap::ingest::Startup::default());
+    startup.count_replayed(1234);
+    s.pipeline.startup = startup.clone();
+
+    let (status, body) = call_as(&s, None, "GET", "/livez", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call_as(&s, None, "GET", "/healthz", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["state"], "starting", "{body}");
+    assert_eq!(body["events_replayed"], 1234, "{body}");
+    let (status, body) = call(&s, "GET", "/api/v1/services", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["error"].as_str().unwrap().starts_with("starting"),
+        "{body}"
+    );
+    // A bad token is still refused first.
+    let (status, _) = call_as(&s, Some("not-a-token"), "GET", "/api/v1/services", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    startup.mark_ready();
+    let (status, _) = call(&s, "GET", "/api/v1/services", "").await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -3,7 +3,8 @@
 //! between (each restart rebuilds the state from the events so far and settles silently at the
 //! last watermark, as `slacap run` does from the history and its checkpoint), and a recompute
 //! (everything at once) give the same slices, ticket outcomes, warnings, breaches (ticket,
-//! month, rolling and ratio) and burn-rate transitions, row for row. Over a business calendar
+//! month, rolling and ratio) and burn-rate transitions, row for row. Restarts rebuild either
+//! from all events or from a snapshot of the state plus the events after it. Over a business calendar
 //! with a lunch break, a weekend, a holiday and the end of daylight saving time.
 
 use proptest::prelude::*;
@@ -127,9 +128,12 @@ const SOURCE: Source = Source {
     partition: 0,
 };
 
+fn catalogue() -> Catalogue {
+    toml::from_str(CATALOGUE).unwrap()
+}
+
 fn engine() -> SlaEngine {
-    let catalogue: Catalogue = toml::from_str(CATALOGUE).unwrap();
-    SlaEngine::new(Arc::new(catalogue), Duration::ZERO)
+    SlaEngine::new(Arc::new(catalogue()), Duration::ZERO)
 }
 
 fn apply(engine: &mut SlaEngine, input: &Input) {
@@ -197,9 +201,13 @@ fn streamed(inputs: &[Input]) -> (Vec<String>, Micros) {
 }
 
 /// The same stream in batches (`cuts` are batch sizes), restarting where `restarts` says.
-fn batched(inputs: &[Input], cuts: &[usize], restarts: &[bool]) -> Vec<String> {
+/// A snapshot of the state is taken after the batches `snapshots` marks (and round-tripped
+/// through its file encoding); a restart rebuilds from the newest one plus the events after it,
+/// or from all events when there is none yet.
+fn batched(inputs: &[Input], cuts: &[usize], restarts: &[bool], snapshots: &[bool]) -> Vec<String> {
     let mut e = engine();
     let mut out = Vec::new();
+    let mut snapshot: Option<(usize, Vec<u8>)> = None;
     let (mut done, mut batch) = (0, 0);
     while done < inputs.len() {
         let size = cuts[batch % cuts.len()].max(1);
@@ -209,12 +217,30 @@ fn batched(inputs: &[Input], cuts: &[usize], restarts: &[bool]) -> Vec<String> {
         }
         rows(&e.advance(), &mut out);
         done = end;
+        if snapshots[batch % snapshots.len()] {
+            snapshot = Some((done, rmp_serde::to_vec(&e.snapshot()).unwrap()));
+        }
         if restarts[batch % restarts.len()]
             && let Some(watermark) = e.watermark()
         {
-            // A restart: the state rebuilt from the history, settled silently at the checkpoint.
-            e = engine();
-            for input in &inputs[..done] {
+            // A restart: the state rebuilt from the newest snapshot and the events after it (or
+            // from all events), settled silently at the checkpoint.
+            let from = match &snapshot {
+                Some((at, bytes)) => {
+                    e = SlaEngine::from_snapshot(
+                        Arc::new(catalogue()),
+                        Duration::ZERO,
+                        rmp_serde::from_slice(bytes).unwrap(),
+                    )
+                    .unwrap();
+                    *at
+                }
+                None => {
+                    e = engine();
+                    0
+                }
+            };
+            for input in &inputs[from..done] {
                 apply(&mut e, input);
             }
             e.restore_watermark(watermark);
@@ -254,10 +280,11 @@ proptest! {
         inputs in prop::collection::vec(input(), 1..120),
         cuts in prop::collection::vec(1usize..40, 1..8),
         restarts in prop::collection::vec(prop::bool::weighted(0.3), 1..8),
+        snapshots in prop::collection::vec(prop::bool::weighted(0.4), 1..8),
     ) {
         let inputs = timeline(inputs);
         let (stream, watermark) = streamed(&inputs);
-        let batches = batched(&inputs, &cuts, &restarts);
+        let batches = batched(&inputs, &cuts, &restarts, &snapshots);
         let (only_stream, only_batches) = difference(&stream, &batches);
         prop_assert!(
             only_stream.is_empty() && only_batches.is_empty(),
@@ -313,6 +340,14 @@ fn the_compared_rows_include_every_kind() {
             "no `{kind}` row"
         );
     }
-    assert_eq!(batched(&inputs, &[7, 300, 1], &[false, true]), stream);
+    assert_eq!(
+        batched(&inputs, &[7, 300, 1], &[false, true], &[false]),
+        stream
+    );
+    assert_eq!(
+        batched(&inputs, &[7, 300, 1], &[false, true], &[true, false]),
+        stream,
+        "restarts from snapshots"
+    );
     assert_eq!(recomputed(&inputs, watermark), stream);
 }

@@ -35,6 +35,30 @@ fn now(state: &AppState) -> Micros {
         .unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
 }
 
+/// While the SLA state is rebuilt, data routes answer 503 with the start-up's progress (the
+/// state they read is not there yet); health, liveness and metrics answer as usual.
+pub async fn until_ready(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let always = matches!(path, "/healthz" | "/livez" | "/metrics");
+    if always || state.pipeline.startup.is_ready() {
+        return next.run(request).await;
+    }
+    let mut body = state.pipeline.startup.progress();
+    body["error"] = serde_json::json!(
+        "starting: the SLA state is being rebuilt from the history; retry shortly"
+    );
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
+}
+
 pub async fn timeout(request: Request, next: Next) -> Response {
     match tokio::time::timeout(super::REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
@@ -46,7 +70,19 @@ pub async fn timeout(request: Request, next: Next) -> Response {
     }
 }
 
+/// Liveness: the process serves requests (a slow start is not a dead process).
+pub async fn livez() -> Response {
+    (StatusCode::OK, Json(serde_json::json!({"status": "alive"}))).into_response()
+}
+
+/// Readiness: the SLA state is rebuilt, ingest runs and the consumer holds partitions.
 pub async fn healthz(State(state): State<AppState>) -> Response {
+    let startup = &state.pipeline.startup;
+    if !startup.is_ready() {
+        let mut body = startup.progress();
+        body["status"] = serde_json::json!("starting: rebuilding the SLA state from the history");
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     if state
         .pipeline
         .counters
@@ -73,6 +109,12 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut body = state.pipeline.counters.render();
+    let startup = &state.pipeline.startup;
+    body.push_str(&format!(
+        "# HELP slacap_starting 1 while the SLA state is rebuilt from the history.\n# TYPE slacap_starting gauge\nslacap_starting {}\n# HELP slacap_startup_events_replayed_total Raw events replayed into the SLA state at start-up.\n# TYPE slacap_startup_events_replayed_total counter\nslacap_startup_events_replayed_total {}\n",
+        u8::from(!startup.is_ready()),
+        startup.replayed()
+    ));
     let webhooks = &state.pipeline.alerts.counters;
     for (name, help, value) in [
         (

@@ -116,6 +116,7 @@ fn routes() -> Routes {
     const ADMIN: Access = Access::Role(Role::Admin);
     Routes::new()
         .get("/healthz", Public, handlers::healthz)
+        .get("/livez", Public, handlers::livez)
         .get("/metrics", Public, handlers::metrics)
         .get("/api/v1/services", VIEWER, handlers::services)
         .get("/api/v1/services/{id}/sla", VIEWER, handlers::service_sla)
@@ -170,6 +171,10 @@ pub fn with_layers(router: Router<AppState>, declared: Vec<Declared>, state: App
     let guard = auth::Guard::new(state.clone(), declared);
     router
         .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            handlers::until_ready,
+        ))
         .layer(axum::middleware::from_fn_with_state(guard, auth::authorize))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(handlers::timeout))

@@ -40,6 +40,10 @@ pub struct HistorySettings {
     /// Superseded files are deleted this long after a compaction or correction removed them.
     #[serde(with = "super::duration")]
     pub vacuum_grace: Duration,
+    /// A snapshot of the SLA state is written at least this often (and whenever the watermark
+    /// enters a new day, and at shutdown); a restart replays only the raw events after it.
+    #[serde(with = "super::duration")]
+    pub snapshot_every: Duration,
     /// Days of raw events (metrics, ticket events) kept; unset keeps them all.
     pub raw_retention_days: Option<u32>,
     /// Days of derived rows (slices, outcomes, breaches, corrections, forecasts, plans) kept;
@@ -53,6 +57,7 @@ impl Default for HistorySettings {
             maintenance_every: Duration::from_secs(600),
             target_file_size_mib: 128,
             vacuum_grace: Duration::from_secs(24 * 3600),
+            snapshot_every: Duration::from_secs(300),
             raw_retention_days: None,
             derived_retention_days: None,
         }

@@ -157,6 +157,11 @@ impl Processor {
         self.checkpoint.start_generation(topic, partition)
     }
 
+    /// The last saved checkpoint.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
     /// Records that the checkpoint of a processed batch has been saved.
     pub fn checkpoint_saved(&mut self, checkpoint: Checkpoint) {
         self.checkpoint = checkpoint;

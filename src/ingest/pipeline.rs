@@ -56,6 +56,8 @@ pub struct PipelineHandles {
     pub assigned: Arc<AtomicBool>,
     /// The webhooks' outboxes: every alert is persisted there before the batch's checkpoint.
     pub alerts: Arc<crate::alert::AlertSink>,
+    /// Whether the SLA state is rebuilt yet, and how far the replay got.
+    pub startup: Arc<super::startup::Startup>,
 }
 
 pub struct Pipeline {
@@ -64,6 +66,12 @@ pub struct Pipeline {
     consumer: Arc<StreamConsumer<IngestContext>>,
     producer: FutureProducer,
     processor: Option<Processor>,
+    engine: Arc<RwLock<SlaEngine>>,
+    startup: Arc<super::startup::Startup>,
+    /// The checkpoint's watermark: where the rebuilt state resumes.
+    restored_watermark: Option<i64>,
+    /// The last snapshot of the SLA state written.
+    snapshots: SnapshotMark,
     /// When each partition's log end was last compared with the checkpoint.
     offsets_checked: HashMap<(Arc<str>, i32), Instant>,
     /// Partitions that delivered records the checkpoint covers, since when: judged once a
@@ -71,17 +79,22 @@ pub struct Pipeline {
     suspects: HashMap<(Arc<str>, i32), Instant>,
 }
 
+/// When, at which batch and at which watermark day the last snapshot was written.
+struct SnapshotMark {
+    at: Instant,
+    seq: u64,
+    day: Option<i64>,
+}
+
 /// A partition's log end is compared with the checkpoint at most this often.
 const OFFSET_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Pipeline {
-    /// Opens the history, rebuilds the SLA state from it, and connects to Kafka.
-    pub fn start(
-        config: Arc<Config>,
-        handles: &PipelineHandles,
-    ) -> Result<Pipeline, PipelineError> {
+    /// Opens the history (withdrawing what a crash left beyond the checkpoint) and connects to
+    /// Kafka. The SLA state is rebuilt by [`Pipeline::restore`] before [`Pipeline::run`].
+    pub fn open(config: Arc<Config>, handles: &PipelineHandles) -> Result<Pipeline, PipelineError> {
         let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
-        restore(&store, &handles.engine, checkpoint.watermark)?;
+        let watermark = checkpoint.watermark;
         let assignment = Arc::new(std::sync::Mutex::new(Vec::new()));
         let context = IngestContext {
             assigned: handles.assigned.clone(),
@@ -116,7 +129,41 @@ impl Pipeline {
             offsets_checked: Default::default(),
             suspects: Default::default(),
             alerts: handles.alerts.clone(),
+            engine: handles.engine.clone(),
+            startup: handles.startup.clone(),
+            restored_watermark: watermark,
+            snapshots: SnapshotMark {
+                at: Instant::now(),
+                seq: 0,
+                day: None,
+            },
         })
+    }
+
+    /// Opens the history and rebuilds the SLA state (both blocking: call from a blocking
+    /// thread), ready to run.
+    pub fn start(
+        config: Arc<Config>,
+        handles: &PipelineHandles,
+    ) -> Result<Pipeline, PipelineError> {
+        let pipeline = Pipeline::open(config, handles)?;
+        pipeline.restore()?;
+        Ok(pipeline)
+    }
+
+    /// Rebuilds the SLA state from the history into a fresh engine, swaps it in and marks the
+    /// start-up ready. Blocking: call from a blocking thread. Readers of the shared engine are
+    /// not held up meanwhile (the API answers 503 `starting` until ready).
+    pub fn restore(&self) -> Result<(), PipelineError> {
+        let rebuilt = restore(
+            self.store(),
+            &self.config,
+            self.restored_watermark,
+            &self.startup,
+        )?;
+        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = rebuilt;
+        self.startup.mark_ready();
+        Ok(())
     }
 
     /// The history this pipeline writes.
@@ -179,11 +226,58 @@ impl Pipeline {
                 }
                 last_flush = Instant::now();
             }
+            self.maybe_snapshot(stopping).await?;
             if stopping {
                 tracing::info!("pipeline stopped");
                 return Ok(());
             }
         }
+    }
+
+    /// Writes a snapshot of the SLA state when one is due: every `history.snapshot_every`,
+    /// when the watermark enters a new day (so a late event finds one taken before its day),
+    /// and at shutdown. The state is the checkpoint's: no batch is in flight here.
+    async fn maybe_snapshot(&mut self, stopping: bool) -> Result<(), PipelineError> {
+        let Some(processor) = self.processor.as_ref() else {
+            return Ok(());
+        };
+        let checkpoint = processor.checkpoint().clone();
+        if checkpoint.seq == 0 || checkpoint.seq == self.snapshots.seq {
+            return Ok(());
+        }
+        let day = checkpoint.watermark.map(|w| w.div_euclid(86_400_000_000));
+        let history = &self.config.settings.history;
+        let due = stopping
+            || self.snapshots.at.elapsed() >= history.snapshot_every
+            || day != self.snapshots.day;
+        if !due {
+            return Ok(());
+        }
+        let engine = self.engine.clone();
+        let store = processor.store().clone();
+        let topics = &self.config.settings.kafka.topics;
+        let topics = (topics.metrics.clone(), topics.tickets.clone());
+        let keep_days = (self.config.settings.pipeline.max_event_age.as_secs() / 86_400) as i64 + 1;
+        let started = std::time::Instant::now();
+        let saved = checkpoint.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let state = engine.read().unwrap_or_else(|p| p.into_inner()).snapshot();
+            store.save_snapshot(&saved, state, topics, keep_days)
+        })
+        .await??;
+        add(&self.counters().snapshots_total, 1);
+        tracing::debug!(
+            seq = checkpoint.seq,
+            bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "snapshot of the SLA state written"
+        );
+        self.snapshots = SnapshotMark {
+            at: Instant::now(),
+            seq: checkpoint.seq,
+            day,
+        };
+        Ok(())
     }
 
     fn counters(&self) -> Arc<Counters> {
@@ -558,14 +652,18 @@ pub fn burn_payload(alert: &crate::sla::burn::BurnAlert) -> String {
 /// restored watermark was written (and alerted) before the restart.
 fn restore(
     store: &HistoryStore,
-    engine: &Arc<RwLock<SlaEngine>>,
+    config: &Config,
     watermark: Option<i64>,
-) -> Result<(), StoreError> {
-    let mut engine = engine
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    startup: &super::startup::Startup,
+) -> Result<SlaEngine, StoreError> {
     let started = std::time::Instant::now();
-    let count = crate::recompute::replay_into(store, &mut engine)?;
+    let (mut engine, count) = crate::recompute::state_from_history(
+        store,
+        Arc::new(config.catalogue.clone()),
+        config.settings.pipeline.allowed_lateness,
+        None,
+        |events| startup.count_replayed(events),
+    )?;
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }
@@ -576,5 +674,5 @@ fn restore(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "state rebuilt from history"
     );
-    Ok(())
+    Ok(engine)
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Which inbound topic an event came from (they carry different event shapes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum StreamKind {
     Metrics,
     Tickets,
@@ -13,7 +13,7 @@ pub enum StreamKind {
 
 /// A source partition: event time is tracked per partition, and the watermark is the minimum
 /// over the active ones (so one partition racing ahead cannot make another's events late).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Source {
     pub stream: StreamKind,
     pub partition: i32,

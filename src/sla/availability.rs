@@ -9,14 +9,14 @@ use super::burn::Series;
 use super::window::Interval;
 use crate::config::MissingPolicy;
 use crate::model::{MICROS_PER_SECOND, Micros};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Ratio SLIs are kept in one-minute buckets: fine enough for any window boundary on a minute.
 pub const RATIO_BUCKET: Micros = 60 * MICROS_PER_SECOND;
 
 /// Probe samples seen in one timeslice.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SliceCounts {
     pub up: u32,
     pub down: u32,
@@ -30,7 +30,7 @@ impl SliceCounts {
 }
 
 /// State of one probe SLI: samples per timeslice, keyed by the slice's start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeTracker {
     pub slice: Micros,
     pub missing: MissingPolicy,
@@ -40,7 +40,7 @@ pub struct ProbeTracker {
 }
 
 /// State of one ratio SLI: good and total counts per minute bucket.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RatioTracker {
     pub buckets: BTreeMap<Micros, (f64, f64)>,
 }

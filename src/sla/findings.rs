@@ -50,7 +50,7 @@ pub struct TicketOutcomeRecord {
     pub decided_at: Micros,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreachKind {
     TicketResponse,

@@ -11,7 +11,7 @@ mod report;
 pub mod ticket_clock;
 pub mod window;
 
-pub use engine::{SlaEngine, definition_version};
+pub use engine::{EngineSnapshot, SlaEngine, SnapshotMismatch, definition_version};
 pub use findings::{
     Breach, BreachKind, CorrectionRecord, Findings, SliceRecord, TicketOutcomeRecord, TicketWarning,
 };

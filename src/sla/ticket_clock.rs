@@ -28,7 +28,7 @@ use serde::Serialize;
 /// Fractions of the target at which a running clock raises a warning.
 pub const WARNING_FRACTIONS: [f64; 3] = [0.5, 0.75, 0.9];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Met,
@@ -37,7 +37,7 @@ pub enum Outcome {
 
 /// The final outcome of a clock, the event-time instant it became known, and the counted
 /// time at that instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Decided {
     pub outcome: Outcome,
     pub at: Micros,
@@ -46,7 +46,7 @@ pub struct Decided {
 }
 
 /// What a clock is doing at the evaluation instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Running,
@@ -55,7 +55,7 @@ pub enum Mode {
 }
 
 /// One clock (response or resolution) at an instant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Clock {
     pub target: Micros,
     /// Counted time so far (up to the stop, or to the evaluation instant while running).
@@ -74,7 +74,7 @@ pub struct Clock {
 }
 
 /// Both clocks of one ticket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TicketClocks {
     pub created: Micros,
     pub cancelled: bool,

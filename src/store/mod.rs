@@ -13,6 +13,7 @@ mod maintenance;
 mod query;
 mod replay;
 mod review_table;
+mod snapshot;
 pub mod sql_guard;
 mod tables;
 mod user_query;
@@ -27,8 +28,9 @@ pub use history::{
 };
 pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_maintenance};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
-pub use replay::{Replayed, replay_events};
+pub use replay::{Replayed, replay_events, replay_tail};
 pub use review_table::review_file;
+pub use snapshot::{Snapshot, SnapshotInfo};
 pub use tables::{
     Table, breach_batches, correction_batches, date_label, day_of, derived_files, metrics_batches,
     outcome_batches, slice_batches, ticket_batches,

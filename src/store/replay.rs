@@ -43,40 +43,129 @@ pub fn replay_events(
         }
     })?;
     for_each_day_in_source_order(store, Table::Metrics, |batch| {
-        let service = batch
-            .column_by_name("service")
-            .map(|c| c.as_string::<i32>());
-        let metric = batch.column_by_name("metric").map(|c| c.as_string::<i32>());
-        let component = batch
-            .column_by_name("component")
-            .map(|c| c.as_string::<i32>());
-        let time = batch
-            .column_by_name("time")
-            .map(|c| c.as_primitive::<TimestampMicrosecondType>());
-        let value = batch
-            .column_by_name("value")
-            .map(|c| c.as_primitive::<Float64Type>());
-        let partition = batch
-            .column_by_name("source_partition")
-            .map(|c| c.as_primitive::<Int32Type>());
-        let (Some(service), Some(metric), Some(time), Some(value), Some(partition)) =
-            (service, metric, time, value, partition)
-        else {
-            return;
-        };
-        for i in 0..batch.num_rows() {
-            apply(Replayed::Sample {
-                service: service.value(i),
-                component: component.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
-                metric: metric.value(i),
-                time: time.value(i),
-                value: value.value(i),
-                partition: partition.value(i),
-            });
-            count += 1;
-        }
+        count += samples(&batch, &mut apply);
     })?;
     Ok(count)
+}
+
+/// Calls `apply` with each metric sample of `batch` (a `metrics` batch); returns how many.
+fn samples(batch: &RecordBatch, apply: &mut impl FnMut(Replayed<'_>)) -> u64 {
+    let service = batch
+        .column_by_name("service")
+        .map(|c| c.as_string::<i32>());
+    let metric = batch.column_by_name("metric").map(|c| c.as_string::<i32>());
+    let component = batch
+        .column_by_name("component")
+        .map(|c| c.as_string::<i32>());
+    let time = batch
+        .column_by_name("time")
+        .map(|c| c.as_primitive::<TimestampMicrosecondType>());
+    let value = batch
+        .column_by_name("value")
+        .map(|c| c.as_primitive::<Float64Type>());
+    let partition = batch
+        .column_by_name("source_partition")
+        .map(|c| c.as_primitive::<Int32Type>());
+    let (Some(service), Some(metric), Some(time), Some(value), Some(partition)) =
+        (service, metric, time, value, partition)
+    else {
+        return 0;
+    };
+    for i in 0..batch.num_rows() {
+        apply(Replayed::Sample {
+            service: service.value(i),
+            component: component.filter(|c| c.is_valid(i)).map(|c| c.value(i)),
+            metric: metric.value(i),
+            time: time.value(i),
+            value: value.value(i),
+            partition: partition.value(i),
+        });
+    }
+    batch.num_rows() as u64
+}
+
+/// Calls `apply` with the raw events the history holds beyond `from`'s offsets (the tail after
+/// a snapshot): ticket events, then metric samples, each in source order. `topics` are the
+/// (metrics, tickets) topics whose offsets `from` tracks. Files whose offset statistics lie
+/// wholly below the tail are skipped without reading their rows.
+pub fn replay_tail(
+    store: &HistoryStore,
+    from: &super::checkpoint::Checkpoint,
+    topics: (&str, &str),
+    mut apply: impl FnMut(Replayed<'_>),
+) -> Result<u64, StoreError> {
+    let mut count = 0;
+    for (table, topic) in [(Table::TicketEvents, topics.1), (Table::Metrics, topics.0)] {
+        let batch = tail_of(store, table, topic, from)?;
+        count += match table {
+            Table::TicketEvents => {
+                let events = tickets(&batch);
+                for (event, partition) in &events {
+                    apply(Replayed::Ticket {
+                        event,
+                        partition: *partition,
+                    });
+                }
+                events.len() as u64
+            }
+            _ => samples(&batch, &mut apply),
+        };
+    }
+    Ok(count)
+}
+
+/// The rows of a raw table at or beyond `from`'s next offset of their partition, in source
+/// order, in the table's own schema.
+fn tail_of(
+    store: &HistoryStore,
+    table: Table,
+    topic: &str,
+    from: &super::checkpoint::Checkpoint,
+) -> Result<RecordBatch, StoreError> {
+    let partitions = from.offsets.get(topic).cloned().unwrap_or_default();
+    let lowest = partitions.values().copied().min().unwrap_or(0);
+    let sql = format!(
+        "SELECT * FROM {} WHERE source_offset >= {lowest} ORDER BY source_partition, source_offset",
+        table.name()
+    );
+    let query = super::query::HistoryQuery::new(store)?;
+    let batches = super::history::block_on(async move { query.sql(&sql).await })?;
+    let schema = table.schema();
+    let mut kept = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let column = batch.column_by_name(f.name()).ok_or_else(|| {
+                    StoreError::Arrow(arrow::error::ArrowError::SchemaError(format!(
+                        "{} has no column {}",
+                        table.name(),
+                        f.name()
+                    )))
+                })?;
+                Ok(arrow::compute::cast(column, f.data_type())?)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        let partition = batch
+            .column_by_name("source_partition")
+            .map(|c| c.as_primitive::<Int32Type>().clone());
+        let offset = batch
+            .column_by_name("source_offset")
+            .map(|c| c.as_primitive::<arrow::datatypes::Int64Type>().clone());
+        let (Some(partition), Some(offset)) = (partition, offset) else {
+            continue;
+        };
+        let keep: arrow::array::BooleanArray = (0..batch.num_rows())
+            .map(|i| {
+                let next = partitions.get(&partition.value(i)).copied().unwrap_or(0);
+                Some(offset.value(i) >= next)
+            })
+            .collect();
+        kept.push(arrow::compute::filter_record_batch(&batch, &keep)?);
+    }
+    Ok(arrow::compute::concat_batches(&schema, &kept)?)
 }
 
 /// Calls `each` with one batch per date of a raw table, in date order, its rows sorted by

@@ -6,6 +6,9 @@
 
 mod reports;
 mod slo;
+mod snapshot;
+
+pub use snapshot::{EngineSnapshot, SnapshotMismatch};
 
 use slo::{
     LIVE_RETENTION, budget_breach, budget_in_time, budget_instants, emit_closed_slices,
@@ -64,7 +67,7 @@ struct SloState {
 }
 
 /// What the latest events of a change ticket say about its planned outage.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct ChangeWindow {
     service: String,
     start: Option<Micros>,
@@ -130,6 +133,7 @@ enum Feed {
     RatioTotal,
 }
 
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct TicketState {
     service: String,
     ticket_type: TicketType,
@@ -187,6 +191,9 @@ pub struct SlaEngine {
     /// Business calendars by id; policies without one count 24x7.
     calendars: HashMap<String, Calendar>,
     always: Calendar,
+    /// Closed tickets, outcomes, breaches and burn alerts before this day (since the epoch)
+    /// have left memory (see [`SlaEngine::forget_closed`]).
+    forgotten_day: Option<i64>,
 }
 
 impl SlaEngine {
@@ -265,6 +272,7 @@ impl SlaEngine {
             unknown_services: BTreeMap::new(),
             calendars: HashMap::new(),
             always: Calendar::always(),
+            forgotten_day: None,
         };
         engine.calendars = engine
             .catalogue
@@ -574,7 +582,32 @@ impl SlaEngine {
         self.burn_alerts
             .extend(findings.burn_alerts.iter().cloned());
         self.outcomes.extend(findings.outcomes.iter().cloned());
+        self.forget_closed(watermark);
         findings
+    }
+
+    /// Keeps the state bounded: closed tickets, decided outcomes, breaches and burn-rate
+    /// transitions older than the live horizon (the same horizon as availability slices) leave
+    /// memory. The history holds them; older periods are read through SQL. Runs once per day of
+    /// watermark progress.
+    fn forget_closed(&mut self, watermark: Micros) {
+        let horizon = watermark.saturating_sub(LIVE_RETENTION);
+        let day = horizon.div_euclid(86_400 * MICROS_PER_SECOND);
+        if self.forgotten_day.is_some_and(|d| d >= day) {
+            return;
+        }
+        self.forgotten_day = Some(day);
+        let open = &self.open_tickets;
+        self.tickets.retain(|id, t| {
+            open.contains(id) || t.history.last().is_none_or(|(at, _)| *at >= horizon)
+        });
+        self.outcomes.retain(|o| o.decided_at >= horizon);
+        let before = self.breaches.len();
+        self.breaches.retain(|b| b.detected_at >= horizon);
+        if self.breaches.len() != before {
+            self.breach_ids = self.breaches.iter().map(|b| b.id.clone()).collect();
+        }
+        self.burn_alerts.retain(|a| a.at >= horizon);
     }
 
     fn advance_tickets(&mut self, watermark: Micros, findings: &mut Findings) {

@@ -1,0 +1,154 @@
+//! Snapshots of the SLA state, kept with the history under `<data>/history/_snapshots/`: the
+//! engine's state after a checkpointed batch, and that checkpoint (offsets, watermark, derived
+//! table versions). A restart loads the newest and replays only the raw rows after its offsets;
+//! a late event rebuilds from the newest one taken before its day.
+//!
+//! A file is MessagePack compressed with zstd, written to a temporary name, fsynced and renamed:
+//! a reader sees a whole snapshot or none. Its name carries the batch sequence number and the
+//! watermark, so choosing one needs no reading.
+
+use super::checkpoint::Checkpoint;
+use super::durable::write_atomically;
+use super::error::{StoreError, io};
+use super::history::HistoryStore;
+use crate::model::Micros;
+use crate::sla::EngineSnapshot;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+const FORMAT: u32 = 1;
+const DAY: Micros = 86_400_000_000;
+
+#[derive(Serialize, Deserialize)]
+pub struct Snapshot {
+    format: u32,
+    /// The checkpoint the state corresponds to.
+    pub checkpoint: Checkpoint,
+    /// Wall-clock time it was taken (unix µs).
+    pub taken_at: Micros,
+    /// The (metrics, tickets) topics the checkpoint's offsets belong to.
+    pub topics: (String, String),
+    pub engine: EngineSnapshot,
+}
+
+/// A snapshot file, from its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub path: PathBuf,
+    pub seq: u64,
+    /// The engine's watermark when it was taken.
+    pub watermark: Option<Micros>,
+}
+
+fn parse_name(path: PathBuf) -> Option<SnapshotInfo> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".snapshot")?;
+    let (seq, watermark) = stem.split_once('-')?;
+    Some(SnapshotInfo {
+        seq: seq.parse().ok()?,
+        watermark: match watermark {
+            "none" => None,
+            w => Some(w.parse().ok()?),
+        },
+        path,
+    })
+}
+
+impl HistoryStore {
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.data_dir().join("history").join("_snapshots")
+    }
+
+    /// Writes a snapshot of `engine` at `checkpoint`; returns its size in bytes. Then keeps the
+    /// newest three, plus the newest of each watermark day for `keep_days` days before the
+    /// newest one (what late events up to that age rebuild from).
+    pub fn save_snapshot(
+        &self,
+        checkpoint: &Checkpoint,
+        engine: EngineSnapshot,
+        topics: (String, String),
+        keep_days: i64,
+    ) -> Result<u64, StoreError> {
+        let dir = self.snapshot_dir();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let watermark = engine.watermark;
+        let snapshot = Snapshot {
+            format: FORMAT,
+            checkpoint: checkpoint.clone(),
+            taken_at: chrono::Utc::now().timestamp_micros(),
+            topics,
+            engine,
+        };
+        let path = dir.join(format!(
+            "{:012}-{}.snapshot",
+            checkpoint.seq,
+            watermark.map_or("none".to_string(), |w| w.to_string())
+        ));
+        let bad = |message: String| StoreError::Checkpoint {
+            path: path.clone(),
+            message,
+        };
+        let packed = rmp_serde::to_vec(&snapshot).map_err(|e| bad(e.to_string()))?;
+        let compressed = zstd::encode_all(&packed[..], 3).map_err(io(&path))?;
+        write_atomically(&path, |file| {
+            std::io::Write::write_all(file, &compressed).map_err(io(&path))
+        })?;
+        self.prune_snapshots(keep_days)?;
+        Ok(compressed.len() as u64)
+    }
+
+    /// The snapshots on disk, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>, StoreError> {
+        let dir = self.snapshot_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        let mut found: Vec<SnapshotInfo> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| parse_name(e.path()))
+            .collect();
+        found.sort_by_key(|s| s.seq);
+        Ok(found)
+    }
+
+    pub fn load_snapshot(&self, info: &SnapshotInfo) -> Result<Snapshot, StoreError> {
+        let bad = |message: String| StoreError::Checkpoint {
+            path: info.path.clone(),
+            message,
+        };
+        let compressed = std::fs::read(&info.path).map_err(io(&info.path))?;
+        let packed = zstd::decode_all(&compressed[..]).map_err(io(&info.path))?;
+        let snapshot: Snapshot =
+            rmp_serde::from_slice(&packed).map_err(|e| bad(format!("unreadable snapshot: {e}")))?;
+        if snapshot.format != FORMAT {
+            return Err(bad(format!("snapshot format {}", snapshot.format)));
+        }
+        Ok(snapshot)
+    }
+
+    fn prune_snapshots(&self, keep_days: i64) -> Result<(), StoreError> {
+        let all = self.snapshots()?;
+        let Some(newest_day) = all
+            .iter()
+            .rev()
+            .find_map(|s| s.watermark)
+            .map(|w| w.div_euclid(DAY))
+        else {
+            return Ok(());
+        };
+        let mut kept_days = std::collections::HashSet::new();
+        let count = all.len();
+        for (i, info) in all.iter().enumerate().rev() {
+            let recent = count - i <= 3;
+            let day = info.watermark.map(|w| w.div_euclid(DAY));
+            let keep =
+                recent || day.is_some_and(|d| newest_day - d <= keep_days && kept_days.insert(d));
+            if !keep {
+                std::fs::remove_file(&info.path).map_err(io(&info.path))?;
+            }
+        }
+        Ok(())
+    }
+}
