@@ -260,3 +260,56 @@ print(rows.column("n")[0].as_py(), rows.column("s")[0].as_py())
     let s: f64 = parts.next().unwrap().parse().unwrap();
     assert_eq!((n, s), ours);
 }
+
+#[test]
+fn snapshots_round_trip_and_thin_out_to_daily_then_weekly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = HistoryStore::reader(dir.path());
+    let catalogue = std::sync::Arc::new(slacap::demo::sample_catalogue().unwrap());
+    let mut engine = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
+    let source = slacap::model::Source {
+        stream: slacap::model::StreamKind::Metrics,
+        partition: 0,
+    };
+    // 100 days, a snapshot at the end of each.
+    for day in 0..100i64 {
+        let at = START + day * DAY;
+        engine.apply_sample("payments", "up", at, 1.0, source);
+        engine.advance();
+        let mut checkpoint = slacap::store::Checkpoint {
+            seq: day as u64 + 1,
+            ..Default::default()
+        };
+        checkpoint.advance("slacap.metrics", 0, day + 1);
+        store
+            .save_snapshot(
+                &checkpoint,
+                engine.snapshot(),
+                ("slacap.metrics".into(), "slacap.tickets".into()),
+                400,
+            )
+            .unwrap();
+    }
+    let kept = store.snapshots().unwrap();
+    // The newest 36 days daily (35 back plus the newest), then one a week for the 64 before.
+    assert!(
+        (36 + 9..=36 + 11).contains(&kept.len()),
+        "{} snapshots kept",
+        kept.len()
+    );
+    let newest = kept.last().unwrap();
+    assert_eq!(newest.seq, 100);
+    let loaded = store.load_snapshot(newest).unwrap();
+    assert_eq!(loaded.checkpoint.next_offset("slacap.metrics", 0), 100);
+    let restored =
+        slacap::sla::SlaEngine::from_snapshot(catalogue, Duration::ZERO, loaded.engine).unwrap();
+    assert_eq!(restored.watermark(), engine.watermark());
+    let window = slacap::sla::window::Interval {
+        start: START,
+        end: START + 100 * DAY,
+    };
+    assert_eq!(
+        format!("{:?}", restored.service_sla("payments", window)),
+        format!("{:?}", engine.service_sla("payments", window)),
+    );
+}

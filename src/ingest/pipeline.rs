@@ -235,8 +235,8 @@ impl Pipeline {
     }
 
     /// Writes a snapshot of the SLA state when one is due: every `history.snapshot_every`,
-    /// when the watermark enters a new day (so a late event finds one taken before its day),
-    /// and at shutdown. The state is the checkpoint's: no batch is in flight here.
+    /// when the watermark enters a new day (so a late event finds one taken before its day; at
+    /// most one per 10 s), and at shutdown. The state is the checkpoint's: no batch is in flight here.
     async fn maybe_snapshot(&mut self, stopping: bool) -> Result<(), PipelineError> {
         let Some(processor) = self.processor.as_ref() else {
             return Ok(());
@@ -247,9 +247,12 @@ impl Pipeline {
         }
         let day = checkpoint.watermark.map(|w| w.div_euclid(86_400_000_000));
         let history = &self.config.settings.history;
+        let since = self.snapshots.at.elapsed();
+        // A new watermark day gets its snapshot, but a backfill crossing a day every few
+        // batches gets one at most every 10 seconds.
         let due = stopping
-            || self.snapshots.at.elapsed() >= history.snapshot_every
-            || day != self.snapshots.day;
+            || since >= history.snapshot_every
+            || (day != self.snapshots.day && since >= Duration::from_secs(10));
         if !due {
             return Ok(());
         }

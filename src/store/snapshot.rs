@@ -3,7 +3,8 @@
 //! table versions). A restart loads the newest and replays only the raw rows after its offsets;
 //! a late event rebuilds from the newest one taken before its day.
 //!
-//! A file is MessagePack compressed with zstd, written to a temporary name, fsynced and renamed:
+//! A file is MessagePack (with field names, so fields added later read back as defaults)
+//! compressed with zstd, written to a temporary name, fsynced and renamed:
 //! a reader sees a whole snapshot or none. Its name carries the batch sequence number and the
 //! watermark, so choosing one needs no reading.
 
@@ -60,8 +61,8 @@ impl HistoryStore {
     }
 
     /// Writes a snapshot of `engine` at `checkpoint`; returns its size in bytes. Then keeps the
-    /// newest three, plus the newest of each watermark day for `keep_days` days before the
-    /// newest one (what late events up to that age rebuild from).
+    /// newest three, the newest of each watermark day of the last 35 days, and the newest of
+    /// each week as far back as `keep_days` (what late events up to that age rebuild from).
     pub fn save_snapshot(
         &self,
         checkpoint: &Checkpoint,
@@ -88,7 +89,7 @@ impl HistoryStore {
             path: path.clone(),
             message,
         };
-        let packed = rmp_serde::to_vec(&snapshot).map_err(|e| bad(e.to_string()))?;
+        let packed = rmp_serde::to_vec_named(&snapshot).map_err(|e| bad(e.to_string()))?;
         let compressed = zstd::encode_all(&packed[..], 3).map_err(io(&path))?;
         write_atomically(&path, |file| {
             std::io::Write::write_all(file, &compressed).map_err(io(&path))
@@ -138,13 +139,21 @@ impl HistoryStore {
         else {
             return Ok(());
         };
-        let mut kept_days = std::collections::HashSet::new();
+        let mut kept = std::collections::HashSet::new();
         let count = all.len();
         for (i, info) in all.iter().enumerate().rev() {
             let recent = count - i <= 3;
             let day = info.watermark.map(|w| w.div_euclid(DAY));
-            let keep =
-                recent || day.is_some_and(|d| newest_day - d <= keep_days && kept_days.insert(d));
+            // Daily for the last 35 days, weekly before that.
+            let bucket = |d: i64| {
+                if newest_day - d <= 35 {
+                    (0, d)
+                } else {
+                    (1, d.div_euclid(7))
+                }
+            };
+            let keep = recent
+                || day.is_some_and(|d| newest_day - d <= keep_days && kept.insert(bucket(d)));
             if !keep {
                 std::fs::remove_file(&info.path).map_err(io(&info.path))?;
             }
