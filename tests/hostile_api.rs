@@ -22,7 +22,10 @@ async fn start(
     let mut config = Arc::unwrap_or_clone(config_for(&broker, &topics, data, test));
     tweak(&mut config.settings);
     let config: Arc<Config> = Arc::new(config);
-    slacap::app::start(config).await.expect("start")
+    let running = slacap::app::start(config).await.expect("start");
+    // The API listens at once; these tests exercise it once the SLA state is rebuilt.
+    running.ready().await;
+    running
 }
 
 async fn post_as(addr: SocketAddr, token: &str, path: &str, body: String) -> (u16, String) {

@@ -121,6 +121,7 @@ pub async fn run(
         source: PathBuf::from("<demo>"),
     });
     let running = crate::app::start(config).await?;
+    running.ready().await;
 
     let messages = tokio::task::spawn_blocking(move || generator::generate_month(year, month))
         .await?
