@@ -280,15 +280,7 @@ impl SlaEngine {
             .iter()
             .map(|c| (c.id.clone(), Calendar::from_config(c)))
             .collect();
-        let services: Vec<String> = engine
-            .catalogue
-            .services
-            .iter()
-            .map(|s| s.id.clone())
-            .collect();
-        for service in &services {
-            engine.refresh_exclusions(service);
-        }
+        engine.refresh_all_exclusions();
         engine
     }
 
@@ -298,6 +290,19 @@ impl SlaEngine {
             .as_ref()
             .and_then(|id| self.calendars.get(id))
             .unwrap_or(&self.always)
+    }
+
+    /// Recomputes every service's maintenance exclusions (a new or restored engine).
+    fn refresh_all_exclusions(&mut self) {
+        let services: Vec<String> = self
+            .catalogue
+            .services
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        for service in &services {
+            self.refresh_exclusions(service);
+        }
     }
 
     /// Recomputes a service's maintenance exclusions: the catalogue's windows plus the planned

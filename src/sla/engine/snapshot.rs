@@ -274,15 +274,7 @@ impl SlaEngine {
             .collect();
         engine.seen = snapshot.seen;
         engine.unknown_services = snapshot.unknown_services;
-        let services: Vec<String> = engine
-            .catalogue
-            .services
-            .iter()
-            .map(|s| s.id.clone())
-            .collect();
-        for service in &services {
-            engine.refresh_exclusions(service);
-        }
+        engine.refresh_all_exclusions();
         Ok(engine)
     }
 }
