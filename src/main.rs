@@ -137,7 +137,9 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+                .unwrap_or_else(|_| {
+                    "info,rdkafka=warn,buoyant_kernel=warn,buoyant_kernel_engine=warn,deltalake_core=warn".into()
+                }),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -164,7 +164,9 @@ impl HistoryStore {
     /// The history for reading (and for writers of their own tables: reviews, forecasts).
     pub fn reader(data_dir: &Path) -> HistoryStore {
         HistoryStore {
-            data_dir: data_dir.to_path_buf(),
+            // Absolute, so file paths handed to DataFusion's local object store resolve the
+            // same whatever the working directory (`data_dir` may be relative).
+            data_dir: std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()),
             tables: Default::default(),
             rewriting: Default::default(),
         }
