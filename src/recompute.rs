@@ -54,7 +54,8 @@ fn rebuild(
     watermark: Option<i64>,
     before: Option<i64>,
 ) -> Result<(SlaEngine, u64, crate::sla::Findings), StoreError> {
-    let (mut engine, events) = state_from_history(store, catalogue, lateness, before, |_| {})?;
+    let (mut engine, events) =
+        state_from_history(store, catalogue, lateness, before, None, |_| {})?;
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }
@@ -65,13 +66,15 @@ fn rebuild(
 /// The SLA state the history holds, not advanced: from the newest usable snapshot whose
 /// watermark is at or before `before` (any, when `None`) plus the raw events after it, or from
 /// the whole raw history when there is none (no snapshot yet, other SLA definitions, a reset
-/// log generation). `progress` is told every 65,536 events. Returns the state and the number
-/// of events replayed.
+/// log generation). Raw rows at or beyond `bound` (a start-up's checkpoint) are left out: they
+/// are consumed again and applied live. `progress` is told every 65,536 events. Returns the
+/// state and the number of events replayed.
 pub fn state_from_history(
     store: &HistoryStore,
     catalogue: Arc<crate::config::Catalogue>,
     lateness: std::time::Duration,
     before: Option<i64>,
+    bound: Option<&crate::store::ReplayBound>,
     progress: impl FnMut(u64),
 ) -> Result<(SlaEngine, u64), StoreError> {
     let progress = std::cell::RefCell::new(progress);
@@ -106,12 +109,23 @@ pub fn state_from_history(
             break; // offsets of a reset log cannot tell its rows from the old log's
         }
         let (checkpoint, topics) = (snapshot.checkpoint.clone(), snapshot.topics.clone());
+        if let Some(bound) = bound {
+            let beyond = |stream, topic: &str| {
+                checkpoint.offsets.get(topic).is_some_and(|parts| {
+                    parts.iter().any(|(p, next)| *next > bound.end(stream, *p))
+                })
+            };
+            if beyond(StreamKind::Metrics, &topics.0) || beyond(StreamKind::Tickets, &topics.1) {
+                continue; // taken after the checkpoint the start-up resumes from
+            }
+        }
         match SlaEngine::from_snapshot(catalogue.clone(), lateness, snapshot.engine) {
             Ok(mut engine) => {
                 let events = crate::store::replay_tail(
                     store,
                     &checkpoint,
                     (&topics.0, &topics.1),
+                    bound,
                     |event| counted(&mut engine, event),
                 )?;
                 flush();
@@ -129,7 +143,7 @@ pub fn state_from_history(
         }
     }
     let mut engine = SlaEngine::new(catalogue, lateness);
-    let events = replay_events(store, |event| counted(&mut engine, event))?;
+    let events = replay_events(store, bound, |event| counted(&mut engine, event))?;
     flush();
     Ok((engine, events))
 }

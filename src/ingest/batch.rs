@@ -75,6 +75,13 @@ pub struct Processor {
     follow_wall_clock: bool,
     /// Source partitions whose raw table's `txn` has been read since start-up.
     consulted: std::collections::HashSet<(Arc<str>, i32)>,
+    /// Where the restored SLA state's replay of the raw tables stopped (`None`: it replayed
+    /// them whole).
+    resumed_after: Option<crate::store::ReplayBound>,
+    /// Source partition → the offset the raw table holds records up to (exclusive), when it
+    /// is beyond the checkpoint the state was restored from: such records are applied again
+    /// but not appended again.
+    held_by_raw: HashMap<(Arc<str>, i32), i64>,
 }
 
 impl Processor {
@@ -98,7 +105,16 @@ impl Processor {
             input_limits: None,
             follow_wall_clock: false,
             consulted: Default::default(),
+            resumed_after: None,
+            held_by_raw: HashMap::new(),
         }
+    }
+
+    /// The restored SLA state holds the raw tables' rows up to `bound` only: records beyond it
+    /// that the raw tables already hold are applied again (their findings emitted) without
+    /// being appended again.
+    pub fn resume_after(&mut self, bound: Option<crate::store::ReplayBound>) {
+        self.resumed_after = bound;
     }
 
     /// Makes every assigned partition hold the watermark until it delivers or goes idle, so a
@@ -187,7 +203,21 @@ impl Processor {
         let app = crate::store::source_app(source_key, partition);
         if let Some(last) = self.store.txn_version(table, &app)? {
             let next = self.checkpoint.next_offset(source_key, partition);
-            if last + 1 > next {
+            let replayed_to = self
+                .resumed_after
+                .as_ref()
+                .map(|bound| bound.end(stream, partition));
+            if last + 1 > next && replayed_to == Some(next) {
+                tracing::info!(
+                    source = source_key,
+                    partition,
+                    checkpoint = next,
+                    table_holds_until = last,
+                    "the raw table holds records beyond the checkpoint; they are applied again, not appended again"
+                );
+                self.held_by_raw
+                    .insert((source_key.into(), partition), last + 1);
+            } else if last + 1 > next {
                 tracing::info!(
                     source = source_key,
                     partition,
@@ -199,6 +229,25 @@ impl Processor {
             }
         }
         Ok(())
+    }
+
+    /// The rows the raw table does not hold yet (all of them but after a crash between a
+    /// batch's commits and its checkpoint).
+    fn not_held<'r, T: Clone>(
+        &self,
+        topic: &Arc<str>,
+        partition: i32,
+        rows: &'r [(SourcePosition, T)],
+    ) -> std::borrow::Cow<'r, [(SourcePosition, T)]> {
+        match self.held_by_raw.get(&(topic.clone(), partition)) {
+            Some(&held) if rows.first().is_some_and(|(p, _)| p.offset < held) => rows
+                .iter()
+                .filter(|(p, _)| p.offset >= held)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            _ => rows.into(),
+        }
     }
 
     /// Decodes, applies and writes one batch. An empty batch is an idle tick: partitions that
@@ -354,7 +403,8 @@ impl Processor {
         let mut files = Vec::new();
         for ((topic, partition), rows) in &metrics {
             let origin = source_origin(&ranges, topic, *partition);
-            for (day, batch) in metrics_batches(rows)? {
+            let rows = self.not_held(topic, *partition, rows);
+            for (day, batch) in metrics_batches(&rows)? {
                 files.push(PendingFile {
                     table: Table::Metrics,
                     day,
@@ -365,7 +415,8 @@ impl Processor {
         }
         for ((topic, partition), rows) in &tickets {
             let origin = source_origin(&ranges, topic, *partition);
-            for (day, batch) in ticket_batches(rows)? {
+            let rows = self.not_held(topic, *partition, rows);
+            for (day, batch) in ticket_batches(&rows)? {
                 files.push(PendingFile {
                     table: Table::TicketEvents,
                     day,

@@ -70,6 +70,8 @@ pub struct Pipeline {
     startup: Arc<super::startup::Startup>,
     /// The checkpoint's watermark: where the rebuilt state resumes.
     restored_watermark: Option<i64>,
+    /// Where the restored state's replay of the raw tables stopped (the checkpoint).
+    restored_bound: Option<crate::store::ReplayBound>,
     /// The last snapshot of the SLA state written.
     snapshots: SnapshotMark,
     /// When each partition's log end was last compared with the checkpoint.
@@ -93,8 +95,15 @@ impl Pipeline {
     /// Opens the history (withdrawing what a crash left beyond the checkpoint) and connects to
     /// Kafka. The SLA state is rebuilt by [`Pipeline::restore`] before [`Pipeline::run`].
     pub fn open(config: Arc<Config>, handles: &PipelineHandles) -> Result<Pipeline, PipelineError> {
+        let lost = crate::store::checkpoint_lost(&config.settings.data_dir);
         let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
         let watermark = checkpoint.watermark;
+        let topics = &config.settings.kafka.topics;
+        let bound = crate::store::ReplayBound::from_checkpoint(
+            &checkpoint,
+            (&topics.metrics, &topics.tickets),
+        )
+        .filter(|_| !lost);
         let assignment = Arc::new(std::sync::Mutex::new(Vec::new()));
         let context = IngestContext {
             assigned: handles.assigned.clone(),
@@ -104,7 +113,6 @@ impl Pipeline {
         };
         let consumer: StreamConsumer<IngestContext> =
             consumer_config(&config.settings.kafka).create_with_context(context)?;
-        let topics = &config.settings.kafka.topics;
         consumer.subscribe(&[&topics.metrics, &topics.tickets])?;
         let producer: FutureProducer = producer_config(&config.settings.kafka).create()?;
         let catalogue = Arc::new(config.catalogue.clone());
@@ -121,6 +129,7 @@ impl Pipeline {
         let limits = &config.settings.pipeline;
         processor.bound_inputs(limits);
         processor.follow_wall_clock(limits.idle_watermark_follows_clock);
+        processor.resume_after(bound.clone());
         Ok(Pipeline {
             config,
             consumer: Arc::new(consumer),
@@ -132,6 +141,7 @@ impl Pipeline {
             engine: handles.engine.clone(),
             startup: handles.startup.clone(),
             restored_watermark: watermark,
+            restored_bound: bound,
             snapshots: SnapshotMark {
                 at: Instant::now(),
                 seq: 0,
@@ -159,6 +169,7 @@ impl Pipeline {
             self.store(),
             &self.config,
             self.restored_watermark,
+            self.restored_bound.as_ref(),
             &self.startup,
         )?;
         *self.engine.write().unwrap_or_else(|p| p.into_inner()) = rebuilt;
@@ -657,6 +668,7 @@ fn restore(
     store: &HistoryStore,
     config: &Config,
     watermark: Option<i64>,
+    bound: Option<&crate::store::ReplayBound>,
     startup: &super::startup::Startup,
 ) -> Result<SlaEngine, StoreError> {
     let started = std::time::Instant::now();
@@ -665,6 +677,7 @@ fn restore(
         Arc::new(config.catalogue.clone()),
         config.settings.pipeline.allowed_lateness,
         None,
+        bound,
         |events| startup.count_replayed(events),
     )?;
     if let Some(watermark) = watermark {

@@ -36,12 +36,14 @@ pub struct ProbeTracker {
     pub missing: MissingPolicy,
     /// Occurrence budgeting: count probes instead of timeslices.
     pub occurrences: bool,
+    #[serde(with = "super::packed::probe_slices")]
     pub slices: BTreeMap<Micros, SliceCounts>,
 }
 
 /// State of one ratio SLI: good and total counts per minute bucket.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RatioTracker {
+    #[serde(with = "super::packed::ratio_buckets")]
     pub buckets: BTreeMap<Micros, (f64, f64)>,
 }
 

@@ -7,6 +7,7 @@ pub mod burn;
 pub mod calendar;
 mod engine;
 mod findings;
+mod packed;
 mod report;
 pub mod ticket_clock;
 pub mod window;

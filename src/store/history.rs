@@ -138,7 +138,8 @@ impl HistoryStore {
     /// wrote beyond the checkpoint, and returns the checkpoint.
     pub fn open(data_dir: &Path) -> Result<(HistoryStore, Checkpoint), StoreError> {
         let store = HistoryStore::reader(data_dir);
-        let checkpoint = checkpoint::load(data_dir)?;
+        let fresh = !checkpoint::path(data_dir).exists() && !data_dir.join("history").exists();
+        let mut checkpoint = checkpoint::load(data_dir)?;
         let mut withdrawn = 0;
         for table in Table::ALL {
             let mut delta = block_on(store.checkout(table))?;
@@ -151,6 +152,12 @@ impl HistoryStore {
                 })?;
             }
             store.checkin(table, delta);
+        }
+        if fresh {
+            // A new history starts with a checkpoint, so a crash in its first batch finds
+            // derived commits to withdraw and partitions the checkpoint knows (at offset 0).
+            checkpoint.versions = store.versions(&DERIVED)?;
+            store.save_checkpoint(&checkpoint)?;
         }
         if withdrawn > 0 {
             tracing::warn!(

@@ -28,7 +28,7 @@ pub use history::{
 };
 pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_maintenance};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
-pub use replay::{Replayed, replay_events, replay_tail};
+pub use replay::{ReplayBound, Replayed, checkpoint_lost, replay_events, replay_tail};
 pub use review_table::review_file;
 pub use snapshot::{Snapshot, SnapshotInfo};
 pub use tables::{

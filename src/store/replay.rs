@@ -5,8 +5,9 @@ use super::history::HistoryStore;
 use super::tables::Table;
 use crate::model::{TicketEvent, TicketStatus, TicketType};
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Float64Type, Int32Type, TimestampMicrosecondType};
+use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// One event read back from the history.
@@ -25,15 +26,95 @@ pub enum Replayed<'a> {
     },
 }
 
-/// Calls `apply` with every ticket event and every metric sample of the history, a day at a
-/// time, each day's rows in source order (partition, offset): the order they arrived in.
-/// Returns the number of events replayed.
+/// Where a start-up's replay of the raw tables stops: per stream and source partition, the
+/// checkpoint's next offset (exclusive; 0 for a partition it does not know). The raw tables
+/// may hold records beyond it (a batch whose commits landed but whose checkpoint was not
+/// saved); those are consumed again and applied live, so their findings, alerts and dead
+/// letters are emitted, though their rows are not appended twice. Kafka offsets are committed
+/// only after the checkpoint, so the consumer resumes at or before the bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayBound {
+    pub metrics: BTreeMap<i32, i64>,
+    pub tickets: BTreeMap<i32, i64>,
+}
+
+impl ReplayBound {
+    /// The bound a checkpoint sets, for the (metrics, tickets) topics. `None` when a log
+    /// generation was reset (offsets alone cannot tell the generations' rows apart); a lost
+    /// checkpoint file sets none either (the caller knows: [`checkpoint_lost`]).
+    pub fn from_checkpoint(
+        checkpoint: &super::checkpoint::Checkpoint,
+        topics: (&str, &str),
+    ) -> Option<ReplayBound> {
+        if !checkpoint.generations.is_empty() {
+            return None;
+        }
+        let of = |topic: &str| checkpoint.offsets.get(topic).cloned().unwrap_or_default();
+        Some(ReplayBound {
+            metrics: of(topics.0),
+            tickets: of(topics.1),
+        })
+    }
+
+    /// The exclusive end of a stream partition's replay.
+    pub fn end(&self, stream: crate::model::StreamKind, partition: i32) -> i64 {
+        let ends = match stream {
+            crate::model::StreamKind::Metrics => &self.metrics,
+            crate::model::StreamKind::Tickets => &self.tickets,
+        };
+        ends.get(&partition).copied().unwrap_or(0)
+    }
+
+    /// The rows of a raw table's batch before the bound.
+    fn keep(&self, table: Table, batch: RecordBatch) -> Result<RecordBatch, StoreError> {
+        let ends = match table {
+            Table::Metrics => &self.metrics,
+            _ => &self.tickets,
+        };
+        let (Some(partition), Some(offset)) = (
+            batch.column_by_name("source_partition"),
+            batch.column_by_name("source_offset"),
+        ) else {
+            return Ok(batch);
+        };
+        let (partition, offset) = (
+            partition.as_primitive::<Int32Type>(),
+            offset.as_primitive::<Int64Type>(),
+        );
+        let keep: arrow::array::BooleanArray = (0..batch.num_rows())
+            .map(|i| {
+                let end = ends.get(&partition.value(i)).copied().unwrap_or(0);
+                Some(offset.value(i) < end)
+            })
+            .collect();
+        if keep.true_count() == batch.num_rows() {
+            return Ok(batch);
+        }
+        Ok(arrow::compute::filter_record_batch(&batch, &keep)?)
+    }
+}
+
+/// True when `data_dir` holds a history but its checkpoint file is gone: a start-up then
+/// rebuilds the state from the whole raw tables, whose `txn` say what they hold.
+pub fn checkpoint_lost(data_dir: &Path) -> bool {
+    !super::checkpoint::path(data_dir).exists() && data_dir.join("history").exists()
+}
+
+/// Calls `apply` with every ticket event and every metric sample of the history (before
+/// `bound`, when given), a day at a time, each day's rows in source order (partition, offset):
+/// the order they arrived in. Returns the number of events replayed.
 pub fn replay_events(
     store: &HistoryStore,
+    bound: Option<&ReplayBound>,
     mut apply: impl FnMut(Replayed<'_>),
 ) -> Result<u64, StoreError> {
     let mut count = 0;
+    let bounded = |table: Table, batch: RecordBatch| match bound {
+        Some(bound) => bound.keep(table, batch),
+        None => Ok(batch),
+    };
     for_each_day_in_source_order(store, Table::TicketEvents, |batch| {
+        let batch = bounded(Table::TicketEvents, batch)?;
         for (event, partition) in tickets(&batch) {
             apply(Replayed::Ticket {
                 event: &event,
@@ -41,9 +122,12 @@ pub fn replay_events(
             });
             count += 1;
         }
+        Ok(())
     })?;
     for_each_day_in_source_order(store, Table::Metrics, |batch| {
+        let batch = bounded(Table::Metrics, batch)?;
         count += samples(&batch, &mut apply);
+        Ok(())
     })?;
     Ok(count)
 }
@@ -85,18 +169,22 @@ fn samples(batch: &RecordBatch, apply: &mut impl FnMut(Replayed<'_>)) -> u64 {
 }
 
 /// Calls `apply` with the raw events the history holds beyond `from`'s offsets (the tail after
-/// a snapshot): ticket events, then metric samples, each in source order. `topics` are the
-/// (metrics, tickets) topics whose offsets `from` tracks. Files whose offset statistics lie
-/// wholly below the tail are skipped without reading their rows.
+/// a snapshot) and before `bound`, when given: ticket events, then metric samples, each in
+/// source order. `topics` are the (metrics, tickets) topics whose offsets `from` tracks. Files
+/// whose offset statistics lie wholly below the tail are skipped without reading their rows.
 pub fn replay_tail(
     store: &HistoryStore,
     from: &super::checkpoint::Checkpoint,
     topics: (&str, &str),
+    bound: Option<&ReplayBound>,
     mut apply: impl FnMut(Replayed<'_>),
 ) -> Result<u64, StoreError> {
     let mut count = 0;
     for (table, topic) in [(Table::TicketEvents, topics.1), (Table::Metrics, topics.0)] {
-        let batch = tail_of(store, table, topic, from)?;
+        let mut batch = tail_of(store, table, topic, from)?;
+        if let Some(bound) = bound {
+            batch = bound.keep(table, batch)?;
+        }
         count += match table {
             Table::TicketEvents => {
                 let events = tickets(&batch);
@@ -174,7 +262,7 @@ fn tail_of(
 fn for_each_day_in_source_order(
     store: &HistoryStore,
     table: Table,
-    mut each: impl FnMut(RecordBatch),
+    mut each: impl FnMut(RecordBatch) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut by_day: std::collections::BTreeMap<i64, Vec<std::path::PathBuf>> = Default::default();
     for file in store.files_by_day(table)? {
@@ -196,7 +284,7 @@ fn for_each_day_in_source_order(
             })
             .collect::<Vec<_>>();
         let order = arrow::compute::lexsort_to_indices(&columns, None)?;
-        each(arrow::compute::take_record_batch(&day, &order)?);
+        each(arrow::compute::take_record_batch(&day, &order)?)?;
     }
     Ok(())
 }
