@@ -313,3 +313,27 @@ fn snapshots_round_trip_and_thin_out_to_daily_then_weekly() {
         format!("{:?}", engine.service_sla("payments", window)),
     );
 }
+
+/// A store that holds a table open sees another writer's commits on its next read (it checks
+/// for a newer commit instead of listing the log each time, so the check must not miss one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_holding_a_table_sees_commits_made_through_another_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let writer = HistoryStore::reader(&data);
+        let reader = HistoryStore::reader(&data);
+        append_small_batches(&writer, 1, 10);
+        assert_eq!(reader.files(Table::Metrics).unwrap().len(), 2);
+        for round in 2..=4 {
+            append_small_batches(&writer, 1, 10);
+            assert_eq!(
+                reader.files(Table::Metrics).unwrap().len(),
+                2 * round,
+                "after commit {round}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -200,10 +200,12 @@ impl HistoryStore {
             .remove(&table);
         match cached {
             Some(mut delta) => {
-                delta
-                    .update_incremental(None)
-                    .await
-                    .map_err(delta::delta_error(table))?;
+                if !delta::is_latest(&delta).await {
+                    delta
+                        .update_incremental(None)
+                        .await
+                        .map_err(delta::delta_error(table))?;
+                }
                 Ok(delta)
             }
             None => delta::open_or_create(table, &self.table_dir(table)).await,
