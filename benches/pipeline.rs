@@ -176,7 +176,15 @@ async fn run_case(brokers: &str, name: &str, messages: &[Msg]) {
     );
 
     let raw = raw_consume(brokers, &topics, messages.len()).await;
-    let data = tempfile::tempdir().expect("temp dir");
+    // SLACAP_BENCH_KEEP=<dir> keeps the history in <dir>/<case> for inspection.
+    let data = match std::env::var_os("SLACAP_BENCH_KEEP") {
+        Some(dir) => tempfile::Builder::new()
+            .prefix(name)
+            .disable_cleanup(true)
+            .tempdir_in(dir)
+            .expect("kept dir"),
+        None => tempfile::tempdir().expect("temp dir"),
+    };
     let full = pipeline(brokers, &topics, messages.len(), data.path()).await;
     let metric_rows: u64 = messages
         .iter()
@@ -251,7 +259,13 @@ fn main() {
             messages.extend(generate_month(index / 12, (index % 12) as u32 + 1).expect("month"));
         }
         println!("{months} months of the sample catalogue");
-        run_case(&brokers, "arrays", &messages).await;
-        run_case(&brokers, "single", &one_event_per_message(&messages)).await;
+        // SLACAP_BENCH_CASES=arrays (or single) runs one case only.
+        let cases = std::env::var("SLACAP_BENCH_CASES").unwrap_or_default();
+        if cases.is_empty() || cases.contains("arrays") {
+            run_case(&brokers, "arrays", &messages).await;
+        }
+        if cases.is_empty() || cases.contains("single") {
+            run_case(&brokers, "single", &one_event_per_message(&messages)).await;
+        }
     });
 }

@@ -154,6 +154,12 @@ fn main() {
         .build()
         .expect("runtime");
     if let Ok(data) = std::env::var("SLACAP_STARTUP_CHILD") {
+        if std::env::var_os("RUST_LOG").is_some() {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_writer(std::io::stderr)
+                .init();
+        }
         let brokers = std::env::var("SLACAP_STARTUP_BROKERS").expect("brokers");
         let topics =
             topics_from_metrics(&std::env::var("SLACAP_STARTUP_TOPIC_PREFIX").expect("topics"));
@@ -162,7 +168,15 @@ fn main() {
         return;
     }
     let brokers = std::env::var("SLACAP_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    for months in [1u32, 12] {
+    // SLACAP_STARTUP_MONTHS=12 measures one history only; SLACAP_STARTUP_KEEP=<dir> keeps the
+    // histories there (to profile a start: run this binary with SLACAP_STARTUP_CHILD=<history>).
+    let only: Option<u32> = std::env::var("SLACAP_STARTUP_MONTHS")
+        .ok()
+        .and_then(|m| m.parse().ok());
+    for months in [1u32, 12]
+        .into_iter()
+        .filter(|m| only.is_none_or(|o| o == *m))
+    {
         let messages = months_ending_november(months);
         let events: u64 = messages
             .iter()
@@ -173,7 +187,15 @@ fn main() {
                 },
             )
             .sum();
-        let data = tempfile::tempdir().expect("temp dir");
+        let data = match std::env::var_os("SLACAP_STARTUP_KEEP") {
+            Some(dir) => tempfile::Builder::new()
+                .prefix(&format!("months{months}-"))
+                .disable_cleanup(true)
+                .tempdir_in(dir)
+                .expect("kept dir"),
+            None => tempfile::tempdir().expect("temp dir"),
+        };
+        println!("history in {}", data.path().display());
         let topics = runtime.block_on(async {
             let topics = common::create_topics(
                 &brokers,
@@ -197,6 +219,7 @@ fn main() {
             );
             topics
         });
+        println!("topics {}", topics.metrics);
         let snapshots = std::fs::read_dir(data.path().join("history/_snapshots"))
             .map(|d| d.count())
             .unwrap_or(0);

@@ -114,7 +114,17 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     let api = tokio::spawn(api::serve(listener, state.clone(), tls, async move {
         let _ = api_signal.wait_for(|stop| *stop).await;
     }));
-    let mut background = vec![tokio::spawn(planner.run_schedule(signal.clone()))];
+    let mut background = vec![tokio::spawn({
+        let (startup, mut stop) = (state.pipeline.startup.clone(), signal.clone());
+        let signal = signal.clone();
+        async move {
+            // The first refit reads the whole metrics history: not while the state is rebuilt.
+            tokio::select! {
+                _ = startup.wait_ready() => planner.run_schedule(signal).await,
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {}
+            }
+        }
+    })];
     background.push(tokio::spawn(crate::store::run_maintenance(
         pipeline.store().clone(),
         config.settings.history.policy(),

@@ -98,6 +98,7 @@ pub fn state_from_history(
         })
         .collect();
     for info in candidates {
+        let loading = std::time::Instant::now();
         let snapshot = match store.load_snapshot(&info) {
             Ok(s) => s,
             Err(error) => {
@@ -121,6 +122,8 @@ pub fn state_from_history(
         }
         match SlaEngine::from_snapshot(catalogue.clone(), lateness, snapshot.engine) {
             Ok(mut engine) => {
+                let load_ms = loading.elapsed().as_millis() as u64;
+                let tailing = std::time::Instant::now();
                 let events = crate::store::replay_tail(
                     store,
                     &checkpoint,
@@ -132,6 +135,8 @@ pub fn state_from_history(
                 tracing::info!(
                     snapshot = %info.path.display(),
                     tail_events = events,
+                    load_ms,
+                    tail_ms = tailing.elapsed().as_millis() as u64,
                     "state restored from a snapshot"
                 );
                 return Ok((engine, events));

@@ -2,11 +2,13 @@
 //! batch (their `txn` says so), the checkpoint does not. The restarted pipeline rebuilds the
 //! state up to the checkpoint only and applies the batch again as it is consumed again, so
 //! its alerts and dead letters are raised (not lost to a silent rebuild), its raw rows are not
-//! appended twice, and the derived history ends up as an uninterrupted run's.
+//! appended twice, and the derived history ends up as an uninterrupted run's. Snapshots are
+//! written along the way, so the restart goes through a snapshot and the raw tail after it.
 
 use slacap::demo::generator::generate_month;
 use slacap::ingest::{Processor, RawRecord};
 use slacap::model::StreamKind;
+use slacap::sla::SlaEngine;
 use slacap::store::{HistoryQuery, HistoryStore, ReplayBound};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -56,8 +58,9 @@ fn records() -> Vec<RawRecord> {
         .collect()
 }
 
-/// A processor over the history in `data`, its state rebuilt as `slacap run` rebuilds it.
-fn start(data: &Path) -> Processor {
+/// A processor over the history in `data`, its state rebuilt as `slacap run` rebuilds it (from
+/// the newest snapshot and the raw rows after it, when there is one), and its shared state.
+fn start(data: &Path) -> (Processor, Arc<RwLock<SlaEngine>>) {
     let lost = slacap::store::checkpoint_lost(data);
     let (store, checkpoint) = HistoryStore::open(data).unwrap();
     let catalogue = Arc::new(slacap::demo::sample_catalogue().unwrap());
@@ -75,27 +78,30 @@ fn start(data: &Path) -> Processor {
         engine.restore_watermark(watermark);
     }
     engine.settle();
+    let engine = Arc::new(RwLock::new(engine));
     let mut processor = Processor::new(
         catalogue,
-        Arc::new(RwLock::new(engine)),
+        engine.clone(),
         store,
         checkpoint,
         Arc::default(),
         Duration::from_secs(3600),
     );
     processor.resume_after(bound);
-    processor
+    (processor, engine)
 }
 
 /// Feeds `records` in batches of `size`; a batch's alert ids count once its checkpoint is saved
-/// (as the pipeline delivers them before it saves). With `crash_at`, that batch commits but
-/// the process dies before its checkpoint. Returns each batch's alert ids.
+/// (as the pipeline delivers them before it saves). After every `SNAPSHOT_EVERY`-th batch, a
+/// snapshot of the state is written with its checkpoint. With `crash_at`, that batch commits
+/// but the process dies before its checkpoint. Returns each batch's alert ids.
 fn run(
-    processor: &mut Processor,
+    (processor, engine): &mut (Processor, Arc<RwLock<SlaEngine>>),
     records: &[RawRecord],
     size: usize,
     crash_at: Option<usize>,
 ) -> Vec<Vec<String>> {
+    const SNAPSHOT_EVERY: usize = 7;
     let mut batches = Vec::new();
     for (n, chunk) in records.chunks(size).enumerate() {
         let Some(outcome) = processor.process(chunk.to_vec()).unwrap() else {
@@ -115,6 +121,15 @@ fn run(
             .save_checkpoint(&outcome.checkpoint)
             .unwrap();
         processor.checkpoint_saved(outcome.checkpoint);
+        if n % SNAPSHOT_EVERY == SNAPSHOT_EVERY - 1 {
+            let state = engine.read().unwrap().snapshot();
+            let topics = (METRICS.to_string(), TICKETS.to_string());
+            let checkpoint = processor.checkpoint().clone();
+            processor
+                .store()
+                .save_snapshot(&checkpoint, state, topics, 60)
+                .unwrap();
+        }
     }
     batches
 }
@@ -178,7 +193,7 @@ fn a_crash_between_the_commits_and_the_checkpoint_loses_no_alert_and_doubles_no_
         let mut processor = start(crashed.path());
         let resume = crash_at * size;
         assert_eq!(
-            processor.next_offset(METRICS, 0) + processor.next_offset(TICKETS, 0),
+            processor.0.next_offset(METRICS, 0) + processor.0.next_offset(TICKETS, 0),
             resume as i64,
             "the checkpoint is the one before the crashed batch"
         );

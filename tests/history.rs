@@ -325,6 +325,15 @@ async fn a_reader_holding_a_table_sees_commits_made_through_another_store() {
         let reader = HistoryStore::reader(&data);
         append_small_batches(&writer, 1, 10);
         assert_eq!(reader.files(Table::Metrics).unwrap().len(), 2);
+        // The log's statistics give each raw file its largest offset (the start-up's tail
+        // replay opens only the files that reach past a snapshot).
+        let largest: Vec<_> = reader
+            .files_by_day(Table::Metrics)
+            .unwrap()
+            .iter()
+            .map(|f| f.max_offset)
+            .collect();
+        assert_eq!(largest, vec![Some(8), Some(9)]);
         for round in 2..=4 {
             append_small_batches(&writer, 1, 10);
             assert_eq!(

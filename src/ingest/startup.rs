@@ -13,6 +13,8 @@ pub struct Startup {
     replayed: AtomicU64,
     /// How long the rebuild took, once ready.
     took_ms: AtomicU64,
+    /// Wakes the tasks that wait for the start-up to end.
+    became_ready: tokio::sync::Notify,
 }
 
 impl Default for Startup {
@@ -22,6 +24,7 @@ impl Default for Startup {
             ready: AtomicBool::new(false),
             replayed: AtomicU64::new(0),
             took_ms: AtomicU64::new(0),
+            became_ready: tokio::sync::Notify::new(),
         }
     }
 }
@@ -42,6 +45,19 @@ impl Startup {
         self.took_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         self.ready.store(true, Ordering::Release);
+        self.became_ready.notify_waiters();
+    }
+
+    /// Returns once the SLA state is rebuilt. Work that competes with the rebuild for the CPU
+    /// (the first forecast refit, which reads the whole metrics history) waits for it.
+    pub async fn wait_ready(&self) {
+        loop {
+            let notified = self.became_ready.notified();
+            if self.is_ready() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn count_replayed(&self, events: u64) {

@@ -31,6 +31,8 @@ pub struct ActiveFile {
     /// Days since the epoch of its `date` partition.
     pub day: i64,
     pub size: u64,
+    /// The largest `source_offset` in the file, from the log's statistics (raw tables).
+    pub max_offset: Option<i64>,
 }
 
 /// What one commit does to a table besides adding files.
@@ -137,9 +139,28 @@ pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
                 path: root.join(f.object_store_path().as_ref()),
                 day: day_of_label(&date).unwrap_or(i64::MIN),
                 size: f.size().max(0) as u64,
+                max_offset: f
+                    .max_values()
+                    .and_then(|max| long_field(&max, "source_offset")),
             }
         })
         .collect()
+}
+
+/// A 64-bit integer field of a statistics struct.
+fn long_field(stats: &delta_kernel::expressions::Scalar, name: &str) -> Option<i64> {
+    use delta_kernel::expressions::Scalar;
+    let Scalar::Struct(fields) = stats else {
+        return None;
+    };
+    fields
+        .fields()
+        .iter()
+        .zip(fields.values())
+        .find_map(|(field, value)| match value {
+            Scalar::Long(v) if field.name() == name => Some(*v),
+            _ => None,
+        })
 }
 
 /// Days since the epoch of a `YYYY-MM-DD` label.

@@ -203,7 +203,8 @@ pub fn replay_tail(
 }
 
 /// The rows of a raw table at or beyond `from`'s next offset of their partition, in source
-/// order, in the table's own schema.
+/// order, in the table's own schema. Files are chosen by the largest offset the log's
+/// statistics give them, so a start-up opens only the files its tail is in.
 fn tail_of(
     store: &HistoryStore,
     table: Table,
@@ -212,48 +213,53 @@ fn tail_of(
 ) -> Result<RecordBatch, StoreError> {
     let partitions = from.offsets.get(topic).cloned().unwrap_or_default();
     let lowest = partitions.values().copied().min().unwrap_or(0);
-    let sql = format!(
-        "SELECT * FROM {} WHERE source_offset >= {lowest} ORDER BY source_partition, source_offset",
-        table.name()
-    );
-    let query = super::query::HistoryQuery::new(store)?;
-    let batches = super::history::block_on(async move { query.sql(&sql).await })?;
     let schema = table.schema();
-    let mut kept = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| {
-                let column = batch.column_by_name(f.name()).ok_or_else(|| {
-                    StoreError::Arrow(arrow::error::ArrowError::SchemaError(format!(
-                        "{} has no column {}",
-                        table.name(),
-                        f.name()
-                    )))
-                })?;
-                Ok(arrow::compute::cast(column, f.data_type())?)
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        let partition = batch
-            .column_by_name("source_partition")
-            .map(|c| c.as_primitive::<Int32Type>().clone());
-        let offset = batch
-            .column_by_name("source_offset")
-            .map(|c| c.as_primitive::<arrow::datatypes::Int64Type>().clone());
-        let (Some(partition), Some(offset)) = (partition, offset) else {
+    let mut kept = Vec::new();
+    for file in store.files_by_day(table)? {
+        if file.max_offset.is_some_and(|max| max < lowest) {
             continue;
-        };
-        let keep: arrow::array::BooleanArray = (0..batch.num_rows())
-            .map(|i| {
-                let next = partitions.get(&partition.value(i)).copied().unwrap_or(0);
-                Some(offset.value(i) >= next)
-            })
-            .collect();
-        kept.push(arrow::compute::filter_record_batch(&batch, &keep)?);
+        }
+        for batch in read(&file.path)? {
+            let (Some(partition), Some(offset)) = (
+                batch.column_by_name("source_partition"),
+                batch.column_by_name("source_offset"),
+            ) else {
+                continue;
+            };
+            let (partition, offset) = (
+                partition.as_primitive::<Int32Type>(),
+                offset.as_primitive::<Int64Type>(),
+            );
+            let keep: arrow::array::BooleanArray = (0..batch.num_rows())
+                .map(|i| {
+                    let next = partitions.get(&partition.value(i)).copied().unwrap_or(0);
+                    Some(offset.value(i) >= next)
+                })
+                .collect();
+            if keep.true_count() > 0 {
+                kept.push(arrow::compute::filter_record_batch(&batch, &keep)?);
+            }
+        }
     }
-    Ok(arrow::compute::concat_batches(&schema, &kept)?)
+    let tail = arrow::compute::concat_batches(&schema, &kept)?;
+    in_source_order(&tail)
+}
+
+/// `batch` sorted by source partition and offset.
+fn in_source_order(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
+    let columns = ["source_partition", "source_offset"]
+        .iter()
+        .filter_map(|c| batch.column_by_name(c))
+        .map(|values| arrow::compute::SortColumn {
+            values: values.clone(),
+            options: None,
+        })
+        .collect::<Vec<_>>();
+    if columns.len() < 2 || batch.num_rows() == 0 {
+        return Ok(batch.clone());
+    }
+    let order = arrow::compute::lexsort_to_indices(&columns, None)?;
+    Ok(arrow::compute::take_record_batch(batch, &order)?)
 }
 
 /// Calls `each` with one batch per date of a raw table, in date order, its rows sorted by
@@ -275,16 +281,7 @@ fn for_each_day_in_source_order(
             batches.extend(read(path)?);
         }
         let day = arrow::compute::concat_batches(&schema, &batches)?;
-        let columns = ["source_partition", "source_offset"]
-            .iter()
-            .filter_map(|c| day.column_by_name(c))
-            .map(|values| arrow::compute::SortColumn {
-                values: values.clone(),
-                options: None,
-            })
-            .collect::<Vec<_>>();
-        let order = arrow::compute::lexsort_to_indices(&columns, None)?;
-        each(arrow::compute::take_record_batch(&day, &order)?)?;
+        each(in_source_order(&day)?)?;
     }
     Ok(())
 }
