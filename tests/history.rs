@@ -334,6 +334,13 @@ async fn a_reader_holding_a_table_sees_commits_made_through_another_store() {
             .map(|f| f.max_offset)
             .collect();
         assert_eq!(largest, vec![Some(8), Some(9)]);
+        let partitions: Vec<_> = reader
+            .files_by_day(Table::Metrics)
+            .unwrap()
+            .iter()
+            .map(|f| f.partition)
+            .collect();
+        assert_eq!(partitions, vec![Some(0), Some(0)]);
         for round in 2..=4 {
             append_small_batches(&writer, 1, 10);
             assert_eq!(

@@ -33,6 +33,8 @@ pub struct ActiveFile {
     pub size: u64,
     /// The largest `source_offset` in the file, from the log's statistics (raw tables).
     pub max_offset: Option<i64>,
+    /// The source partition of every row, when the log's statistics show it is one.
+    pub partition: Option<i32>,
 }
 
 /// What one commit does to a table besides adding files.
@@ -142,9 +144,33 @@ pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
                 max_offset: f
                     .max_values()
                     .and_then(|max| long_field(&max, "source_offset")),
+                partition: one_partition(f.min_values(), f.max_values()),
             }
         })
         .collect()
+}
+
+/// The file's only `source_partition`, when its minimum and maximum agree.
+fn one_partition(
+    min: Option<delta_kernel::expressions::Scalar>,
+    max: Option<delta_kernel::expressions::Scalar>,
+) -> Option<i32> {
+    use delta_kernel::expressions::Scalar;
+    let field = |stats: &Scalar| {
+        let Scalar::Struct(fields) = stats else {
+            return None;
+        };
+        fields
+            .fields()
+            .iter()
+            .zip(fields.values())
+            .find_map(|(field, value)| match value {
+                Scalar::Integer(v) if field.name() == "source_partition" => Some(*v),
+                _ => None,
+            })
+    };
+    let (low, high) = (field(&min?)?, field(&max?)?);
+    (low == high).then_some(low)
 }
 
 /// A 64-bit integer field of a statistics struct.

@@ -6,7 +6,7 @@
 
 use super::delta::{self, ActiveFile};
 use super::error::StoreError;
-use super::history::{DERIVED, HistoryStore, block_on, writer_properties};
+use super::history::{DERIVED, Encoded, HistoryStore, block_on, writer_properties};
 use super::tables::{Table, date_label};
 use arrow::array::RecordBatch;
 use arrow::compute::SortColumn;
@@ -167,7 +167,7 @@ async fn compact_day(
         table,
         delta,
         vec![(day, sorted)],
-        writer_properties(table),
+        writer_properties(table, Encoded::Compacted),
         Some(target_file_size),
     )
     .await?;

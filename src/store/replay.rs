@@ -216,7 +216,12 @@ fn tail_of(
     let schema = table.schema();
     let mut kept = Vec::new();
     for file in store.files_by_day(table)? {
-        if file.max_offset.is_some_and(|max| max < lowest) {
+        // A file of one partition is needed if it reaches that partition's next offset; a
+        // mixed one (compacted) if it reaches the lowest of them.
+        let from = file
+            .partition
+            .map_or(lowest, |p| partitions.get(&p).copied().unwrap_or(0));
+        if file.max_offset.is_some_and(|max| max < from) {
             continue;
         }
         for batch in read(&file.path)? {
