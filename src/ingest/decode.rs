@@ -186,23 +186,26 @@ fn known_service(index: Option<usize>, service: &str, catalogue: &Catalogue) -> 
 }
 
 fn time(index: Option<usize>, field: &str, text: &str, bounds: Bounds) -> Result<i64, String> {
-    let shown = clip(text);
+    // The reason's copy of the text is made only for a refusal: this runs for every event.
     let t = parse_rfc3339(text).ok_or_else(|| {
         format!(
-            "{}`{field}` is not an RFC 3339 time with offset: `{shown}`",
-            at(index)
+            "{}`{field}` is not an RFC 3339 time with offset: `{}`",
+            at(index),
+            clip(text)
         )
     })?;
     if t < bounds.oldest {
         return Err(format!(
-            "{}`{field}` {shown} is older than pipeline.max_event_age allows",
-            at(index)
+            "{}`{field}` {} is older than pipeline.max_event_age allows",
+            at(index),
+            clip(text)
         ));
     }
     if t > bounds.newest {
         return Err(format!(
-            "{}`{field}` {shown} is further ahead of the clock than pipeline.max_clock_skew allows",
-            at(index)
+            "{}`{field}` {} is further ahead of the clock than pipeline.max_clock_skew allows",
+            at(index),
+            clip(text)
         ));
     }
     Ok(t)

@@ -224,32 +224,16 @@ pub(super) fn ts_builder(n: usize) -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC")
 }
 
-/// Raw metric samples, sorted by service, component, metric, time (runs of equal keys compress
-/// to almost nothing; the time column becomes small deltas).
+/// Raw metric samples in the order they arrived (source partition, offset). A batch's file
+/// lives until its day is compacted, which sorts by series; sorting here by the name strings
+/// cost a tenth of the ingest CPU for a few days' smaller files.
 pub fn metrics_batches(
     rows: &[(SourcePosition, MetricEvent)],
 ) -> Result<Vec<(i64, RecordBatch)>, arrow::error::ArrowError> {
     by_day(
         rows,
         |(_, m)| m.time,
-        |(p, a), (q, b)| {
-            (
-                &a.service,
-                &a.component,
-                &a.metric,
-                a.time,
-                p.partition,
-                p.offset,
-            )
-                .cmp(&(
-                    &b.service,
-                    &b.component,
-                    &b.metric,
-                    b.time,
-                    q.partition,
-                    q.offset,
-                ))
-        },
+        |(p, _), (q, _)| (p.partition, p.offset).cmp(&(q.partition, q.offset)),
         |group| {
             let n = group.len();
             let (mut service, mut component, mut metric) = (
