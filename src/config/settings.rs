@@ -68,7 +68,6 @@ impl HistorySettings {
     pub fn policy(&self) -> crate::store::MaintenancePolicy {
         crate::store::MaintenancePolicy {
             target_file_size: u64::from(self.target_file_size_mib.max(1)) << 20,
-            max_files_per_day: 1,
             vacuum_grace: self.vacuum_grace,
             raw_retention_days: self.raw_retention_days.map(i64::from),
             derived_retention_days: self.derived_retention_days.map(i64::from),

@@ -35,7 +35,13 @@ pub struct ActiveFile {
     pub max_offset: Option<i64>,
     /// The source partition of every row, when the log's statistics show it is one.
     pub partition: Option<i32>,
+    /// Written by compaction (its `add` carries [`COMPACTED_TAG`]), not by a batch.
+    pub compacted: bool,
 }
+
+/// The `add` tag that marks a file compaction wrote: a closed day is compacted until only such
+/// files remain.
+pub const COMPACTED_TAG: &str = "slacap.compacted";
 
 /// What one commit does to a table besides adding files.
 #[derive(Debug, Clone, Default)]
@@ -145,6 +151,11 @@ pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
                     .max_values()
                     .and_then(|max| long_field(&max, "source_offset")),
                 partition: one_partition(f.min_values(), f.max_values()),
+                compacted: {
+                    #[allow(deprecated)] // the tags are not exposed otherwise
+                    let add = f.add_action();
+                    add.tags.is_some_and(|t| t.contains_key(COMPACTED_TAG))
+                },
             }
         })
         .collect()

@@ -21,8 +21,6 @@ use std::time::Duration;
 pub struct MaintenancePolicy {
     /// A compacted file is cut at about this many bytes.
     pub target_file_size: u64,
-    /// A day is compacted once it has more than this many files.
-    pub max_files_per_day: usize,
     /// Superseded files are deleted this long after they left the table.
     pub vacuum_grace: Duration,
     /// Raw tables (metrics, ticket events) keep this many days; `None` keeps everything.
@@ -36,7 +34,6 @@ impl Default for MaintenancePolicy {
     fn default() -> Self {
         MaintenancePolicy {
             target_file_size: 128 * 1024 * 1024,
-            max_files_per_day: 1,
             vacuum_grace: Duration::from_secs(24 * 3600),
             raw_retention_days: None,
             derived_retention_days: None,
@@ -123,7 +120,9 @@ impl HistoryStore {
             }
         }
         for (day, files) in days {
-            if files.len() <= policy.max_files_per_day {
+            // A closed day is rewritten once it holds a file a batch wrote (new rows, or a
+            // late event after an earlier compaction); compaction's own files stay.
+            if files.iter().all(|f| f.compacted) {
                 continue;
             }
             let written = compact_day(table, delta, day, &files, policy.target_file_size).await?;
@@ -197,6 +196,10 @@ async fn compact_day(
     }
     actions.extend(adds.into_iter().map(|mut add| {
         add.data_change = false;
+        add.tags = Some(std::collections::HashMap::from([(
+            delta::COMPACTED_TAG.to_string(),
+            Some("true".to_string()),
+        )]));
         Action::Add(add)
     }));
     delta::commit(
