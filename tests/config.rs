@@ -85,6 +85,22 @@ fn a_bad_duration_says_what_to_write() {
     );
 }
 
+#[test]
+fn a_compaction_level_outside_zstd_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "catalogue.toml", slacap::demo::SAMPLE_CATALOGUE);
+    let path = write(
+        dir.path(),
+        "slacap.toml",
+        &format!("{SETTINGS}\n[history]\ncompaction_zstd_level = 30\n"),
+    );
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("slacap.toml") && err.contains("history.compaction_zstd_level"),
+        "{err}"
+    );
+}
+
 fn catalogue_error(text: &str) -> ConfigError {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "catalogue.toml", text);

@@ -37,6 +37,10 @@ pub struct HistorySettings {
     pub maintenance_every: Duration,
     /// A compacted file is cut at about this many MiB.
     pub target_file_size_mib: u32,
+    /// zstd level of compacted files (1-22). 15 keeps a demo metric point in about 1.5 bytes,
+    /// at about 5 µs of CPU per point, once per day compacted; lower levels compact faster into
+    /// more bytes.
+    pub compaction_zstd_level: i32,
     /// Superseded files are deleted this long after a compaction or correction removed them.
     #[serde(with = "super::duration")]
     pub vacuum_grace: Duration,
@@ -56,6 +60,7 @@ impl Default for HistorySettings {
         HistorySettings {
             maintenance_every: Duration::from_secs(600),
             target_file_size_mib: 128,
+            compaction_zstd_level: 15,
             vacuum_grace: Duration::from_secs(24 * 3600),
             snapshot_every: Duration::from_secs(300),
             raw_retention_days: None,
@@ -68,6 +73,7 @@ impl HistorySettings {
     pub fn policy(&self) -> crate::store::MaintenancePolicy {
         crate::store::MaintenancePolicy {
             target_file_size: u64::from(self.target_file_size_mib.max(1)) << 20,
+            zstd_level: self.compaction_zstd_level,
             vacuum_grace: self.vacuum_grace,
             raw_retention_days: self.raw_retention_days.map(i64::from),
             derived_retention_days: self.derived_retention_days.map(i64::from),
@@ -366,6 +372,13 @@ impl Settings {
     }
 
     fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        if !(1..=22).contains(&self.history.compaction_zstd_level) {
+            return Err(ConfigError::invalid(
+                file,
+                "history.compaction_zstd_level",
+                "must be a zstd level from 1 to 22",
+            ));
+        }
         if self.kafka.brokers.trim().is_empty() {
             return Err(ConfigError::invalid(
                 file,

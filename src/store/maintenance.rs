@@ -21,6 +21,8 @@ use std::time::Duration;
 pub struct MaintenancePolicy {
     /// A compacted file is cut at about this many bytes.
     pub target_file_size: u64,
+    /// zstd level of compacted files.
+    pub zstd_level: i32,
     /// Superseded files are deleted this long after they left the table.
     pub vacuum_grace: Duration,
     /// Raw tables (metrics, ticket events) keep this many days; `None` keeps everything.
@@ -34,6 +36,7 @@ impl Default for MaintenancePolicy {
     fn default() -> Self {
         MaintenancePolicy {
             target_file_size: 128 * 1024 * 1024,
+            zstd_level: 15,
             vacuum_grace: Duration::from_secs(24 * 3600),
             raw_retention_days: None,
             derived_retention_days: None,
@@ -125,7 +128,7 @@ impl HistoryStore {
             if files.iter().all(|f| f.compacted) {
                 continue;
             }
-            let written = compact_day(table, delta, day, &files, policy.target_file_size).await?;
+            let written = compact_day(table, delta, day, &files, policy).await?;
             report.days_compacted += 1;
             report.files_compacted += files.len();
             report.files_written += written;
@@ -152,7 +155,7 @@ async fn compact_day(
     delta: &mut DeltaTable,
     day: i64,
     files: &[ActiveFile],
-    target_file_size: u64,
+    policy: &MaintenancePolicy,
 ) -> Result<usize, StoreError> {
     let mut batches = Vec::new();
     for file in files {
@@ -166,8 +169,8 @@ async fn compact_day(
         table,
         delta,
         vec![(day, sorted)],
-        writer_properties(table, Encoded::Compacted),
-        Some(target_file_size),
+        writer_properties(table, Encoded::Compacted(policy.zstd_level)),
+        Some(policy.target_file_size),
     )
     .await?;
     let written = adds.len();
@@ -208,7 +211,7 @@ async fn compact_day(
         actions,
         DeltaOperation::Optimize {
             predicate: Some(format!("{} = '{}'", delta::DATE_COLUMN, date_label(day))),
-            target_size: target_file_size as i64,
+            target_size: policy.target_file_size as i64,
         },
     )
     .await?;
