@@ -40,7 +40,7 @@ fn bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error
 /// Splits `bytes` into `n` rows of the given column widths, or says why it cannot.
 fn columns<'a, E: Error>(bytes: &'a [u8], widths: &[usize]) -> Result<(usize, Vec<&'a [u8]>), E> {
     let row: usize = widths.iter().sum();
-    if bytes.len() % row != 0 {
+    if !bytes.len().is_multiple_of(row) {
         return Err(E::custom(format!(
             "packed slices: {} bytes is not a whole number of {row}-byte rows",
             bytes.len()

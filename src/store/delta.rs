@@ -274,7 +274,7 @@ pub(super) async fn commit(
         .with_actions(actions)
         .build(Some(snapshot), delta.log_store(), operation)
         .await
-        .map_err(|e| err(e.into()))?;
+        .map_err(err)?;
     let version = finalized.version();
     delta.state = Some(finalized.snapshot());
     Ok(version as i64)
