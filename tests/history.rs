@@ -29,29 +29,34 @@ fn sample(i: i64, day: i64) -> (SourcePosition, MetricEvent) {
     )
 }
 
+/// Appends `rows` (partition 0, offsets `first..=last`) as one batch does: one commit.
+fn append(store: &HistoryStore, rows: &[(SourcePosition, MetricEvent)], first: i64, last: i64) {
+    let origin = FileOrigin::Source {
+        topic: "slacap.metrics".into(),
+        partition: 0,
+        first,
+        last,
+    };
+    let files: Vec<PendingFile> = metrics_batches(rows)
+        .unwrap()
+        .into_iter()
+        .map(|(day, batch)| PendingFile {
+            table: Table::Metrics,
+            day,
+            origin: origin.clone(),
+            batch,
+        })
+        .collect();
+    store.write(&files).unwrap();
+}
+
 /// `batches` small appends of `per_batch` samples spread over two days, each with its offsets.
 fn append_small_batches(store: &HistoryStore, batches: i64, per_batch: i64) {
     for b in 0..batches {
         let rows: Vec<_> = (0..per_batch)
             .map(|k| sample(b * per_batch + k, k % 2))
             .collect();
-        let origin = FileOrigin::Source {
-            topic: "slacap.metrics".into(),
-            partition: 0,
-            first: b * per_batch,
-            last: b * per_batch + per_batch - 1,
-        };
-        let files: Vec<PendingFile> = metrics_batches(&rows)
-            .unwrap()
-            .into_iter()
-            .map(|(day, batch)| PendingFile {
-                table: Table::Metrics,
-                day,
-                origin: origin.clone(),
-                batch,
-            })
-            .collect();
-        store.write(&files).unwrap();
+        append(store, &rows, b * per_batch, b * per_batch + per_batch - 1);
     }
 }
 
@@ -140,28 +145,9 @@ async fn compaction_leaves_one_file_per_day_and_the_same_rows() {
     };
     assert_eq!(again(&store).await.unwrap().days_compacted, 0);
     let writer = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let rows = vec![sample(1_000, 0)];
-        let origin = FileOrigin::Source {
-            topic: "slacap.metrics".into(),
-            partition: 0,
-            first: 1_000,
-            last: 1_000,
-        };
-        let files: Vec<PendingFile> = metrics_batches(&rows)
-            .unwrap()
-            .into_iter()
-            .map(|(day, batch)| PendingFile {
-                table: Table::Metrics,
-                day,
-                origin: origin.clone(),
-                batch,
-            })
-            .collect();
-        writer.write(&files).unwrap();
-    })
-    .await
-    .unwrap();
+    tokio::task::spawn_blocking(move || append(&writer, &[sample(1_000, 0)], 1_000, 1_000))
+        .await
+        .unwrap();
     let report = again(&store).await.unwrap();
     assert_eq!((report.days_compacted, report.files_compacted), (1, 2));
     assert_eq!(count_and_sum(&store).await.0, 401);
@@ -202,25 +188,8 @@ async fn a_day_of_one_batch_file_is_compacted_once() {
     // another day later, a fresh reader still sees the two compacted files as such.
     let writer = store.clone();
     tokio::task::spawn_blocking(move || {
-        for i in 0..110 {
-            let rows = vec![sample(100 + i, 5)];
-            let origin = FileOrigin::Source {
-                topic: "slacap.metrics".into(),
-                partition: 0,
-                first: 100 + i,
-                last: 100 + i,
-            };
-            let files: Vec<PendingFile> = metrics_batches(&rows)
-                .unwrap()
-                .into_iter()
-                .map(|(day, batch)| PendingFile {
-                    table: Table::Metrics,
-                    day,
-                    origin: origin.clone(),
-                    batch,
-                })
-                .collect();
-            writer.write(&files).unwrap();
+        for i in 100..210 {
+            append(&writer, &[sample(i, 5)], i, i);
         }
     })
     .await

@@ -194,6 +194,7 @@ impl Pipeline {
             self.config.settings.kafka.topics.tickets.as_str().into(),
         );
         let counters = self.counters();
+        self.redeliver_in_flight().await?;
         let mut last_flush = Instant::now();
         loop {
             let mut records = Vec::new();
@@ -424,7 +425,13 @@ impl Pipeline {
         self.deliver(&dead_letters, &alerts, &notices).await?;
         let store = processor.store().clone();
         let saved = checkpoint.clone();
-        tokio::task::spawn_blocking(move || store.save_checkpoint(&saved)).await??;
+        let data_dir = self.config.settings.data_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            store.save_checkpoint(&saved)?;
+            remove_in_flight(&data_dir);
+            Ok::<_, crate::store::StoreError>(())
+        })
+        .await??;
         processor.checkpoint_saved(checkpoint);
         self.processor = Some(processor);
 
@@ -451,26 +458,66 @@ impl Pipeline {
     }
 
     /// Sends dead letters and alerts and waits until the broker has acknowledged all of them.
+    ///
+    /// A batch's alerts (breaches, warnings, burn-rate transitions) are first written to
+    /// `<data_dir>/alerts-in-flight.json`, which goes once the batch's checkpoint is saved. A
+    /// crash between the alerts topic and the webhooks' outboxes would otherwise leave an alert
+    /// on one side only: the restart applies the batch's records again, but where late events
+    /// fall into other batches, the same warning need not be found again. A start delivers
+    /// what the file holds to both before it consumes.
     async fn deliver(
         &self,
         dead_letters: &[DeadLetter],
         alerts: &[Breach],
         notices: &[(String, String)],
     ) -> Result<(), PipelineError> {
+        self.deliver_dead_letters(dead_letters).await?;
+        let mut outgoing: Vec<(String, String)> = alerts
+            .iter()
+            .map(|breach| {
+                tracing::debug!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
+                (breach.id.clone(), alert_payload(breach))
+            })
+            .collect();
+        // Warnings and burn-rate transitions: (key, payload).
+        outgoing.extend(notices.iter().cloned());
+        if outgoing.is_empty() {
+            return Ok(());
+        }
+        let journal = in_flight_path(&self.config.settings.data_dir);
+        let bytes = serde_json::to_vec(&outgoing).unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            crate::store::write_atomically(&journal, |file| {
+                std::io::Write::write_all(file, &bytes).map_err(crate::store::error::io(&journal))
+            })
+        })
+        .await??;
+        self.publish_alerts(&outgoing).await
+    }
+
+    /// Delivers the alerts a crashed run had in flight (see [`Pipeline::deliver`]), if any.
+    async fn redeliver_in_flight(&self) -> Result<(), PipelineError> {
+        let journal = in_flight_path(&self.config.settings.data_dir);
+        let Ok(bytes) = std::fs::read(&journal) else {
+            return Ok(());
+        };
+        let outgoing: Vec<(String, String)> = serde_json::from_slice(&bytes).unwrap_or_default();
+        tracing::warn!(
+            alerts = outgoing.len(),
+            "delivering the alerts of a batch that was not checkpointed before the last stop"
+        );
+        self.publish_alerts(&outgoing).await?;
+        remove_in_flight(&self.config.settings.data_dir);
+        Ok(())
+    }
+
+    /// Publishes (id, payload) alerts to the alerts topic, waits for the broker, then queues
+    /// them in the webhooks' outboxes.
+    async fn publish_alerts(&self, outgoing: &[(String, String)]) -> Result<(), PipelineError> {
         let topics = &self.config.settings.kafka.topics;
         let counters = self.counters();
-        self.deliver_dead_letters(dead_letters).await?;
         let mut pending = Vec::new();
-        for breach in alerts {
-            let payload = alert_payload(breach);
-            tracing::debug!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
-            let record = FutureRecord::to(&topics.alerts)
-                .key(breach.id.as_bytes())
-                .payload(payload.as_bytes());
-            pending.push((topics.alerts.clone(), self.enqueue(record).await?));
-        }
-        // Warnings and burn-rate transitions: (key, payload).
-        for (key, payload) in notices {
+        for (key, payload) in outgoing {
             let record = FutureRecord::to(&topics.alerts)
                 .key(key.as_bytes())
                 .payload(payload.as_bytes());
@@ -495,17 +542,14 @@ impl Pipeline {
         // The webhooks' outboxes, durable before the checkpoint: a crash after this re-sends
         // nothing twice (the outbox knows what it holds and what it sent), and one before it
         // replays the batch and queues the alerts then.
-        if !self.alerts.is_empty() && (!alerts.is_empty() || !notices.is_empty()) {
+        if !self.alerts.is_empty() && !outgoing.is_empty() {
             let now = chrono::Utc::now().timestamp_micros();
-            let mut outgoing: Vec<crate::alert::outbox::OutboxAlert> = alerts
+            let outgoing: Vec<crate::alert::outbox::OutboxAlert> = outgoing
                 .iter()
-                .map(|b| {
-                    crate::alert::outbox::OutboxAlert::from_payload(&b.id, &alert_payload(b), now)
+                .map(|(key, payload)| {
+                    crate::alert::outbox::OutboxAlert::from_payload(key, payload, now)
                 })
                 .collect();
-            outgoing.extend(notices.iter().map(|(key, payload)| {
-                crate::alert::outbox::OutboxAlert::from_payload(key, payload, now)
-            }));
             let sink = self.alerts.clone();
             tokio::task::spawn_blocking(move || sink.enqueue(&outgoing))
                 .await?
@@ -592,6 +636,19 @@ impl Pipeline {
                 Err((error, _)) => return Err(error.into()),
             }
         }
+    }
+}
+
+/// Where a batch's alerts wait until its checkpoint is saved.
+fn in_flight_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("alerts-in-flight.json")
+}
+
+fn remove_in_flight(data_dir: &std::path::Path) {
+    match std::fs::remove_file(in_flight_path(data_dir)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => tracing::warn!(%error, "could not remove alerts-in-flight.json"),
     }
 }
 

@@ -167,37 +167,36 @@ fn one_partition(
     max: Option<delta_kernel::expressions::Scalar>,
 ) -> Option<i32> {
     use delta_kernel::expressions::Scalar;
-    let field = |stats: &Scalar| {
-        let Scalar::Struct(fields) = stats else {
-            return None;
-        };
-        fields
-            .fields()
-            .iter()
-            .zip(fields.values())
-            .find_map(|(field, value)| match value {
-                Scalar::Integer(v) if field.name() == "source_partition" => Some(*v),
-                _ => None,
-            })
-    };
-    let (low, high) = (field(&min?)?, field(&max?)?);
-    (low == high).then_some(low)
+    let low = stat_field(&min?, "source_partition")?;
+    let high = stat_field(&max?, "source_partition")?;
+    match (low, high) {
+        (Scalar::Integer(low), Scalar::Integer(high)) if low == high => Some(low),
+        _ => None,
+    }
 }
 
 /// A 64-bit integer field of a statistics struct.
 fn long_field(stats: &delta_kernel::expressions::Scalar, name: &str) -> Option<i64> {
-    use delta_kernel::expressions::Scalar;
-    let Scalar::Struct(fields) = stats else {
+    match stat_field(stats, name)? {
+        delta_kernel::expressions::Scalar::Long(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// A field of a statistics struct (`minValues`, `maxValues`) by column name.
+fn stat_field(
+    stats: &delta_kernel::expressions::Scalar,
+    name: &str,
+) -> Option<delta_kernel::expressions::Scalar> {
+    let delta_kernel::expressions::Scalar::Struct(fields) = stats else {
         return None;
     };
     fields
         .fields()
         .iter()
         .zip(fields.values())
-        .find_map(|(field, value)| match value {
-            Scalar::Long(v) if field.name() == name => Some(*v),
-            _ => None,
-        })
+        .find(|(field, _)| field.name() == name)
+        .map(|(_, value)| value.clone())
 }
 
 /// Days since the epoch of a `YYYY-MM-DD` label.

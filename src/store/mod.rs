@@ -6,7 +6,7 @@ mod checkpoint;
 mod delta;
 mod delta_scan;
 mod durable;
-mod error;
+pub(crate) mod error;
 mod forecast_tables;
 mod history;
 mod maintenance;
