@@ -71,27 +71,35 @@ impl ReplayBound {
             Table::Metrics => &self.metrics,
             _ => &self.tickets,
         };
-        let (Some(partition), Some(offset)) = (
-            batch.column_by_name("source_partition"),
-            batch.column_by_name("source_offset"),
-        ) else {
-            return Ok(batch);
-        };
-        let (partition, offset) = (
-            partition.as_primitive::<Int32Type>(),
-            offset.as_primitive::<Int64Type>(),
-        );
-        let keep: arrow::array::BooleanArray = (0..batch.num_rows())
-            .map(|i| {
-                let end = ends.get(&partition.value(i)).copied().unwrap_or(0);
-                Some(offset.value(i) < end)
-            })
-            .collect();
-        if keep.true_count() == batch.num_rows() {
-            return Ok(batch);
-        }
-        Ok(arrow::compute::filter_record_batch(&batch, &keep)?)
+        rows_where(batch, |partition, offset| {
+            offset < ends.get(&partition).copied().unwrap_or(0)
+        })
     }
+}
+
+/// The rows of a raw table's batch whose (source partition, offset) pass `keep`; the batch as
+/// it is when all do or it has no such columns.
+fn rows_where(
+    batch: RecordBatch,
+    keep: impl Fn(i32, i64) -> bool,
+) -> Result<RecordBatch, StoreError> {
+    let (Some(partition), Some(offset)) = (
+        batch.column_by_name("source_partition"),
+        batch.column_by_name("source_offset"),
+    ) else {
+        return Ok(batch);
+    };
+    let (partition, offset) = (
+        partition.as_primitive::<Int32Type>(),
+        offset.as_primitive::<Int64Type>(),
+    );
+    let kept: arrow::array::BooleanArray = (0..batch.num_rows())
+        .map(|i| Some(keep(partition.value(i), offset.value(i))))
+        .collect();
+    if kept.true_count() == batch.num_rows() {
+        return Ok(batch);
+    }
+    Ok(arrow::compute::filter_record_batch(&batch, &kept)?)
 }
 
 /// True when `data_dir` holds a history but its checkpoint file is gone: a start-up then
@@ -225,24 +233,11 @@ fn tail_of(
             continue;
         }
         for batch in read(&file.path)? {
-            let (Some(partition), Some(offset)) = (
-                batch.column_by_name("source_partition"),
-                batch.column_by_name("source_offset"),
-            ) else {
-                continue;
-            };
-            let (partition, offset) = (
-                partition.as_primitive::<Int32Type>(),
-                offset.as_primitive::<Int64Type>(),
-            );
-            let keep: arrow::array::BooleanArray = (0..batch.num_rows())
-                .map(|i| {
-                    let next = partitions.get(&partition.value(i)).copied().unwrap_or(0);
-                    Some(offset.value(i) >= next)
-                })
-                .collect();
-            if keep.true_count() > 0 {
-                kept.push(arrow::compute::filter_record_batch(&batch, &keep)?);
+            let tail = rows_where(batch, |partition, offset| {
+                offset >= partitions.get(&partition).copied().unwrap_or(0)
+            })?;
+            if tail.num_rows() > 0 {
+                kept.push(tail);
             }
         }
     }
