@@ -70,6 +70,9 @@ async fn alerts_reach_a_webhook_once_signed_across_an_outage_and_a_kill() {
             r#"
 [alerts]
 max_backoff = "1s"
+# The receiver stays down for minutes here: with one try a second, the default 100 tries would
+# move the oldest alert to failed/ before it comes up.
+max_attempts = 1000000
 [[alerts.webhooks]]
 name = "ops"
 url = "http://127.0.0.1:{port}/hook"
@@ -156,6 +159,8 @@ secret = "{SECRET}"
     child.kill().ok();
     child.wait().ok();
     server.abort();
+    let failed = std::fs::read_dir(data.join("outbox/ops/failed")).map_or(0, |d| d.count());
+    assert_eq!(failed, 0, "alerts moved to failed/");
 
     let got = got.lock().unwrap().clone();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
