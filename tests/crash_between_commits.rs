@@ -120,14 +120,12 @@ fn run(
             .store()
             .save_checkpoint(&outcome.checkpoint)
             .unwrap();
-        processor.checkpoint_saved(outcome.checkpoint);
         if n % SNAPSHOT_EVERY == SNAPSHOT_EVERY - 1 {
             let state = engine.read().unwrap().snapshot();
             let topics = (METRICS.to_string(), TICKETS.to_string());
-            let checkpoint = processor.checkpoint().clone();
             processor
                 .store()
-                .save_snapshot(&checkpoint, state, topics, 60)
+                .save_snapshot(&outcome.checkpoint, state, topics, 60)
                 .unwrap();
         }
     }

@@ -3,10 +3,11 @@
 
 use super::decode::{Bounds, Stream, decode, unknown_service_in};
 use crate::config::Catalogue;
+use crate::model::Micros;
 use crate::model::{Event, MetricEvent, Source, SourcePosition, StreamKind, TicketEvent};
 use crate::recompute::correct_late_events;
 use crate::sla::burn::BurnAlert;
-use crate::sla::{Breach, SlaEngine, TicketWarning};
+use crate::sla::{Breach, Findings, SlaEngine, TicketWarning};
 use crate::store::{
     Checkpoint, FileOrigin, HistoryStore, PendingFile, StoreError, Table, derived_files,
     metrics_batches, ticket_batches,
@@ -173,14 +174,10 @@ impl Processor {
         self.checkpoint.start_generation(topic, partition)
     }
 
-    /// The last saved checkpoint.
+    /// The checkpoint of the batches applied so far: the saved one, or one batch ahead of it
+    /// while a batch is being written.
     pub fn checkpoint(&self) -> &Checkpoint {
         &self.checkpoint
-    }
-
-    /// Records that the checkpoint of a processed batch has been saved.
-    pub fn checkpoint_saved(&mut self, checkpoint: Checkpoint) {
-        self.checkpoint = checkpoint;
     }
 
     pub fn store(&self) -> &HistoryStore {
@@ -250,10 +247,32 @@ impl Processor {
         }
     }
 
-    /// Decodes, applies and writes one batch. An empty batch is an idle tick: partitions that
-    /// went quiet stop holding the watermark back, and what that finalises is written. Returns
-    /// `None` when there is nothing new (every record was already durable, or nothing moved).
+    /// Decodes, applies and writes one batch, in one go (see [`Processor::apply`] and
+    /// [`Writer::write`], which the pipeline runs on two threads, one batch apart).
     pub fn process(&mut self, records: Vec<RawRecord>) -> Result<Option<BatchOutcome>, StoreError> {
+        match self.apply(records)? {
+            Some(applied) => self.writer().write(applied).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// What writes this processor's batches.
+    pub fn writer(&self) -> Writer {
+        Writer {
+            store: self.store.clone(),
+            engine: self.engine.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// Stage one of a batch: decodes it and applies it to the SLA state. An empty batch is an
+    /// idle tick: partitions that went quiet stop holding the watermark back. Returns `None`
+    /// when there is nothing new (every record was already durable, or nothing moved).
+    ///
+    /// The processor's checkpoint moves on at once (offsets, sequence number, watermark), so
+    /// the next batch can be applied while this one is written; the batch carries the
+    /// checkpoint to save once it is durable.
+    pub fn apply(&mut self, records: Vec<RawRecord>) -> Result<Option<Applied>, StoreError> {
         let mut ranges: BTreeMap<(Arc<str>, i32), (i64, i64)> = BTreeMap::new();
         let mut new_records = 0u64;
         let mut metrics: BTreeMap<PartitionKey, Vec<(SourcePosition, MetricEvent)>> =
@@ -335,6 +354,7 @@ impl Processor {
                 }
             }
         }
+        let decoded_at = Instant::now();
         let decoded: usize = metrics.values().map(Vec::len).sum::<usize>()
             + tickets.values().map(Vec::len).sum::<usize>();
         add(&self.counters.events_decoded_total, decoded as u64);
@@ -343,7 +363,7 @@ impl Processor {
             dead_letters.len() as u64,
         );
 
-        let (mut findings, watermark, late, earliest_late) = {
+        let (findings, watermark, late, earliest_late) = {
             let mut engine = self
                 .engine
                 .write()
@@ -399,12 +419,111 @@ impl Processor {
             findings.burn_alerts.len() as u64,
         );
 
-        let seq = self.checkpoint.seq + 1;
+        // The raw rows to append: all of them but after a crash between a batch's commits and
+        // its checkpoint, where the raw table already holds some.
+        let metrics = metrics
+            .iter()
+            .map(|((topic, partition), rows)| {
+                let origin = source_origin(&ranges, topic, *partition);
+                (origin, self.not_held(topic, *partition, rows).into_owned())
+            })
+            .collect();
+        let tickets = tickets
+            .iter()
+            .map(|((topic, partition), rows)| {
+                let origin = source_origin(&ranges, topic, *partition);
+                (origin, self.not_held(topic, *partition, rows).into_owned())
+            })
+            .collect();
+        self.checkpoint.seq += 1;
+        self.checkpoint.watermark = watermark;
+        let mut commits = Vec::new();
+        for ((topic, partition), (_, last)) in ranges {
+            self.checkpoint.advance(&topic, partition, last + 1);
+            commits.push((topic, partition, last + 1));
+        }
+        let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1e3;
+        tracing::debug!(
+            records = new_records,
+            events = decoded,
+            decode_ms = ms(arrived, decoded_at),
+            apply_ms = ms(decoded_at, Instant::now()),
+            "batch applied"
+        );
+        Ok(Some(Applied {
+            metrics,
+            tickets,
+            dead_letters,
+            findings,
+            late,
+            earliest_late,
+            checkpoint: self.checkpoint.clone(),
+            commits,
+            records: new_records,
+        }))
+    }
+}
+
+/// A batch decoded and applied to the SLA state, its rows not yet written.
+pub struct Applied {
+    metrics: Vec<(FileOrigin, Vec<(SourcePosition, MetricEvent)>)>,
+    tickets: Vec<(FileOrigin, Vec<(SourcePosition, TicketEvent)>)>,
+    dead_letters: Vec<DeadLetter>,
+    findings: Findings,
+    late: u64,
+    earliest_late: Option<Micros>,
+    /// The checkpoint once this batch is durable (the derived tables' versions are filled in
+    /// when it is written).
+    checkpoint: Checkpoint,
+    commits: Vec<(Arc<str>, i32, i64)>,
+    records: u64,
+}
+
+impl Applied {
+    /// True when the batch carried events behind the watermark: writing it rebuilds the SLA
+    /// state from the history, so no later batch may be applied before it is written.
+    pub fn rebuilds_state(&self) -> bool {
+        self.earliest_late.is_some()
+    }
+
+    /// The batch's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.checkpoint.seq
+    }
+}
+
+/// Stage two of a batch: encodes its rows and findings as Parquet and commits them to the
+/// history, then corrects the history for late events. Batches are written in the order they
+/// were applied, each after the one before it is checkpointed.
+#[derive(Clone)]
+pub struct Writer {
+    store: HistoryStore,
+    engine: Arc<RwLock<SlaEngine>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    pub fn store(&self) -> &HistoryStore {
+        &self.store
+    }
+
+    pub fn write(&self, applied: Applied) -> Result<BatchOutcome, StoreError> {
+        let started = Instant::now();
+        let Applied {
+            metrics,
+            tickets,
+            dead_letters,
+            mut findings,
+            late,
+            earliest_late,
+            mut checkpoint,
+            commits,
+            records,
+        } = applied;
+        let seq = checkpoint.seq;
         let mut files = Vec::new();
-        for ((topic, partition), rows) in &metrics {
-            let origin = source_origin(&ranges, topic, *partition);
-            let rows = self.not_held(topic, *partition, rows);
-            for (day, batch) in metrics_batches(&rows)? {
+        for (origin, rows) in &metrics {
+            for (day, batch) in metrics_batches(rows)? {
                 files.push(PendingFile {
                     table: Table::Metrics,
                     day,
@@ -413,10 +532,8 @@ impl Processor {
                 });
             }
         }
-        for ((topic, partition), rows) in &tickets {
-            let origin = source_origin(&ranges, topic, *partition);
-            let rows = self.not_held(topic, *partition, rows);
-            for (day, batch) in ticket_batches(&rows)? {
+        for (origin, rows) in &tickets {
+            for (day, batch) in ticket_batches(rows)? {
                 files.push(PendingFile {
                     table: Table::TicketEvents,
                     day,
@@ -426,7 +543,9 @@ impl Processor {
             }
         }
         files.extend(derived_files(&findings, &FileOrigin::Batch { seq })?);
+        let encoded_at = Instant::now();
         let bytes = self.store.write(&files)?;
+        let written_at = Instant::now();
         add(&self.counters.files_written_total, files.len() as u64);
         add(&self.counters.bytes_written_total, bytes);
 
@@ -467,24 +586,25 @@ impl Processor {
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) = correction.engine;
         }
 
-        let mut checkpoint = self.checkpoint.clone();
         checkpoint.versions = self.store.versions(&crate::store::DERIVED)?;
-        checkpoint.seq = seq;
-        checkpoint.watermark = watermark;
-        let mut commits = Vec::new();
-        for ((topic, partition), (_, last)) in ranges {
-            checkpoint.advance(&topic, partition, last + 1);
-            commits.push((topic, partition, last + 1));
-        }
-        Ok(Some(BatchOutcome {
+        let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1e3;
+        tracing::debug!(
+            seq,
+            files = files.len(),
+            encode_ms = ms(started, encoded_at),
+            commit_ms = ms(encoded_at, written_at),
+            finish_ms = ms(written_at, Instant::now()),
+            "batch written"
+        );
+        Ok(BatchOutcome {
             dead_letters,
             alerts: findings.breaches,
             warnings: findings.warnings,
             burn_alerts: findings.burn_alerts,
             checkpoint,
             commits,
-            records: new_records,
-        }))
+            records,
+        })
     }
 }
 

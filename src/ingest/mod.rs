@@ -4,12 +4,14 @@
 mod batch;
 pub mod dead_letter;
 pub mod decode;
+mod delivery;
 mod kafka;
 mod pipeline;
 mod startup;
 
-pub use batch::{BatchOutcome, DeadLetter, Processor, RawRecord};
+pub use batch::{Applied, BatchOutcome, DeadLetter, Processor, RawRecord, Writer};
 pub use decode::{Bounds, Stream, decode};
+pub use delivery::alert_payload;
 pub use kafka::{IngestContext, consumer_config, producer_config};
-pub use pipeline::{Pipeline, PipelineError, PipelineHandles, alert_payload};
+pub use pipeline::{Pipeline, PipelineError, PipelineHandles};
 pub use startup::Startup;

@@ -1,21 +1,21 @@
-//! The ingest loop: consume a batch, process it on a blocking thread, deliver dead letters and
-//! alerts, save the checkpoint, then commit the offsets. A crash at any point replays from the
+//! The ingest loop: consume a batch, apply it to the SLA state on a blocking thread, then write
+//! it, deliver its dead letters and alerts, save its checkpoint and commit its offsets, while the
+//! next batch is consumed and applied. A crash at any point replays from the
 //! last checkpoint into the same file names, so nothing is lost and nothing doubles.
 
-use super::batch::{BatchOutcome, DeadLetter, Processor, RawRecord};
-use super::dead_letter;
+use super::batch::{Applied, BatchOutcome, Processor, RawRecord, Writer};
 use super::decode::Stream;
+use super::delivery::{Delivery, burn_payload, remove_in_flight, warning_payload};
 use super::kafka::{IngestContext, consumer_config, producer_config};
 use crate::config::Config;
 use crate::config::OffsetRegression;
-use crate::model::format_rfc3339;
-use crate::sla::{Breach, SlaEngine, TicketWarning};
-use crate::store::{HistoryStore, StoreError, kafka_topic};
+use crate::sla::SlaEngine;
+use crate::store::{Checkpoint, HistoryStore, StoreError, kafka_topic};
 use crate::telemetry::{Counters, add};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -61,11 +61,15 @@ pub struct PipelineHandles {
 }
 
 pub struct Pipeline {
-    alerts: Arc<crate::alert::AlertSink>,
     config: Arc<Config>,
     consumer: Arc<StreamConsumer<IngestContext>>,
-    producer: FutureProducer,
+    delivery: Delivery,
+    /// Stage one: decodes batches and applies them to the SLA state (taken while it runs).
     processor: Option<Processor>,
+    /// Stage two of the batch before: written, delivered and checkpointed by its own task.
+    writing: Option<tokio::task::JoinHandle<Result<Durable, PipelineError>>>,
+    /// The checkpoint of the last durable batch.
+    durable: Checkpoint,
     engine: Arc<RwLock<SlaEngine>>,
     startup: Arc<super::startup::Startup>,
     /// The checkpoint's watermark: where the rebuilt state resumes.
@@ -130,14 +134,21 @@ impl Pipeline {
         processor.bound_inputs(limits);
         processor.follow_wall_clock(limits.idle_watermark_follows_clock);
         processor.resume_after(bound.clone());
+        let delivery = Delivery {
+            config: config.clone(),
+            producer,
+            alerts: handles.alerts.clone(),
+            counters: handles.counters.clone(),
+        };
         Ok(Pipeline {
             config,
             consumer: Arc::new(consumer),
-            producer,
+            delivery,
+            durable: processor.checkpoint().clone(),
             processor: Some(processor),
+            writing: None,
             offsets_checked: Default::default(),
             suspects: Default::default(),
-            alerts: handles.alerts.clone(),
             engine: handles.engine.clone(),
             startup: handles.startup.clone(),
             restored_watermark: watermark,
@@ -194,7 +205,7 @@ impl Pipeline {
             self.config.settings.kafka.topics.tickets.as_str().into(),
         );
         let counters = self.counters();
-        self.redeliver_in_flight().await?;
+        self.delivery.redeliver_in_flight().await?;
         let mut last_flush = Instant::now();
         loop {
             let mut records = Vec::new();
@@ -231,6 +242,7 @@ impl Pipeline {
                         counters
                             .ingest_halted
                             .store(1, std::sync::atomic::Ordering::Relaxed);
+                        self.settle().await?;
                         let _ = shutdown.wait_for(|stop| *stop).await;
                         return Err(error);
                     }
@@ -240,6 +252,7 @@ impl Pipeline {
             }
             self.maybe_snapshot(stopping).await?;
             if stopping {
+                self.settle().await?;
                 tracing::info!("pipeline stopped");
                 return Ok(());
             }
@@ -248,16 +261,17 @@ impl Pipeline {
 
     /// Writes a snapshot of the SLA state when one is due: every `history.snapshot_every`,
     /// when the watermark enters a new day (so a late event finds one taken before its day; at
-    /// most one per 10 s), and at shutdown. The state is the checkpoint's: no batch is in flight here.
+    /// most one per 10 s), and at shutdown. The batch being written is let finish first, so
+    /// the state is the saved checkpoint's.
     async fn maybe_snapshot(&mut self, stopping: bool) -> Result<(), PipelineError> {
         let Some(processor) = self.processor.as_ref() else {
             return Ok(());
         };
-        let checkpoint = processor.checkpoint().clone();
-        if checkpoint.seq == 0 || checkpoint.seq == self.snapshots.seq {
+        let applied = processor.checkpoint();
+        if applied.seq == 0 || applied.seq == self.snapshots.seq {
             return Ok(());
         }
-        let day = checkpoint.watermark.map(|w| w.div_euclid(86_400_000_000));
+        let day = applied.watermark.map(|w| w.div_euclid(86_400_000_000));
         let history = &self.config.settings.history;
         let since = self.snapshots.at.elapsed();
         // A new watermark day gets its snapshot, but a backfill crossing a day every few
@@ -268,8 +282,10 @@ impl Pipeline {
         if !due {
             return Ok(());
         }
-        let engine = self.engine.clone();
         let store = processor.store().clone();
+        self.settle().await?;
+        let checkpoint = self.durable.clone();
+        let engine = self.engine.clone();
         let topics = &self.config.settings.kafka.topics;
         let topics = (topics.metrics.clone(), topics.tickets.clone());
         let keep_days = (self.config.settings.pipeline.max_event_age.as_secs() / 86_400) as i64 + 1;
@@ -379,68 +395,50 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Applies a batch (stage one, on a blocking thread) while the batch before it is still
+    /// being written, then hands it to the writer once that one is durable.
     async fn flush(&mut self, records: Vec<RawRecord>) -> Result<(), PipelineError> {
         self.check_offsets(&records)?;
         let Some(mut processor) = self.processor.take() else {
             return Ok(());
         };
-        let (mut processor, result) = tokio::task::spawn_blocking(move || {
-            let result = processor.process(records);
-            (processor, result)
+        let (processor, applied) = tokio::task::spawn_blocking(move || {
+            let applied = processor.apply(records);
+            (processor, applied)
         })
         .await?;
-        let outcome = match result {
-            Ok(Some(outcome)) => outcome,
-            Ok(None) => {
-                self.processor = Some(processor);
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
+        let writer = processor.writer();
+        self.processor = Some(processor);
+        let applied = applied?;
+        // Batches are written, delivered and checkpointed in order: the one before first.
+        self.settle().await?;
+        let Some(applied) = applied else {
+            return Ok(());
         };
-        let BatchOutcome {
-            dead_letters,
-            alerts,
-            warnings,
-            burn_alerts,
+        let rebuilds_state = applied.rebuilds_state();
+        self.writing = Some(tokio::spawn(finish(writer, self.delivery.clone(), applied)));
+        if rebuilds_state {
+            // Its late-event correction replaces the SLA state: nothing may be applied first.
+            self.settle().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the batch being written, if any, to be durable; then commits its offsets to
+    /// Kafka.
+    async fn settle(&mut self) -> Result<(), PipelineError> {
+        let Some(writing) = self.writing.take() else {
+            return Ok(());
+        };
+        let Durable {
             checkpoint,
             commits,
-            records,
-        } = outcome;
-        if !alerts.is_empty() || !dead_letters.is_empty() {
-            tracing::info!(
-                breaches = alerts.len(),
-                dead_letters = dead_letters.len(),
-                "batch findings"
-            );
-        }
-        let mut notices: Vec<(String, String)> = warnings
-            .iter()
-            .map(|w| (w.id.clone(), warning_payload(w)))
-            .collect();
-        notices.extend(
-            burn_alerts
-                .iter()
-                .map(|b| (format!("{}:{}", b.id, b.state), burn_payload(b))),
-        );
-        self.deliver(&dead_letters, &alerts, &notices).await?;
-        let store = processor.store().clone();
-        let saved = checkpoint.clone();
-        let data_dir = self.config.settings.data_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            store.save_checkpoint(&saved)?;
-            remove_in_flight(&data_dir);
-            Ok::<_, crate::store::StoreError>(())
-        })
-        .await??;
-        processor.checkpoint_saved(checkpoint);
-        self.processor = Some(processor);
-
-        let counters = self.counters();
-        add(&counters.batches_total, 1);
-        add(&counters.records_durable_total, records);
+        } = writing.await??;
+        self.durable = checkpoint;
         if commits.is_empty() {
             return Ok(());
         }
+        let counters = self.counters();
         let mut offsets = TopicPartitionList::new();
         for (topic, partition, next) in &commits {
             offsets.add_partition_offset(kafka_topic(topic), *partition, Offset::Offset(*next))?;
@@ -456,267 +454,74 @@ impl Pipeline {
         }
         Ok(())
     }
+}
 
-    /// Sends dead letters and alerts and waits until the broker has acknowledged all of them.
-    ///
-    /// A batch's alerts (breaches, warnings, burn-rate transitions) are first written to
-    /// `<data_dir>/alerts-in-flight.json`, which goes once the batch's checkpoint is saved. A
-    /// crash between the alerts topic and the webhooks' outboxes would otherwise leave an alert
-    /// on one side only: the restart applies the batch's records again, but where late events
-    /// fall into other batches, the same warning need not be found again. A start delivers
-    /// what the file holds to both before it consumes.
-    async fn deliver(
-        &self,
-        dead_letters: &[DeadLetter],
-        alerts: &[Breach],
-        notices: &[(String, String)],
-    ) -> Result<(), PipelineError> {
-        self.deliver_dead_letters(dead_letters).await?;
-        let mut outgoing: Vec<(String, String)> = alerts
+/// A batch made durable: its saved checkpoint and the offsets to commit to Kafka.
+struct Durable {
+    checkpoint: Checkpoint,
+    commits: Vec<(Arc<str>, i32, i64)>,
+}
+
+/// Stage two of a batch, as a task of its own: writes it to the history (on a blocking
+/// thread), delivers its dead letters and alerts, and saves its checkpoint.
+async fn finish(
+    writer: Writer,
+    delivery: Delivery,
+    applied: Applied,
+) -> Result<Durable, PipelineError> {
+    let started = Instant::now();
+    let store = writer.store().clone();
+    let BatchOutcome {
+        dead_letters,
+        alerts,
+        warnings,
+        burn_alerts,
+        checkpoint,
+        commits,
+        records,
+    } = tokio::task::spawn_blocking(move || writer.write(applied)).await??;
+    if !alerts.is_empty() || !dead_letters.is_empty() {
+        tracing::info!(
+            breaches = alerts.len(),
+            dead_letters = dead_letters.len(),
+            "batch findings"
+        );
+    }
+    let mut notices: Vec<(String, String)> = warnings
+        .iter()
+        .map(|w| (w.id.clone(), warning_payload(w)))
+        .collect();
+    notices.extend(
+        burn_alerts
             .iter()
-            .map(|breach| {
-                tracing::debug!(id = %breach.id, service = %breach.service, kind = breach.kind.as_str(), "breach");
-                (breach.id.clone(), alert_payload(breach))
-            })
-            .collect();
-        // Warnings and burn-rate transitions: (key, payload).
-        outgoing.extend(notices.iter().cloned());
-        if outgoing.is_empty() {
-            return Ok(());
-        }
-        let journal = in_flight_path(&self.config.settings.data_dir);
-        let bytes = serde_json::to_vec(&outgoing).unwrap_or_default();
-        tokio::task::spawn_blocking(move || {
-            crate::store::write_atomically(&journal, |file| {
-                std::io::Write::write_all(file, &bytes).map_err(crate::store::error::io(&journal))
-            })
-        })
-        .await??;
-        self.publish_alerts(&outgoing).await
-    }
-
-    /// Delivers the alerts a crashed run had in flight (see [`Pipeline::deliver`]), if any.
-    async fn redeliver_in_flight(&self) -> Result<(), PipelineError> {
-        let journal = in_flight_path(&self.config.settings.data_dir);
-        let Ok(bytes) = std::fs::read(&journal) else {
-            return Ok(());
-        };
-        let outgoing: Vec<(String, String)> = serde_json::from_slice(&bytes).unwrap_or_default();
-        tracing::warn!(
-            alerts = outgoing.len(),
-            "delivering the alerts of a batch that was not checkpointed before the last stop"
-        );
-        self.publish_alerts(&outgoing).await?;
-        remove_in_flight(&self.config.settings.data_dir);
-        Ok(())
-    }
-
-    /// Publishes (id, payload) alerts to the alerts topic, waits for the broker, then queues
-    /// them in the webhooks' outboxes.
-    async fn publish_alerts(&self, outgoing: &[(String, String)]) -> Result<(), PipelineError> {
-        let topics = &self.config.settings.kafka.topics;
-        let counters = self.counters();
-        let mut pending = Vec::new();
-        for (key, payload) in outgoing {
-            let record = FutureRecord::to(&topics.alerts)
-                .key(key.as_bytes())
-                .payload(payload.as_bytes());
-            pending.push((topics.alerts.clone(), self.enqueue(record).await?));
-        }
-        for (topic, delivery) in pending {
-            match delivery.await {
-                Ok(Ok(_)) => {
-                    if topic == topics.alerts {
-                        add(&counters.alerts_published_total, 1);
-                    }
-                }
-                Ok(Err((error, _))) => return Err(PipelineError::Delivery { topic, error }),
-                Err(_) => {
-                    return Err(PipelineError::Delivery {
-                        topic,
-                        error: KafkaError::Canceled,
-                    });
-                }
-            }
-        }
-        // The webhooks' outboxes, durable before the checkpoint: a crash after this re-sends
-        // nothing twice (the outbox knows what it holds and what it sent), and one before it
-        // replays the batch and queues the alerts then.
-        if !self.alerts.is_empty() && !outgoing.is_empty() {
-            let now = chrono::Utc::now().timestamp_micros();
-            let outgoing: Vec<crate::alert::outbox::OutboxAlert> = outgoing
-                .iter()
-                .map(|(key, payload)| {
-                    crate::alert::outbox::OutboxAlert::from_payload(key, payload, now)
-                })
-                .collect();
-            let sink = self.alerts.clone();
-            tokio::task::spawn_blocking(move || sink.enqueue(&outgoing))
-                .await?
-                .map_err(PipelineError::Outbox)?;
-        }
-        Ok(())
-    }
-
-    /// Sends the dead letters (truncated where too large) and waits for the broker's
-    /// acknowledgement; a letter it cannot take is written whole to `<data_dir>/dead-letter/`.
-    /// Only a failure to write that file stops the pipeline (the disk is then the problem).
-    async fn deliver_dead_letters(&self, dead_letters: &[DeadLetter]) -> Result<(), PipelineError> {
-        let settings = &self.config.settings;
-        let counters = self.counters();
-        let mut pending = Vec::new();
-        let mut undelivered = Vec::new();
-        for dead in dead_letters {
-            let sent = dead_letter::letter(dead, settings.pipeline.dead_letter_max_bytes);
-            if sent.truncated {
-                add(&counters.dead_letters_truncated_total, 1);
-            }
-            let mut record: FutureRecord<[u8], [u8]> =
-                FutureRecord::to(&settings.kafka.topics.dead_letter)
-                    .headers(sent.headers)
-                    .payload(sent.payload);
-            if let Some(key) = sent.key {
-                record = record.key(key);
-            }
-            tracing::debug!(topic = %dead.record.topic, partition = dead.record.partition, offset = dead.record.offset, reason = %dead.reason, "dead letter");
-            match self.enqueue(record).await {
-                Ok(delivery) => pending.push((dead, delivery)),
-                Err(error) => undelivered.push((dead, error.to_string())),
-            }
-        }
-        for (dead, delivery) in pending {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => undelivered.push((dead, error.to_string())),
-                Err(_) => undelivered.push((dead, KafkaError::Canceled.to_string())),
-            }
-        }
-        if undelivered.is_empty() {
-            return Ok(());
-        }
-        let data_dir = settings.data_dir.clone();
-        let owned: Vec<(DeadLetter, String)> = undelivered
-            .into_iter()
-            .map(|(d, e)| (d.clone(), e))
-            .collect();
-        let spilled = tokio::task::spawn_blocking(move || {
-            for (dead, error) in &owned {
-                let path = dead_letter::spill(&data_dir, dead, error).map_err(|message| {
-                    PipelineError::Outbox(std::io::Error::other(format!(
-                        "cannot keep an undeliverable dead letter: {message}"
-                    )))
-                })?;
-                tracing::error!(topic = %dead.record.topic, partition = dead.record.partition, offset = dead.record.offset, %error, path = %path.display(), "dead letter not deliverable; kept on disk");
-            }
-            Ok::<usize, PipelineError>(owned.len())
-        })
-        .await??;
-        add(&counters.dead_letters_spilled_total, spilled as u64);
-        Ok(())
-    }
-
-    /// Queues a record, waiting while the producer's queue is full.
-    async fn enqueue<
-        K: rdkafka::message::ToBytes + ?Sized,
-        P: rdkafka::message::ToBytes + ?Sized,
-    >(
-        &self,
-        mut record: FutureRecord<'_, K, P>,
-    ) -> Result<rdkafka::producer::DeliveryFuture, PipelineError> {
-        loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
-                Err((
-                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
-                    back,
-                )) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err((error, _)) => return Err(error.into()),
-            }
-        }
-    }
-}
-
-/// Where a batch's alerts wait until its checkpoint is saved.
-fn in_flight_path(data_dir: &std::path::Path) -> std::path::PathBuf {
-    data_dir.join("alerts-in-flight.json")
-}
-
-fn remove_in_flight(data_dir: &std::path::Path) {
-    match std::fs::remove_file(in_flight_path(data_dir)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(error) => tracing::warn!(%error, "could not remove alerts-in-flight.json"),
-    }
-}
-
-/// The alert message: the breach record plus a line a person can read.
-pub fn alert_payload(breach: &Breach) -> String {
-    let summary = match (&breach.ticket, &breach.slo) {
-        (Some(ticket), _) => format!(
-            "{}: ticket {} breached its {} target of {}s (at {})",
-            breach.service,
-            ticket,
-            breach.kind.as_str().trim_start_matches("ticket_"),
-            breach.target,
-            format_rfc3339(breach.detected_at)
-        ),
-        (None, Some(slo)) => format!(
-            "{}: SLO {} ({}) has spent its error budget: attained {:.5} against {}",
-            breach.service,
-            slo,
-            breach.slo_window.as_deref().unwrap_or(""),
-            breach.observed,
-            breach.target
-        ),
-        _ => format!("{}: breach {}", breach.service, breach.id),
-    };
-    let mut value = serde_json::to_value(breach).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("summary".into(), summary.into());
-    }
-    value.to_string()
-}
-
-/// The warning message: `kind` = `ticket_warning`, the warning record, and a readable line.
-pub fn warning_payload(warning: &TicketWarning) -> String {
-    let mut value = serde_json::to_value(warning).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("kind".into(), "ticket_warning".into());
-        let summary = format!(
-            "{}: ticket {} has used {}% of its {} target of {}s (at {})",
-            warning.service,
-            warning.ticket,
-            warning.percent,
-            warning.metric,
-            warning.target_seconds,
-            format_rfc3339(warning.at)
-        );
-        object.insert("summary".into(), summary.into());
-    }
-    value.to_string()
-}
-
-/// The burn-rate message: `kind` = `burn_rate`, the transition, and a readable line.
-pub fn burn_payload(alert: &crate::sla::burn::BurnAlert) -> String {
-    let mut value = serde_json::to_value(alert).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("kind".into(), "burn_rate".into());
-        let summary = format!(
-            "{}: SLO {} error budget burning at {:.1}x (rule {}, threshold {:.1}x): {} at {}",
-            alert.service,
-            alert.slo,
-            alert.long_window_burn_rate,
-            alert.rule,
-            alert.threshold,
-            alert.state,
-            format_rfc3339(alert.at)
-        );
-        object.insert("summary".into(), summary.into());
-    }
-    value.to_string()
+            .map(|b| (format!("{}:{}", b.id, b.state), burn_payload(b))),
+    );
+    let written = Instant::now();
+    delivery.deliver(&dead_letters, &alerts, &notices).await?;
+    let delivered = Instant::now();
+    let saved = checkpoint.clone();
+    let data_dir = delivery.config.settings.data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        store.save_checkpoint(&saved)?;
+        remove_in_flight(&data_dir);
+        Ok::<_, StoreError>(())
+    })
+    .await??;
+    let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1e3;
+    tracing::debug!(
+        seq = checkpoint.seq,
+        write_ms = ms(started, written),
+        deliver_ms = ms(written, delivered),
+        checkpoint_ms = ms(delivered, Instant::now()),
+        alerts = alerts.len() + notices.len(),
+        "batch durable"
+    );
+    add(&delivery.counters.batches_total, 1);
+    add(&delivery.counters.records_durable_total, records);
+    Ok(Durable {
+        checkpoint,
+        commits,
+    })
 }
 
 /// Rebuilds the SLA state from the history, without emitting anything: every finding up to the
