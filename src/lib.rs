@@ -26,12 +26,14 @@
 //! * [`telemetry`]: counters exported at `/metrics`.
 //! * [`tls`]: rustls configurations for the HTTPS API and for webhooks.
 
-/// mimalloc instead of the system allocator: a batch allocates and frees hundreds of thousands
-/// of small strings and rows, and glibc's malloc spent over a quarter of the ingest CPU on
-/// them (most of it in free-list consolidation). Declared here so the `slacap` binary, the
-/// benchmarks and the tests all run with it.
+/// jemalloc instead of the system allocator: a batch allocates and frees hundreds of thousands
+/// of small strings and rows, and glibc's malloc spent over a quarter of the ingest CPU on them
+/// (most of it in free-list consolidation). mimalloc cut that too, but returned freed pages to
+/// the kernel within milliseconds, and zeroing them again on the next batch took a fifth of the
+/// CPU; jemalloc keeps them for seconds. Declared here so the `slacap` binary, the benchmarks
+/// and the tests all run with it.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 pub mod alert;
 pub mod api;
