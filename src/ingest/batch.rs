@@ -228,23 +228,21 @@ impl Processor {
         Ok(())
     }
 
-    /// The rows the raw table does not hold yet (all of them but after a crash between a
-    /// batch's commits and its checkpoint).
-    fn not_held<'r, T: Clone>(
+    /// The raw rows to append, with their files' origin: all of them but after a crash
+    /// between a batch's commits and its checkpoint, where the raw table already holds some.
+    fn to_append<T>(
         &self,
-        topic: &Arc<str>,
-        partition: i32,
-        rows: &'r [(SourcePosition, T)],
-    ) -> std::borrow::Cow<'r, [(SourcePosition, T)]> {
-        match self.held_by_raw.get(&(topic.clone(), partition)) {
-            Some(&held) if rows.first().is_some_and(|(p, _)| p.offset < held) => rows
-                .iter()
-                .filter(|(p, _)| p.offset >= held)
-                .cloned()
-                .collect::<Vec<_>>()
-                .into(),
-            _ => rows.into(),
-        }
+        ranges: &BTreeMap<(Arc<str>, i32), (i64, i64)>,
+        rows: BTreeMap<PartitionKey, Vec<(SourcePosition, T)>>,
+    ) -> Vec<(FileOrigin, Vec<(SourcePosition, T)>)> {
+        rows.into_iter()
+            .map(|((topic, partition), mut rows)| {
+                if let Some(&held) = self.held_by_raw.get(&(topic.clone(), partition)) {
+                    rows.retain(|(p, _)| p.offset >= held);
+                }
+                (source_origin(ranges, &topic, partition), rows)
+            })
+            .collect()
     }
 
     /// Decodes, applies and writes one batch, in one go (see [`Processor::apply`] and
@@ -419,22 +417,8 @@ impl Processor {
             findings.burn_alerts.len() as u64,
         );
 
-        // The raw rows to append: all of them but after a crash between a batch's commits and
-        // its checkpoint, where the raw table already holds some.
-        let metrics = metrics
-            .iter()
-            .map(|((topic, partition), rows)| {
-                let origin = source_origin(&ranges, topic, *partition);
-                (origin, self.not_held(topic, *partition, rows).into_owned())
-            })
-            .collect();
-        let tickets = tickets
-            .iter()
-            .map(|((topic, partition), rows)| {
-                let origin = source_origin(&ranges, topic, *partition);
-                (origin, self.not_held(topic, *partition, rows).into_owned())
-            })
-            .collect();
+        let metrics = self.to_append(&ranges, metrics);
+        let tickets = self.to_append(&ranges, tickets);
         self.checkpoint.seq += 1;
         self.checkpoint.watermark = watermark;
         let mut commits = Vec::new();
