@@ -68,7 +68,17 @@ impl Delivery {
         let Ok(bytes) = std::fs::read(&journal) else {
             return Ok(());
         };
-        let outgoing: Vec<(String, String)> = serde_json::from_slice(&bytes).unwrap_or_default();
+        let outgoing: Vec<(String, String)> = match serde_json::from_slice(&bytes) {
+            Ok(outgoing) => outgoing,
+            Err(error) => {
+                // Written atomically, so only a damaged disk or a hand edit gets here. Keep the
+                // bytes for the operator rather than start with a silent gap in the alerts.
+                let kept = journal.with_extension("json.unreadable");
+                tracing::error!(%error, path = %kept.display(), "the alerts in flight at the last stop cannot be read; their file is kept for inspection and the batch's alerts are raised again only if its records are");
+                std::fs::rename(&journal, &kept).map_err(PipelineError::Outbox)?;
+                return Ok(());
+            }
+        };
         tracing::warn!(
             alerts = outgoing.len(),
             "delivering the alerts of a batch that was not checkpointed before the last stop"
@@ -284,4 +294,46 @@ pub fn burn_payload(alert: &crate::sla::burn::BurnAlert) -> String {
         object.insert("summary".into(), summary.into());
     }
     value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreadable_in_flight_file_is_kept_aside_not_dropped() {
+        let data = tempfile::tempdir().unwrap();
+        let settings = crate::demo::settings_for(
+            "127.0.0.1:1".into(),
+            "group",
+            Default::default(),
+            data.path().to_path_buf(),
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        let producer = super::super::kafka::producer_config(&settings.kafka)
+            .create()
+            .unwrap();
+        let alerts =
+            Arc::new(crate::alert::AlertSink::open(data.path(), &settings.alerts).unwrap());
+        let config = Arc::new(Config {
+            settings,
+            catalogue: crate::demo::sample_catalogue().unwrap(),
+            source: "<test>".into(),
+        });
+        let delivery = Delivery {
+            config,
+            producer,
+            alerts,
+            counters: Arc::default(),
+        };
+        let journal = in_flight_path(data.path());
+        std::fs::write(&journal, b"[[\"INC-1:response\", tru").unwrap();
+        delivery.redeliver_in_flight().await.unwrap();
+        assert!(!journal.exists());
+        let kept = data.path().join("alerts-in-flight.json.unreadable");
+        assert_eq!(
+            std::fs::read(kept).unwrap(),
+            b"[[\"INC-1:response\", tru".to_vec()
+        );
+    }
 }
