@@ -469,11 +469,6 @@ impl Applied {
     pub fn rebuilds_state(&self) -> bool {
         self.earliest_late.is_some()
     }
-
-    /// The batch's sequence number.
-    pub fn seq(&self) -> u64 {
-        self.checkpoint.seq
-    }
 }
 
 /// Stage two of a batch: encodes its rows and findings as Parquet and commits them to the
