@@ -366,6 +366,14 @@ async fn report_command(
         tokio::task::spawn_blocking(move || slacap::recompute::engine_from_history(&config))
             .await??
     };
+    let needed: Vec<_> = config
+        .catalogue
+        .services
+        .iter()
+        .filter(|s| service.as_deref().is_none_or(|id| s.id == id))
+        .filter_map(|s| Some((s.id.clone(), engine.history_needed(&s.id, window)?)))
+        .collect();
+    let older = slacap::store::older_findings_for(&history, &needed).await?;
     let register = slacap::alert::register::Register::open(&config.settings.data_dir)?;
     let plans = slacap::planner::plans_of(&planner.book(), service.as_deref(), None, None);
     let inputs = Inputs {
@@ -373,6 +381,7 @@ async fn report_command(
         register: &register,
         plans: &plans,
         tickets: &tickets,
+        older: &older,
         review_due: slacap::model::micros_of(config.settings.alerts.review_due),
         now,
     };

@@ -10,12 +10,13 @@ use crate::config::Config;
 use crate::model::format_rfc3339;
 use crate::model::{Source, StreamKind};
 use crate::sla::SlaEngine;
+use crate::sla::older::{OlderFindings, OlderOutcome};
 use crate::sla::{Breach, CorrectionRecord};
 use crate::store::{
     FileOrigin, HistoryStore, Replayed, StoreError, Table, correction_batches, day_of,
     derived_files, replay_events,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Applies one event of the raw history to `engine`.
@@ -287,22 +288,28 @@ pub fn correct_late_events(
         }
     };
 
-    // Ticket outcomes, by ticket and clock.
-    let describe = |o: &crate::sla::TicketOutcomeRecord| {
-        format!("{:?} at {}", o.outcome, format_rfc3339(o.decided_at)).to_lowercase()
+    // Before: the derived rows the history holds from the late day on (the live state keeps
+    // only its open windows). After: what the rebuild found from that day on.
+    let from = first_day * 86_400_000_000;
+    let span = crate::sla::window::Interval {
+        start: from,
+        end: watermark + 86_400_000_000,
     };
-    let before: BTreeMap<(String, &str), String> = live
-        .outcomes()
-        .iter()
-        .filter(|o| day_of(o.decided_at) >= first_day)
-        .map(|o| ((o.ticket.clone(), o.metric), describe(o)))
-        .collect();
-    let after: BTreeMap<(String, &str), String> = engine
-        .outcomes()
-        .iter()
-        .filter(|o| day_of(o.decided_at) >= first_day)
-        .map(|o| ((o.ticket.clone(), o.metric), describe(o)))
-        .collect();
+    let before_rows = crate::store::all_findings_blocking(store, span)?;
+    let after_rows = OlderFindings::from_findings(&findings, from);
+
+    // Ticket outcomes, by ticket and clock.
+    let describe = |o: &OlderOutcome| {
+        let outcome = if o.met { "met" } else { "breached" };
+        format!("{outcome} at {}", format_rfc3339(o.decided_at)).to_lowercase()
+    };
+    let outcomes = |rows: &HashMap<String, OlderFindings>| -> BTreeMap<(String, String), String> {
+        rows.values()
+            .flat_map(|r| &r.outcomes)
+            .map(|o| ((o.ticket.clone(), o.metric.clone()), describe(o)))
+            .collect()
+    };
+    let (before, after) = (outcomes(&before_rows), outcomes(&after_rows));
     for key in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
         record(
             "ticket_outcome",
@@ -347,9 +354,18 @@ pub fn correct_late_events(
             end: (day + 1) * 86_400_000_000,
         };
         for service in &live.catalogue().services {
+            let none = OlderFindings::default();
             let (Some(old), Some(new)) = (
-                live.service_sla(&service.id, window),
-                engine.service_sla(&service.id, window),
+                live.service_sla_with(
+                    &service.id,
+                    window,
+                    before_rows.get(&service.id).unwrap_or(&none),
+                ),
+                engine.service_sla_with(
+                    &service.id,
+                    window,
+                    after_rows.get(&service.id).unwrap_or(&none),
+                ),
             ) else {
                 continue;
             };

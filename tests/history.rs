@@ -427,3 +427,94 @@ async fn a_reader_holding_a_table_sees_commits_made_through_another_store() {
     .await
     .unwrap();
 }
+
+/// The rows a window before the live SLA state is completed with: the slices and outcomes the
+/// stream wrote to `availability_slices` and `ticket_sla_outcomes`, read back for one service
+/// and one span (the day before the span is read too, for a slice straddling its start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_before_the_live_state_reads_the_rows_the_stream_wrote() {
+    use slacap::sla::{Findings, SliceRecord, TicketOutcomeRecord, older::OlderFindings};
+    let dir = tempfile::tempdir().unwrap();
+    let slice = |service: &str, start: i64, good: f64| SliceRecord {
+        definition: "d".into(),
+        service: service.into(),
+        slo: "up".into(),
+        sli: "probe",
+        target: 0.99,
+        start,
+        seconds: 60,
+        excluded_seconds: 0,
+        good,
+        total: 1.0,
+        state: if good > 0.0 { "good" } else { "bad" },
+    };
+    let outcome = |ticket: &str, decided_at: i64, outcome| TicketOutcomeRecord {
+        definition: "d".into(),
+        service: "svc".into(),
+        ticket: ticket.into(),
+        ticket_type: slacap::model::TicketType::Incident,
+        priority: "P1".into(),
+        metric: "response",
+        created: decided_at - 60_000_000,
+        target_seconds: 900,
+        elapsed_seconds: 60,
+        outcome,
+        decided_at,
+    };
+    let mut findings = Findings::default();
+    for day in 0..4 {
+        findings
+            .slices
+            .push(slice("svc", START + day * DAY, (day % 2) as f64));
+        findings.slices.push(slice("other", START + day * DAY, 1.0));
+    }
+    findings.outcomes = vec![
+        outcome(
+            "INC-1",
+            START + 12 * 3_600_000_000,
+            slacap::sla::ticket_clock::Outcome::Met,
+        ),
+        outcome(
+            "INC-2",
+            START + 2 * DAY,
+            slacap::sla::ticket_clock::Outcome::Breached,
+        ),
+    ];
+    let data = dir.path().to_path_buf();
+    let written = findings.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        let (store, _) = HistoryStore::open(&data).unwrap();
+        let files = slacap::store::derived_files(&written, &FileOrigin::Batch { seq: 1 }).unwrap();
+        store.write(&files).unwrap();
+        store
+    })
+    .await
+    .unwrap();
+    let history = HistoryQuery::new(&store).unwrap();
+    let span = slacap::sla::window::Interval {
+        start: START + DAY,
+        end: START + 3 * DAY,
+    };
+    let read = slacap::store::older_findings(&history, "svc", span)
+        .await
+        .unwrap();
+    let mut expected = OlderFindings::from_findings(&findings, START)
+        .remove("svc")
+        .unwrap();
+    // Slices from the day before the span to its end; outcomes decided in the span.
+    expected
+        .slices
+        .retain(|s| s.start >= START && s.start < START + 3 * DAY);
+    expected
+        .outcomes
+        .retain(|o| o.decided_at >= span.start && o.decided_at < span.end);
+    let mut read_sorted = read.clone();
+    read_sorted.slices.sort_by_key(|s| s.start);
+    assert_eq!(read_sorted, expected);
+    assert_eq!(read.outcomes.len(), 1, "INC-1 was decided before the span");
+    assert_eq!(
+        read.slices.len(),
+        3,
+        "one a day, the day before the span included"
+    );
+}

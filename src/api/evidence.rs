@@ -100,12 +100,27 @@ pub async fn service_reviews(
         .map(|t| (t.service.clone(), t.line()))
         .collect();
     let plans = crate::planner::plans_of(&state.planner.book(), service, None, None);
+    let needed: Vec<_> = {
+        let engine = state
+            .pipeline
+            .engine
+            .read()
+            .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
+        services
+            .iter()
+            .filter_map(|s| Some((s.id.clone(), engine.history_needed(&s.id, window)?)))
+            .collect()
+    };
+    let older = crate::store::older_findings_for(&state.history, &needed)
+        .await
+        .map_err(ApiError::internal)?;
     let (engine, register) = state_and_register(state)?;
     let inputs = Inputs {
         engine: &engine,
         register: &register,
         plans: &plans,
         tickets: &tickets,
+        older: &older,
         review_due: review_due(state),
         now: as_of,
     };

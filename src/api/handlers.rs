@@ -190,8 +190,16 @@ pub async fn service_sla(
             parse_window_in(text, now, tz).map_err(|e| ApiError::bad_request(e.to_string()))?
         }
     };
+    // A window before the live state is completed from the history (no lock held meanwhile).
+    let needed = engine(&state).history_needed(&id, window);
+    let older = match needed {
+        Some(span) => crate::store::older_findings(&state.history, &id, span)
+            .await
+            .map_err(ApiError::internal)?,
+        None => Default::default(),
+    };
     let report = engine(&state)
-        .service_sla(&id, window)
+        .service_sla_with(&id, window, &older)
         .ok_or_else(|| ApiError::not_found(format!("no service `{id}`")))?;
     Ok(Json(report).into_response())
 }

@@ -54,6 +54,9 @@ pub struct Inputs<'a> {
     pub register: &'a Register,
     pub plans: &'a [PlanDocument],
     pub tickets: &'a [(String, TicketLine)],
+    /// Per service, the history's rows for the part of the month before the live state
+    /// ([`SlaEngine::history_needed`]).
+    pub older: &'a std::collections::HashMap<String, crate::sla::older::OlderFindings>,
     pub review_due: Micros,
     /// The instant the pack is as of: review statuses are those recorded by then, and a
     /// review is overdue when its due time had passed by then.
@@ -92,7 +95,10 @@ pub fn build(service: &Service, month: &str, window: Interval, inputs: &Inputs) 
         name: service.name.clone(),
         owner: service.owner.clone().unwrap_or_default(),
         month: month.to_string(),
-        sla: inputs.engine.service_sla(&service.id, window),
+        sla: match inputs.older.get(&service.id) {
+            Some(older) => inputs.engine.service_sla_with(&service.id, window, older),
+            None => inputs.engine.service_sla(&service.id, window),
+        },
         breaches,
         tickets: inputs
             .tickets

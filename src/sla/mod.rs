@@ -7,6 +7,7 @@ pub mod burn;
 pub mod calendar;
 mod engine;
 mod findings;
+pub mod older;
 mod packed;
 mod report;
 pub mod ticket_clock;

@@ -10,6 +10,7 @@ pub(crate) mod error;
 mod forecast_tables;
 mod history;
 mod maintenance;
+mod older;
 mod query;
 mod replay;
 mod review_table;
@@ -27,6 +28,7 @@ pub use history::{
     DERIVED, DERIVED_APP, FileOrigin, HistoryStore, PendingFile, REVIEWS_APP, source_app,
 };
 pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_maintenance};
+pub use older::{all_findings_blocking, older_findings, older_findings_for};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
 pub use replay::{ReplayBound, Replayed, checkpoint_lost, replay_events, replay_tail};
 pub use review_table::review_file;

@@ -223,7 +223,11 @@ fn tail_of(
     let lowest = partitions.values().copied().min().unwrap_or(0);
     let schema = table.schema();
     let mut kept = Vec::new();
-    for file in store.files_by_day(table)? {
+    let listing = std::time::Instant::now();
+    let files = store.files_by_day(table)?;
+    let listed_ms = listing.elapsed().as_millis() as u64;
+    let mut read_files = 0;
+    for file in files {
         // A file of one partition is needed if it reaches that partition's next offset; a
         // mixed one (compacted) if it reaches the lowest of them.
         let from = file
@@ -232,6 +236,7 @@ fn tail_of(
         if file.max_offset.is_some_and(|max| max < from) {
             continue;
         }
+        read_files += 1;
         for batch in read(&file.path)? {
             let tail = rows_where(batch, |partition, offset| {
                 offset >= partitions.get(&partition).copied().unwrap_or(0)
@@ -241,6 +246,13 @@ fn tail_of(
             }
         }
     }
+    tracing::debug!(
+        table = table.name(),
+        listed_ms,
+        read_files,
+        read_ms = listing.elapsed().as_millis() as u64 - listed_ms,
+        "raw tail read"
+    );
     let tail = arrow::compute::concat_batches(&schema, &kept)?;
     in_source_order(&tail)
 }

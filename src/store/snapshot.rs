@@ -17,7 +17,9 @@ use crate::sla::EngineSnapshot;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-const FORMAT: u32 = 1;
+/// 2: the state is bounded by the open windows (`live_from`); a format 1 snapshot is not
+/// read (the history is replayed once instead).
+const FORMAT: u32 = 2;
 const DAY: Micros = 86_400_000_000;
 
 #[derive(Serialize, Deserialize)]

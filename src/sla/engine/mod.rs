@@ -11,8 +11,8 @@ mod snapshot;
 pub use snapshot::{EngineSnapshot, SnapshotMismatch};
 
 use slo::{
-    LIVE_RETENTION, budget_breach, budget_in_time, budget_instants, emit_closed_slices,
-    evaluate_burn_rates, stepwise_breaches,
+    FINDINGS_RETENTION, budget_breach, budget_in_time, budget_instants, emit_closed_slices,
+    evaluate_burn_rates, live_horizon, stepwise_breaches,
 };
 
 use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, covered, floor_to};
@@ -64,6 +64,9 @@ struct SloState {
     budget_through: Option<Micros>,
     /// Per window judged step by step (`rolling:30d`, `month`, ...): evaluated up to here.
     stepped_through: BTreeMap<String, Micros>,
+    /// Slices before this instant have left memory (they are in the history's
+    /// `availability_slices`); see [`slo::live_horizon`].
+    live_from: Option<Micros>,
 }
 
 /// What the latest events of a change ticket say about its planned outage.
@@ -191,8 +194,10 @@ pub struct SlaEngine {
     /// Business calendars by id; policies without one count 24x7.
     calendars: HashMap<String, Calendar>,
     always: Calendar,
-    /// Closed tickets, outcomes, breaches and burn alerts before this day (since the epoch)
-    /// have left memory (see [`SlaEngine::forget_closed`]).
+    /// Closed tickets and outcomes decided before this instant have left memory (they are in
+    /// the history); see [`SlaEngine::forget_closed`].
+    tickets_live_from: Option<Micros>,
+    /// Breaches and burn-rate alerts before this day (since the epoch) have left memory.
     forgotten_day: Option<i64>,
 }
 
@@ -245,6 +250,7 @@ impl SlaEngine {
                     burn_through: None,
                     budget_through: None,
                     stepped_through: BTreeMap::new(),
+                    live_from: None,
                 });
             }
         }
@@ -272,6 +278,7 @@ impl SlaEngine {
             unknown_services: BTreeMap::new(),
             calendars: HashMap::new(),
             always: Calendar::always(),
+            tickets_live_from: None,
             forgotten_day: None,
         };
         engine.calendars = engine
@@ -591,28 +598,40 @@ impl SlaEngine {
         findings
     }
 
-    /// Keeps the state bounded: closed tickets, decided outcomes, breaches and burn-rate
-    /// transitions older than the live horizon (the same horizon as availability slices) leave
-    /// memory. The history holds them; older periods are read through SQL. Runs once per day of
-    /// watermark progress.
+    /// Keeps the state bounded by the open windows, not by the length of the history: closed
+    /// tickets and decided outcomes older than every SLO's live horizon (and than a month, for
+    /// the ticket figures of the current month in any time zone) leave memory. Breaches and
+    /// burn-rate transitions are few and the review register needs them until reviewed: they
+    /// stay for [`FINDINGS_RETENTION`]. The history holds all of them; older periods are read
+    /// from it ([`SlaEngine::history_needed`]). Runs once per day of watermark progress.
     fn forget_closed(&mut self, watermark: Micros) {
-        let horizon = watermark.saturating_sub(LIVE_RETENTION);
-        let day = horizon.div_euclid(86_400 * MICROS_PER_SECOND);
+        const DAY: Micros = 86_400 * MICROS_PER_SECOND;
+        let month_ago = floor_to(watermark - 32 * DAY, DAY);
+        let horizon = self
+            .slos
+            .iter()
+            .filter_map(|s| s.live_from)
+            .fold(month_ago, Micros::min);
+        if self.tickets_live_from.is_none_or(|t| t < horizon) {
+            self.tickets_live_from = Some(horizon);
+            let open = &self.open_tickets;
+            self.tickets.retain(|id, t| {
+                open.contains(id) || t.history.last().is_none_or(|(at, _)| *at >= horizon)
+            });
+            self.outcomes.retain(|o| o.decided_at >= horizon);
+        }
+        let findings_horizon = watermark.saturating_sub(FINDINGS_RETENTION);
+        let day = findings_horizon.div_euclid(DAY);
         if self.forgotten_day.is_some_and(|d| d >= day) {
             return;
         }
         self.forgotten_day = Some(day);
-        let open = &self.open_tickets;
-        self.tickets.retain(|id, t| {
-            open.contains(id) || t.history.last().is_none_or(|(at, _)| *at >= horizon)
-        });
-        self.outcomes.retain(|o| o.decided_at >= horizon);
         let before = self.breaches.len();
-        self.breaches.retain(|b| b.detected_at >= horizon);
+        self.breaches.retain(|b| b.detected_at >= findings_horizon);
         if self.breaches.len() != before {
             self.breach_ids = self.breaches.iter().map(|b| b.id.clone()).collect();
         }
-        self.burn_alerts.retain(|a| a.at >= horizon);
+        self.burn_alerts.retain(|a| a.at >= findings_horizon);
     }
 
     fn advance_tickets(&mut self, watermark: Micros, findings: &mut Findings) {
@@ -764,7 +783,6 @@ impl SlaEngine {
         for state in &mut self.slos {
             emit_closed_slices(state, watermark, &mut findings.slices);
             evaluate_burn_rates(state, watermark, &mut findings.burn_alerts);
-            state.forget_before(watermark - LIVE_RETENTION);
             for window in state.slo.windows.clone() {
                 if matches!(window, SloWindow::RollingDays(_)) || !budget_in_time(state) {
                     findings.breaches.extend(stepwise_breaches(
@@ -782,6 +800,11 @@ impl SlaEngine {
                 }
             }
             state.budget_through = Some(watermark);
+            let horizon = live_horizon(state, watermark);
+            if state.live_from.is_none_or(|from| from < horizon) {
+                state.forget_before(horizon);
+                state.live_from = Some(horizon);
+            }
         }
     }
 

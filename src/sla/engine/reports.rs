@@ -2,10 +2,39 @@
 //! ticket's clocks, and catalogue drift.
 
 use super::*;
+use crate::sla::older::OlderFindings;
 
 impl SlaEngine {
-    /// SLA figures of one service over `window`, as of the watermark.
+    /// SLA figures of one service over `window`, as of the watermark, from the live state.
+    /// A window that reaches before it ([`SlaEngine::history_needed`]) needs
+    /// [`SlaEngine::service_sla_with`] and the history's rows.
     pub fn service_sla(&self, service: &str, window: Interval) -> Option<ServiceSla> {
+        self.service_sla_with(service, window, &OlderFindings::default())
+    }
+
+    /// The span to read from the history for `window` when part of it is before the live
+    /// state of `service` (slices or decided clocks have left memory there), or `None` when the
+    /// live state covers it. The span is the whole window: the rows at or after the live state
+    /// are ignored, and the live state may move on before the rows are read without leaving a
+    /// gap.
+    pub fn history_needed(&self, service: &str, window: Interval) -> Option<Interval> {
+        let live_from = self
+            .slos
+            .iter()
+            .filter(|s| s.service == service)
+            .filter_map(|s| s.live_from)
+            .chain(self.tickets_live_from)
+            .max()?;
+        (window.start < live_from).then_some(window)
+    }
+
+    /// [`SlaEngine::service_sla`] with the rows of the history before the live state.
+    pub fn service_sla_with(
+        &self,
+        service: &str,
+        window: Interval,
+        older: &OlderFindings,
+    ) -> Option<ServiceSla> {
         self.catalogue.service(service)?;
         let now = self.watermark().unwrap_or(window.start);
         let availability = self
@@ -16,7 +45,7 @@ impl SlaEngine {
                 slo: s.slo.id.clone(),
                 sli: s.sli_name(),
                 target: s.slo.target,
-                attainment: s.attainment(window, now),
+                attainment: s.attainment_with(window, now, older),
                 exclusions: s
                     .exclusion_sources
                     .iter()
@@ -51,11 +80,16 @@ impl SlaEngine {
             window: WindowSpan::new(window.start, window.end),
             as_of: format_rfc3339(now),
             availability,
-            tickets: self.ticket_rows(service, window),
+            tickets: self.ticket_rows(service, window, older),
         })
     }
 
-    fn ticket_rows(&self, service: &str, window: Interval) -> Vec<TicketRow> {
+    fn ticket_rows(
+        &self,
+        service: &str,
+        window: Interval,
+        older: &OlderFindings,
+    ) -> Vec<TicketRow> {
         let now = self.watermark.unwrap_or(window.end);
         let retarget = self.catalogue.retarget_on_priority_change;
         let mut rows: BTreeMap<(TicketType, String, &'static str), TicketRow> = BTreeMap::new();
@@ -88,6 +122,28 @@ impl SlaEngine {
                 match o.outcome {
                     Outcome::Met => row.met += 1,
                     Outcome::Breached => row.breached += 1,
+                }
+            }
+        }
+        // Outcomes decided before the live state come from the history.
+        let live_from = self.tickets_live_from.unwrap_or(Micros::MIN);
+        for o in older
+            .outcomes
+            .iter()
+            .filter(|o| o.decided_at < live_from && window.contains(o.decided_at))
+        {
+            let row = rows
+                .iter_mut()
+                .find(|((kind, priority, metric), _)| {
+                    kind.as_str() == o.ticket_type && *priority == o.priority && *metric == o.metric
+                })
+                .map(|(_, row)| row);
+            if let Some(row) = row {
+                row.count += 1;
+                if o.met {
+                    row.met += 1;
+                } else {
+                    row.breached += 1;
                 }
             }
         }

@@ -1,10 +1,28 @@
 //! Per-SLO work behind the watermark: closed slices, burn-rate rules and budget breaches.
 
 use super::*;
+use crate::sla::availability::SliceCounts;
+use crate::sla::older::OlderFindings;
 
-/// How far back the live state keeps availability slices: the longest rolling window, plus the
-/// current month. Older periods are answered from the Parquet history.
-pub(super) const LIVE_RETENTION: Micros = 430 * 86_400 * MICROS_PER_SECOND;
+/// How long breaches and burn-rate transitions stay in memory: they are few, and a breach must
+/// be at hand until management has reviewed it. Older ones are in the history's `breaches`.
+pub(super) const FINDINGS_RETENTION: Micros = 430 * 86_400 * MICROS_PER_SECOND;
+
+/// The earliest instant the SLO's live work still reads at `watermark`: the start of each of its
+/// windows open at the watermark (month, quarter, rolling days in the service's time zone) and
+/// the longest burn-rate look-back, floored to a UTC day. The windows evaluated later all start
+/// at or after it, so slices before it are final, already in the history, and leave memory:
+/// the state follows the open windows, not the length of the history.
+pub(super) fn live_horizon(state: &SloState, watermark: Micros) -> Micros {
+    const DAY: Micros = 86_400 * MICROS_PER_SECOND;
+    let earliest = state
+        .slo
+        .windows
+        .iter()
+        .map(|w| slo_window_at(*w, watermark, state.tz).0.start)
+        .fold(watermark - burn::LONGEST_WINDOW, Micros::min);
+    floor_to(earliest, DAY)
+}
 
 impl SloState {
     pub(super) fn forget_before(&mut self, horizon: Micros) {
@@ -27,10 +45,64 @@ impl SloState {
         window: Interval,
         now: Micros,
     ) -> crate::sla::availability::Attainment {
-        match &self.tracker {
+        self.attainment_of(&self.tracker, window, now)
+    }
+
+    fn attainment_of(
+        &self,
+        tracker: &Tracker,
+        window: Interval,
+        now: Micros,
+    ) -> crate::sla::availability::Attainment {
+        match tracker {
             Tracker::Probe(p) => p.attainment(window, now, self.slo.target, &self.exclusions),
             Tracker::Ratio(r) => r.attainment(window, now, self.slo.target, &self.exclusions),
         }
+    }
+
+    /// Attainment over `window` with the slices before the live state taken from `older` (rows
+    /// of the history): the same computation over the same slices as when they were in memory.
+    pub(super) fn attainment_with(
+        &self,
+        window: Interval,
+        now: Micros,
+        older: &OlderFindings,
+    ) -> crate::sla::availability::Attainment {
+        let Some(live_from) = self.live_from.filter(|from| window.start < *from) else {
+            return self.attainment(window, now);
+        };
+        let rows = older
+            .slices
+            .iter()
+            .filter(|r| r.slo == self.slo.id && r.start < live_from);
+        let merged = match &self.tracker {
+            Tracker::Probe(p) => {
+                let mut slices: BTreeMap<Micros, SliceCounts> = rows
+                    .filter(|r| r.total > 0.0)
+                    .map(|r| {
+                        let up = r.good as u32;
+                        let down = (r.total - r.good) as u32;
+                        (r.start, SliceCounts { up, down })
+                    })
+                    .collect();
+                slices.extend(p.slices.range(live_from..window.end.max(live_from)));
+                Tracker::Probe(ProbeTracker {
+                    slice: p.slice,
+                    missing: p.missing,
+                    occurrences: p.occurrences,
+                    slices,
+                })
+            }
+            Tracker::Ratio(r) => {
+                let mut buckets: BTreeMap<Micros, (f64, f64)> = rows
+                    .filter(|r| r.total > 0.0 || r.good > 0.0)
+                    .map(|r| (r.start, (r.good, r.total)))
+                    .collect();
+                buckets.extend(r.buckets.range(live_from..window.end.max(live_from)));
+                Tracker::Ratio(RatioTracker { buckets })
+            }
+        };
+        self.attainment_of(&merged, window, now)
     }
 }
 

@@ -32,6 +32,7 @@ pub struct EngineSnapshot {
     burn_alerts: Vec<BurnRow>,
     seen: HashMap<String, HashMap<String, Micros>>,
     unknown_services: BTreeMap<String, (u64, Option<Micros>)>,
+    tickets_live_from: Option<Micros>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -51,6 +52,7 @@ struct SloSnapshot {
     burn_through: Option<Micros>,
     budget_through: Option<Micros>,
     stepped_through: BTreeMap<String, Micros>,
+    live_from: Option<Micros>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,6 +140,7 @@ impl SlaEngine {
                     burn_through: s.burn_through,
                     budget_through: s.budget_through,
                     stepped_through: s.stepped_through.clone(),
+                    live_from: s.live_from,
                 })
                 .collect(),
             tickets: self.tickets.clone(),
@@ -194,6 +197,7 @@ impl SlaEngine {
                 .collect(),
             seen: self.seen.clone(),
             unknown_services: self.unknown_services.clone(),
+            tickets_live_from: self.tickets_live_from,
         }
     }
 
@@ -274,6 +278,7 @@ impl SlaEngine {
             .collect();
         engine.seen = snapshot.seen;
         engine.unknown_services = snapshot.unknown_services;
+        engine.tickets_live_from = snapshot.tickets_live_from;
         engine.refresh_all_exclusions();
         Ok(engine)
     }
@@ -308,5 +313,6 @@ fn restore_slo(state: &mut SloState, saved: SloSnapshot) -> Result<(), SnapshotM
     state.burn_through = saved.burn_through;
     state.budget_through = saved.budget_through;
     state.stepped_through = saved.stepped_through;
+    state.live_from = saved.live_from;
     Ok(())
 }

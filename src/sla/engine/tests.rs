@@ -217,3 +217,102 @@ fn a_change_whose_window_lies_behind_the_watermark_corrects_like_a_late_event() 
     e.apply_ticket(&ahead, TICKETS);
     assert_eq!(e.take_late_events(), (0, None));
 }
+
+/// One probe a minute from `from` for `days` days, down for the hour from `down` (if any); the
+/// findings of advancing after each day.
+fn feed_days(e: &mut SlaEngine, from: &str, days: i64, down: Option<&str>) -> Vec<Findings> {
+    let (start, down) = (t(from), down.map(t));
+    let mut found = Vec::new();
+    for day in 0..days {
+        for minute in 0..24 * 60 {
+            let at = start + (day * 24 * 60 + minute) * 60_000_000;
+            let is_down = down.is_some_and(|d| (d..d + 3_600_000_000).contains(&at));
+            e.apply_sample("svc", "up", at, if is_down { 0.0 } else { 1.0 }, METRICS);
+        }
+        found.push(e.advance());
+    }
+    found
+}
+
+#[test]
+fn the_state_follows_the_open_windows_and_old_months_read_the_same_from_the_history() {
+    let mut e = SlaEngine::new(catalogue(), Duration::ZERO);
+    let incident = |time: &str, status| {
+        TicketEvent::status_change(t(time), "INC-7", TicketType::Incident, "svc", "P1", status)
+    };
+    e.apply_ticket(
+        &incident("2026-09-05T10:00:00Z", TicketStatus::New),
+        TICKETS,
+    );
+    e.apply_ticket(
+        &incident("2026-09-05T10:05:00Z", TicketStatus::InProgress),
+        TICKETS,
+    );
+    e.apply_ticket(
+        &incident("2026-09-05T16:00:00Z", TicketStatus::Resolved),
+        TICKETS,
+    );
+    e.set_idle(TICKETS, true);
+    let mut found = feed_days(
+        &mut e,
+        "2026-09-01T00:00:00Z",
+        30,
+        Some("2026-09-10T10:00:00Z"),
+    );
+    let september = crate::sla::window::parse_window("month:2026-09", 0).unwrap();
+    assert_eq!(
+        e.history_needed("svc", september),
+        None,
+        "September is still open"
+    );
+    let live = e.service_sla("svc", september).unwrap();
+
+    found.extend(feed_days(&mut e, "2026-10-01T00:00:00Z", 61, None));
+    assert_eq!(
+        e.history_needed("svc", september),
+        Some(september),
+        "September has left memory"
+    );
+    let ProbeTracker { slices, .. } = match &e.slos[0].tracker {
+        Tracker::Probe(p) => p,
+        Tracker::Ratio(_) => unreachable!(),
+    };
+    let first = *slices.keys().next().unwrap();
+    assert!(
+        first >= t("2026-11-01T00:00:00Z"),
+        "slices from {} are still in memory",
+        format_rfc3339(first)
+    );
+    assert!(e.outcomes.is_empty() && e.tickets.is_empty());
+    let without = e.service_sla("svc", september).unwrap();
+    assert_eq!(without.availability[0].attainment.good_seconds, Some(0));
+
+    // What the stream wrote to the history, read back.
+    let mut all = Findings::default();
+    for f in found {
+        all.slices.extend(f.slices);
+        all.outcomes.extend(f.outcomes);
+    }
+    let rows = crate::sla::older::OlderFindings::from_findings(&all, 0);
+    let read = e.service_sla_with("svc", september, &rows["svc"]).unwrap();
+    let month = 30 * 86_400;
+    let a = &read.availability[0].attainment;
+    assert_eq!(
+        (a.good_seconds, a.total_seconds, a.no_data_seconds),
+        (Some(month - 3_600), month, 0)
+    );
+    assert_eq!(a.attained, Some((month - 3_600) as f64 / month as f64));
+    let counts = |s: &ServiceSla| {
+        s.tickets
+            .iter()
+            .map(|r| (r.metric, r.count, r.met, r.breached))
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![("resolution", 1, 0, 1), ("response", 1, 1, 0)];
+    assert_eq!(counts(&read), expected);
+    assert_eq!(
+        counts(&live),
+        expected,
+        "as the live state said in September"
+    );
+}
