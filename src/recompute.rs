@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::model::format_rfc3339;
 use crate::model::{Source, StreamKind};
 use crate::sla::SlaEngine;
-use crate::sla::older::{OlderFindings, OlderOutcome};
+use crate::sla::older::{OlderFindings, OlderOutcome, OlderSlice};
 use crate::sla::{Breach, CorrectionRecord};
 use crate::store::{
     FileOrigin, HistoryStore, Replayed, StoreError, Table, correction_batches, day_of,
@@ -258,6 +258,7 @@ pub fn correct_late_events(
     earliest_late: i64,
     origin: &FileOrigin,
 ) -> Result<Correction, StoreError> {
+    let started = std::time::Instant::now();
     let catalogue = Arc::new(live.catalogue().clone());
     let watermark = live.watermark().unwrap_or(earliest_late);
     let first_day = day_of(earliest_late);
@@ -295,7 +296,9 @@ pub fn correct_late_events(
         start: from,
         end: watermark + 86_400_000_000,
     };
+    let rebuilt_ms = started.elapsed().as_millis() as u64;
     let before_rows = crate::store::all_findings_blocking(store, span)?;
+    let read_ms = started.elapsed().as_millis() as u64 - rebuilt_ms;
     let after_rows = OlderFindings::from_findings(&findings, from);
 
     // Ticket outcomes, by ticket and clock.
@@ -346,7 +349,19 @@ pub fn correct_late_events(
         }
     }
 
-    // Availability, per SLO and affected day.
+    // Availability, per SLO and affected day: each day computed from that day's rows.
+    let by_day = |rows: HashMap<String, OlderFindings>| {
+        let mut days: HashMap<(String, i64), Vec<OlderSlice>> = HashMap::new();
+        for (service, found) in rows {
+            for slice in found.slices {
+                days.entry((service.clone(), day_of(slice.start)))
+                    .or_default()
+                    .push(slice);
+            }
+        }
+        days
+    };
+    let (before_days, after_days) = (by_day(before_rows), by_day(after_rows));
     let mut day = first_day;
     while day <= day_of(watermark) {
         let window = crate::sla::window::Interval {
@@ -354,28 +369,18 @@ pub fn correct_late_events(
             end: (day + 1) * 86_400_000_000,
         };
         for service in &live.catalogue().services {
-            let none = OlderFindings::default();
-            let (Some(old), Some(new)) = (
-                live.service_sla_with(
-                    &service.id,
-                    window,
-                    before_rows.get(&service.id).unwrap_or(&none),
-                ),
-                engine.service_sla_with(
-                    &service.id,
-                    window,
-                    after_rows.get(&service.id).unwrap_or(&none),
-                ),
-            ) else {
-                continue;
-            };
-            for (o, n) in old.availability.iter().zip(&new.availability) {
-                let show = |a: &crate::sla::AvailabilityRow| {
-                    a.attainment.attained.map(|x| format!("{x:.6}"))
+            let key = (service.id.clone(), day);
+            let before = before_days.get(&key).map_or(&[][..], |r| &r[..]);
+            let after = after_days.get(&key).map_or(&[][..], |r| &r[..]);
+            let old = live.attainments_with(&service.id, window, before);
+            let new = engine.attainments_with(&service.id, window, after);
+            for ((slo, o), (_, n)) in old.iter().zip(&new) {
+                let show = |a: &crate::sla::availability::Attainment| {
+                    a.attained.map(|x| format!("{x:.6}"))
                 };
                 record(
                     "availability",
-                    format!("{}:{}:{}", service.id, o.slo, crate::store::date_label(day)),
+                    format!("{}:{}:{}", service.id, slo, crate::store::date_label(day)),
                     show(o),
                     show(n),
                 );
@@ -384,6 +389,12 @@ pub fn correct_late_events(
         day += 1;
     }
 
+    tracing::debug!(
+        rebuilt_ms,
+        read_ms,
+        compared_ms = started.elapsed().as_millis() as u64 - rebuilt_ms - read_ms,
+        "late events compared"
+    );
     findings.retain_from_day(first_day);
     let mut files = derived_files(&findings, origin)?;
     for (day, batch) in correction_batches(&records)? {

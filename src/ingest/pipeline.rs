@@ -545,7 +545,7 @@ fn restore(
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }
-    let silent = engine.settle();
+    let silent = engine.settle_without_slices();
     tracing::info!(
         events = count,
         findings_restored = silent.slices.len() + silent.outcomes.len() + silent.breaches.len(),

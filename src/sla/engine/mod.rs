@@ -581,12 +581,22 @@ impl SlaEngine {
     /// rebuilt from the history is settled at the checkpoint's watermark and no further, so the
     /// findings beyond it (never made durable, never alerted) are found again by the stream.
     pub fn settle(&mut self) -> Findings {
+        self.settle_keeping(true)
+    }
+
+    /// [`SlaEngine::settle`] without the closed slices: a restart discards its findings, and a
+    /// year of one-minute slices would take hundreds of megabytes only to be dropped.
+    pub fn settle_without_slices(&mut self) -> Findings {
+        self.settle_keeping(false)
+    }
+
+    fn settle_keeping(&mut self, slices: bool) -> Findings {
         let mut findings = Findings::default();
         let Some(watermark) = self.watermark else {
             return findings;
         };
         self.advance_tickets(watermark, &mut findings);
-        self.advance_slos(watermark, &mut findings);
+        self.advance_slos(watermark, &mut findings, slices);
         for b in &findings.breaches {
             self.breach_ids.insert(b.id.clone());
         }
@@ -779,9 +789,9 @@ impl SlaEngine {
         }
     }
 
-    fn advance_slos(&mut self, watermark: Micros, findings: &mut Findings) {
+    fn advance_slos(&mut self, watermark: Micros, findings: &mut Findings, slices: bool) {
         for state in &mut self.slos {
-            emit_closed_slices(state, watermark, &mut findings.slices);
+            emit_closed_slices(state, watermark, slices.then_some(&mut findings.slices));
             evaluate_burn_rates(state, watermark, &mut findings.burn_alerts);
             for window in state.slo.windows.clone() {
                 if matches!(window, SloWindow::RollingDays(_)) || !budget_in_time(state) {

@@ -28,6 +28,23 @@ impl SlaEngine {
         (window.start < live_from).then_some(window)
     }
 
+    /// Attainment of each SLO of `service` over `window`, with the history's slices `older`
+    /// before the live state: what a correction compares day by day (no window rows, no
+    /// tickets).
+    pub fn attainments_with(
+        &self,
+        service: &str,
+        window: Interval,
+        older: &[crate::sla::older::OlderSlice],
+    ) -> Vec<(String, crate::sla::availability::Attainment)> {
+        let now = self.watermark().unwrap_or(window.start);
+        self.slos
+            .iter()
+            .filter(|s| s.service == service)
+            .map(|s| (s.slo.id.clone(), s.attainment_with(window, now, older)))
+            .collect()
+    }
+
     /// [`SlaEngine::service_sla`] with the rows of the history before the live state.
     pub fn service_sla_with(
         &self,
@@ -45,7 +62,7 @@ impl SlaEngine {
                 slo: s.slo.id.clone(),
                 sli: s.sli_name(),
                 target: s.slo.target,
-                attainment: s.attainment_with(window, now, older),
+                attainment: s.attainment_with(window, now, &older.slices),
                 exclusions: s
                     .exclusion_sources
                     .iter()

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::sla::availability::SliceCounts;
-use crate::sla::older::OlderFindings;
+use crate::sla::older::OlderSlice;
 
 /// How long breaches and burn-rate transitions stay in memory: they are few, and a breach must
 /// be at hand until management has reviewed it. Older ones are in the history's `breaches`.
@@ -66,13 +66,12 @@ impl SloState {
         &self,
         window: Interval,
         now: Micros,
-        older: &OlderFindings,
+        older: &[OlderSlice],
     ) -> crate::sla::availability::Attainment {
         let Some(live_from) = self.live_from.filter(|from| window.start < *from) else {
             return self.attainment(window, now);
         };
         let rows = older
-            .slices
             .iter()
             .filter(|r| r.slo == self.slo.id && r.start < live_from);
         let merged = match &self.tracker {
@@ -355,10 +354,12 @@ fn budget_record(
 
 /// Returns the slices that closed behind the watermark since the last call, from the first slice
 /// that ever had data onwards (gaps are reported as `no_data`).
+/// Returns the slices that closed behind `watermark` in `out`, or only marks them returned when
+/// `out` is `None` (a restart's settle discards them: they are in the history already).
 pub(super) fn emit_closed_slices(
     state: &mut SloState,
     watermark: Micros,
-    out: &mut Vec<SliceRecord>,
+    mut out: Option<&mut Vec<SliceRecord>>,
 ) {
     let (step, first) = match &state.tracker {
         Tracker::Probe(p) => (p.slice, p.slices.keys().next().copied()),
@@ -369,7 +370,12 @@ pub(super) fn emit_closed_slices(
     };
     let closed_through = floor_to(watermark, step);
     let mut start = first;
-    while start < closed_through {
+    if out.is_none() {
+        start = start.max(closed_through - (closed_through - first).rem_euclid(step));
+    }
+    while let Some(out) = out.as_deref_mut()
+        && start < closed_through
+    {
         let (good, total, slice_state) = match &state.tracker {
             Tracker::Probe(p) => match p.slices.get(&start) {
                 Some(c) => (
