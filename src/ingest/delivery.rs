@@ -229,6 +229,19 @@ pub(super) fn remove_in_flight(data_dir: &std::path::Path) {
     }
 }
 
+/// A message: the record as JSON, with `kind` (when given) and `summary`, a line a person can
+/// read.
+fn payload(record: &impl serde::Serialize, kind: Option<&str>, summary: String) -> String {
+    let mut value = serde_json::to_value(record).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        if let Some(kind) = kind {
+            object.insert("kind".into(), kind.into());
+        }
+        object.insert("summary".into(), summary.into());
+    }
+    value.to_string()
+}
+
 /// The alert message: the breach record plus a line a person can read.
 pub fn alert_payload(breach: &Breach) -> String {
     let summary = match (&breach.ticket, &breach.slo) {
@@ -250,50 +263,36 @@ pub fn alert_payload(breach: &Breach) -> String {
         ),
         _ => format!("{}: breach {}", breach.service, breach.id),
     };
-    let mut value = serde_json::to_value(breach).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("summary".into(), summary.into());
-    }
-    value.to_string()
+    payload(breach, None, summary)
 }
 
 /// The warning message: `kind` = `ticket_warning`, the warning record, and a readable line.
 pub fn warning_payload(warning: &TicketWarning) -> String {
-    let mut value = serde_json::to_value(warning).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("kind".into(), "ticket_warning".into());
-        let summary = format!(
-            "{}: ticket {} has used {}% of its {} target of {}s (at {})",
-            warning.service,
-            warning.ticket,
-            warning.percent,
-            warning.metric,
-            warning.target_seconds,
-            format_rfc3339(warning.at)
-        );
-        object.insert("summary".into(), summary.into());
-    }
-    value.to_string()
+    let summary = format!(
+        "{}: ticket {} has used {}% of its {} target of {}s (at {})",
+        warning.service,
+        warning.ticket,
+        warning.percent,
+        warning.metric,
+        warning.target_seconds,
+        format_rfc3339(warning.at)
+    );
+    payload(warning, Some("ticket_warning"), summary)
 }
 
 /// The burn-rate message: `kind` = `burn_rate`, the transition, and a readable line.
 pub fn burn_payload(alert: &crate::sla::burn::BurnAlert) -> String {
-    let mut value = serde_json::to_value(alert).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("kind".into(), "burn_rate".into());
-        let summary = format!(
-            "{}: SLO {} error budget burning at {:.1}x (rule {}, threshold {:.1}x): {} at {}",
-            alert.service,
-            alert.slo,
-            alert.long_window_burn_rate,
-            alert.rule,
-            alert.threshold,
-            alert.state,
-            format_rfc3339(alert.at)
-        );
-        object.insert("summary".into(), summary.into());
-    }
-    value.to_string()
+    let summary = format!(
+        "{}: SLO {} error budget burning at {:.1}x (rule {}, threshold {:.1}x): {} at {}",
+        alert.service,
+        alert.slo,
+        alert.long_window_burn_rate,
+        alert.rule,
+        alert.threshold,
+        alert.state,
+        format_rfc3339(alert.at)
+    );
+    payload(alert, Some("burn_rate"), summary)
 }
 
 #[cfg(test)]

@@ -5,14 +5,15 @@
 //! availability slices, decided ticket clocks and breaches. Each finding is returned once.
 
 mod reports;
+mod retention;
 mod slo;
 mod snapshot;
 
 pub use snapshot::{EngineSnapshot, SnapshotMismatch};
 
 use slo::{
-    FINDINGS_RETENTION, budget_breach, budget_in_time, budget_instants, emit_closed_slices,
-    evaluate_burn_rates, live_horizon, stepwise_breaches,
+    budget_breach, budget_in_time, budget_instants, emit_closed_slices, evaluate_burn_rates,
+    stepwise_breaches,
 };
 
 use super::availability::{ProbeTracker, RATIO_BUCKET, RatioTracker, covered, floor_to};
@@ -608,42 +609,6 @@ impl SlaEngine {
         findings
     }
 
-    /// Keeps the state bounded by the open windows, not by the length of the history: closed
-    /// tickets and decided outcomes older than every SLO's live horizon (and than a month, for
-    /// the ticket figures of the current month in any time zone) leave memory. Breaches and
-    /// burn-rate transitions are few and the review register needs them until reviewed: they
-    /// stay for [`FINDINGS_RETENTION`]. The history holds all of them; older periods are read
-    /// from it ([`SlaEngine::history_needed`]). Runs once per day of watermark progress.
-    fn forget_closed(&mut self, watermark: Micros) {
-        const DAY: Micros = 86_400 * MICROS_PER_SECOND;
-        let month_ago = floor_to(watermark - 32 * DAY, DAY);
-        let horizon = self
-            .slos
-            .iter()
-            .filter_map(|s| s.live_from)
-            .fold(month_ago, Micros::min);
-        if self.tickets_live_from.is_none_or(|t| t < horizon) {
-            self.tickets_live_from = Some(horizon);
-            let open = &self.open_tickets;
-            self.tickets.retain(|id, t| {
-                open.contains(id) || t.history.last().is_none_or(|(at, _)| *at >= horizon)
-            });
-            self.outcomes.retain(|o| o.decided_at >= horizon);
-        }
-        let findings_horizon = watermark.saturating_sub(FINDINGS_RETENTION);
-        let day = findings_horizon.div_euclid(DAY);
-        if self.forgotten_day.is_some_and(|d| d >= day) {
-            return;
-        }
-        self.forgotten_day = Some(day);
-        let before = self.breaches.len();
-        self.breaches.retain(|b| b.detected_at >= findings_horizon);
-        if self.breaches.len() != before {
-            self.breach_ids = self.breaches.iter().map(|b| b.id.clone()).collect();
-        }
-        self.burn_alerts.retain(|a| a.at >= findings_horizon);
-    }
-
     fn advance_tickets(&mut self, watermark: Micros, findings: &mut Findings) {
         let mut settled = Vec::new();
         for id in &self.open_tickets {
@@ -810,11 +775,7 @@ impl SlaEngine {
                 }
             }
             state.budget_through = Some(watermark);
-            let horizon = live_horizon(state, watermark);
-            if state.live_from.is_none_or(|from| from < horizon) {
-                state.forget_before(horizon);
-                state.live_from = Some(horizon);
-            }
+            state.forget_behind(watermark);
         }
     }
 

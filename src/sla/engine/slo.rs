@@ -4,34 +4,7 @@ use super::*;
 use crate::sla::availability::SliceCounts;
 use crate::sla::older::OlderSlice;
 
-/// How long breaches and burn-rate transitions stay in memory: they are few, and a breach must
-/// be at hand until management has reviewed it. Older ones are in the history's `breaches`.
-pub(super) const FINDINGS_RETENTION: Micros = 430 * 86_400 * MICROS_PER_SECOND;
-
-/// The earliest instant the SLO's live work still reads at `watermark`: the start of each of its
-/// windows open at the watermark (month, quarter, rolling days in the service's time zone) and
-/// the longest burn-rate look-back, floored to a UTC day. The windows evaluated later all start
-/// at or after it, so slices before it are final, already in the history, and leave memory:
-/// the state follows the open windows, not the length of the history.
-pub(super) fn live_horizon(state: &SloState, watermark: Micros) -> Micros {
-    const DAY: Micros = 86_400 * MICROS_PER_SECOND;
-    let earliest = state
-        .slo
-        .windows
-        .iter()
-        .map(|w| slo_window_at(*w, watermark, state.tz).0.start)
-        .fold(watermark - burn::LONGEST_WINDOW, Micros::min);
-    floor_to(earliest, DAY)
-}
-
 impl SloState {
-    pub(super) fn forget_before(&mut self, horizon: Micros) {
-        match &mut self.tracker {
-            Tracker::Probe(p) => p.forget_before(horizon),
-            Tracker::Ratio(r) => r.forget_before(horizon),
-        }
-    }
-
     pub(super) fn sli_name(&self) -> &'static str {
         match &self.tracker {
             Tracker::Probe(p) if p.occurrences => "probe_occurrences",
