@@ -95,7 +95,9 @@ pub fn state_from_history(
         .filter(|s| match (before, s.watermark) {
             (None, _) => true,
             (Some(before), Some(w)) => w <= before,
-            (Some(_), None) => true,
+            // No watermark says nothing of when its events were: it may hold state from
+            // after `before`, and a rebuild from it would miss what changed before that.
+            (Some(_), None) => false,
         })
         .collect();
     for info in candidates {

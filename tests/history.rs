@@ -518,3 +518,59 @@ async fn a_window_before_the_live_state_reads_the_rows_the_stream_wrote() {
         "one a day, the day before the span included"
     );
 }
+
+/// A compacted raw file mixes partitions; its `add` carries each partition's largest offset, so
+/// a start-up's tail skips it when every partition ends before the checkpoint (the log's
+/// statistics give only the largest offset over all partitions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_file_records_each_partitions_largest_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = HistoryStore::open(dir.path()).unwrap();
+    let writer = store.clone();
+    tokio::task::spawn_blocking(move || {
+        // Partition 0: offsets 0..=99 in ten batches; partition 1: offsets 0..=4 in one.
+        for (partition, first, last) in (0..10).map(|b| (0, b * 10, b * 10 + 9)).chain([(1, 0, 4)])
+        {
+            let rows: Vec<_> = (first..=last)
+                .map(|i| {
+                    let (mut position, event) = sample(i, 0);
+                    position.partition = partition;
+                    (position, event)
+                })
+                .collect();
+            let origin = FileOrigin::Source {
+                topic: "slacap.metrics".into(),
+                partition,
+                first,
+                last,
+            };
+            let files: Vec<PendingFile> = metrics_batches(&rows)
+                .unwrap()
+                .into_iter()
+                .map(|(day, batch)| PendingFile {
+                    table: Table::Metrics,
+                    day,
+                    origin: origin.clone(),
+                    batch,
+                })
+                .collect();
+            writer.write(&files).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let maintainer = store.clone();
+    let today = slacap::store::day_of(START) + 10;
+    tokio::task::spawn_blocking(move || {
+        maintainer
+            .maintain(&MaintenancePolicy::default(), today, today)
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let files = store.files_by_day(Table::Metrics).unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].compacted);
+    assert_eq!(files[0].max_offset, Some(99));
+    assert_eq!(files[0].partition_max, Some(vec![(0, 99), (1, 4)]));
+}

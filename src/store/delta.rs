@@ -37,6 +37,23 @@ pub struct ActiveFile {
     pub partition: Option<i32>,
     /// Written by compaction (its `add` carries [`COMPACTED_TAG`]), not by a batch.
     pub compacted: bool,
+    /// For a compacted raw file (which mixes partitions): each source partition's largest
+    /// offset in its day, from [`PARTITION_MAX_TAG`]. The log's statistics give only the
+    /// largest offset over all partitions, which says little about the others.
+    pub partition_max: Option<Vec<(i32, i64)>>,
+}
+
+/// The `add` tag of a compacted raw file: `partition:largest offset` pairs, comma-separated.
+pub const PARTITION_MAX_TAG: &str = "slacap.partition_max";
+
+/// `0:99,1:9` as pairs; `None` when any pair does not read.
+pub(super) fn parse_partition_max(text: &str) -> Option<Vec<(i32, i64)>> {
+    text.split(',')
+        .map(|pair| {
+            let (partition, offset) = pair.split_once(':')?;
+            Some((partition.parse().ok()?, offset.parse().ok()?))
+        })
+        .collect()
 }
 
 /// The `add` tag that marks a file compaction wrote: a closed day is compacted until only such
@@ -137,6 +154,8 @@ pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
         .log_data()
         .iter()
         .map(|f| {
+            #[allow(deprecated)] // the tags are not exposed otherwise
+            let tags = f.add_action().tags.unwrap_or_default();
             let date = f
                 .partition_values_map()
                 .get(DATE_COLUMN)
@@ -151,11 +170,12 @@ pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
                     .max_values()
                     .and_then(|max| long_field(&max, "source_offset")),
                 partition: one_partition(f.min_values(), f.max_values()),
-                compacted: {
-                    #[allow(deprecated)] // the tags are not exposed otherwise
-                    let add = f.add_action();
-                    add.tags.is_some_and(|t| t.contains_key(COMPACTED_TAG))
-                },
+                compacted: tags.contains_key(COMPACTED_TAG),
+                partition_max: tags
+                    .get(PARTITION_MAX_TAG)
+                    .cloned()
+                    .flatten()
+                    .and_then(|text| parse_partition_max(&text)),
             }
         })
         .collect()

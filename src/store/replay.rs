@@ -236,6 +236,16 @@ fn tail_of(
         if file.max_offset.is_some_and(|max| max < from) {
             continue;
         }
+        // A compacted file mixes partitions: skipped when each of them ends before its own
+        // next offset.
+        let next = |p: &i32| partitions.get(p).copied().unwrap_or(0);
+        if file
+            .partition_max
+            .as_ref()
+            .is_some_and(|maxima| maxima.iter().all(|(p, max)| *max < next(p)))
+        {
+            continue;
+        }
         read_files += 1;
         for batch in read(&file.path)? {
             let tail = rows_where(batch, |partition, offset| {
