@@ -519,11 +519,11 @@ async fn a_window_before_the_live_state_reads_the_rows_the_stream_wrote() {
     );
 }
 
-/// A compacted raw file mixes partitions; its `add` carries each partition's largest offset, so
-/// a start-up's tail skips it when every partition ends before the checkpoint (the log's
-/// statistics give only the largest offset over all partitions).
+/// A raw file's `add` carries each partition's largest offset (a batch's file and a compacted
+/// one both mix partitions), so a start-up's tail skips it when every partition ends before
+/// the checkpoint (the log's statistics give only the largest offset over all partitions).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_compacted_file_records_each_partitions_largest_offset() {
+async fn raw_files_record_each_partitions_largest_offset() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = HistoryStore::open(dir.path()).unwrap();
     let writer = store.clone();
@@ -559,6 +559,14 @@ async fn a_compacted_file_records_each_partitions_largest_offset() {
     })
     .await
     .unwrap();
+    let written = store.files_by_day(Table::Metrics).unwrap();
+    assert_eq!(written.len(), 11);
+    assert!(
+        written
+            .iter()
+            .all(|f| f.partition_max.as_ref().is_some_and(|m| m.len() == 1)),
+        "a batch's file records its partition's largest offset: {written:?}"
+    );
     let maintainer = store.clone();
     let today = slacap::store::day_of(START) + 10;
     tokio::task::spawn_blocking(move || {

@@ -17,7 +17,7 @@ use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
 use parquet::file::properties::WriterProperties;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The partition column every history table is split by: the UTC date of its time column.
@@ -37,13 +37,15 @@ pub struct ActiveFile {
     pub partition: Option<i32>,
     /// Written by compaction (its `add` carries [`COMPACTED_TAG`]), not by a batch.
     pub compacted: bool,
-    /// For a compacted raw file (which mixes partitions): each source partition's largest
-    /// offset in its day, from [`PARTITION_MAX_TAG`]. The log's statistics give only the
-    /// largest offset over all partitions, which says little about the others.
+    /// For a raw file (a batch's or compaction's, both mix partitions): each source
+    /// partition's largest offset among the rows its commit wrote for that day, from
+    /// [`PARTITION_MAX_TAG`]. A file's own are no larger, so a reader that skips a file by
+    /// them never skips rows it needs. The log's statistics give only the largest offset over
+    /// all partitions, which says little about the others.
     pub partition_max: Option<Vec<(i32, i64)>>,
 }
 
-/// The `add` tag of a compacted raw file: `partition:largest offset` pairs, comma-separated.
+/// The `add` tag of a raw file: `partition:largest offset` pairs, comma-separated.
 pub const PARTITION_MAX_TAG: &str = "slacap.partition_max";
 
 /// `0:99,1:9` as pairs; `None` when any pair does not read.
@@ -247,9 +249,17 @@ pub(super) async fn write_files(
     if let Some(size) = target_file_size {
         writer = writer.with_target_file_size(size);
     }
+    let mut maxima: HashMap<String, BTreeMap<i32, i64>> = HashMap::new();
     for (day, batch) in parts {
         if batch.num_rows() == 0 {
             continue;
+        }
+        if let Some(found) = partition_maxima(&batch) {
+            let day_maxima = maxima.entry(date_label(day)).or_default();
+            for (partition, offset) in found {
+                let max = day_maxima.entry(partition).or_insert(offset);
+                *max = (*max).max(offset);
+            }
         }
         let partition: indexmap::IndexMap<String, Scalar> =
             [(DATE_COLUMN.to_string(), Scalar::String(date_label(day)))].into();
@@ -258,7 +268,33 @@ pub(super) async fn write_files(
             .await
             .map_err(&err)?;
     }
-    writer.flush().await.map_err(&err)
+    let mut adds = writer.flush().await.map_err(&err)?;
+    for add in &mut adds {
+        let day = add.partition_values.get(DATE_COLUMN).cloned().flatten();
+        if let Some(found) = day.and_then(|d| maxima.get(&d)) {
+            let text: Vec<String> = found.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+            add.tags
+                .get_or_insert_with(Default::default)
+                .insert(PARTITION_MAX_TAG.to_string(), Some(text.join(",")));
+        }
+    }
+    Ok(adds)
+}
+
+/// Each source partition's largest offset in a raw table's rows (`None` for a derived table).
+fn partition_maxima(batch: &RecordBatch) -> Option<BTreeMap<i32, i64>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Int32Type, Int64Type};
+    let partitions = batch.column_by_name("source_partition")?;
+    let offsets = batch.column_by_name("source_offset")?;
+    let partitions = partitions.as_primitive_opt::<Int32Type>()?;
+    let offsets = offsets.as_primitive_opt::<Int64Type>()?;
+    let mut maxima = BTreeMap::<i32, i64>::new();
+    for (partition, offset) in partitions.values().iter().zip(offsets.values().iter()) {
+        let max = maxima.entry(*partition).or_insert(*offset);
+        *max = (*max).max(*offset);
+    }
+    Some(maxima)
 }
 
 /// True when no commit follows the version `delta` holds: one existence check of the next

@@ -164,7 +164,6 @@ async fn compact_day(
     let schema = table.schema();
     let all = arrow::compute::concat_batches(&schema, &batches)?;
     drop(batches);
-    let partition_max = partition_maxima(&all);
     let sorted = sort(table, &all)?;
     let adds = delta::write_files(
         table,
@@ -200,14 +199,9 @@ async fn compact_day(
     }
     actions.extend(adds.into_iter().map(|mut add| {
         add.data_change = false;
-        let mut tags = std::collections::HashMap::from([(
-            delta::COMPACTED_TAG.to_string(),
-            Some("true".into()),
-        )]);
-        if let Some(maxima) = &partition_max {
-            tags.insert(delta::PARTITION_MAX_TAG.to_string(), Some(maxima.clone()));
-        }
-        add.tags = Some(tags);
+        add.tags
+            .get_or_insert_with(Default::default)
+            .insert(delta::COMPACTED_TAG.to_string(), Some("true".to_string()));
         Action::Add(add)
     }));
     delta::commit(
@@ -221,26 +215,6 @@ async fn compact_day(
     )
     .await?;
     Ok(written)
-}
-
-/// Each source partition's largest offset in a raw table's rows, as the `add` tag
-/// [`delta::PARTITION_MAX_TAG`] holds them (`None` for a derived table). Every file of the day
-/// carries the day's maxima: a file's own are no larger, so a reader that skips a file by them
-/// never skips rows it needs.
-fn partition_maxima(batch: &RecordBatch) -> Option<String> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::{Int32Type, Int64Type};
-    let partitions = batch.column_by_name("source_partition")?;
-    let offsets = batch.column_by_name("source_offset")?;
-    let partitions = partitions.as_primitive_opt::<Int32Type>()?;
-    let offsets = offsets.as_primitive_opt::<Int64Type>()?;
-    let mut maxima = std::collections::BTreeMap::<i32, i64>::new();
-    for (partition, offset) in partitions.values().iter().zip(offsets.values().iter()) {
-        let max = maxima.entry(*partition).or_insert(*offset);
-        *max = (*max).max(*offset);
-    }
-    let pairs: Vec<String> = maxima.iter().map(|(p, o)| format!("{p}:{o}")).collect();
-    Some(pairs.join(","))
 }
 
 fn sort(table: Table, batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
