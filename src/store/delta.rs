@@ -164,20 +164,35 @@ pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
                 .cloned()
                 .flatten()
                 .unwrap_or_default();
+            let partition_max = tags
+                .get(PARTITION_MAX_TAG)
+                .cloned()
+                .flatten()
+                .and_then(|text| parse_partition_max(&text));
+            // The tag says what the statistics would, without parsing them (a start-up lists
+            // every file of a year).
+            let (max_offset, partition) = match &partition_max {
+                Some(maxima) => (
+                    maxima.iter().map(|(_, offset)| *offset).max(),
+                    match maxima[..] {
+                        [(partition, _)] => Some(partition),
+                        _ => None,
+                    },
+                ),
+                None => (
+                    f.max_values()
+                        .and_then(|max| long_field(&max, "source_offset")),
+                    one_partition(f.min_values(), f.max_values()),
+                ),
+            };
             ActiveFile {
                 path: root.join(f.object_store_path().as_ref()),
                 day: day_of_label(&date).unwrap_or(i64::MIN),
                 size: f.size().max(0) as u64,
-                max_offset: f
-                    .max_values()
-                    .and_then(|max| long_field(&max, "source_offset")),
-                partition: one_partition(f.min_values(), f.max_values()),
+                max_offset,
+                partition,
                 compacted: tags.contains_key(COMPACTED_TAG),
-                partition_max: tags
-                    .get(PARTITION_MAX_TAG)
-                    .cloned()
-                    .flatten()
-                    .and_then(|text| parse_partition_max(&text)),
+                partition_max,
             }
         })
         .collect()

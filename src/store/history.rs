@@ -116,7 +116,7 @@ where
 {
     static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("slacap-history")
             .enable_all()
             .build()
@@ -141,8 +141,32 @@ impl HistoryStore {
         let fresh = !checkpoint::path(data_dir).exists() && !data_dir.join("history").exists();
         let mut checkpoint = checkpoint::load(data_dir)?;
         let mut withdrawn = 0;
-        for table in Table::ALL {
-            let mut delta = block_on(store.checkout(table))?;
+        let loading = std::time::Instant::now();
+        // The logs are read in parallel (each is a few MB of JSON after a year): they are read
+        // before the API binds.
+        let loaded = block_on(async {
+            let tasks: Vec<_> = Table::ALL
+                .into_iter()
+                .map(|table| {
+                    let store = store.clone();
+                    tokio::spawn(async move { store.checkout(table).await })
+                })
+                .collect();
+            let mut loaded = Vec::new();
+            for (table, task) in Table::ALL.into_iter().zip(tasks) {
+                let delta = task.await.map_err(|e| StoreError::Io {
+                    path: store.table_dir(table),
+                    source: std::io::Error::other(e),
+                })??;
+                loaded.push((table, delta));
+            }
+            Ok::<_, StoreError>(loaded)
+        })?;
+        tracing::debug!(
+            elapsed_ms = loading.elapsed().as_millis() as u64,
+            "history tables loaded"
+        );
+        for (table, mut delta) in loaded {
             if DERIVED.contains(&table)
                 && let Some(version) = checkpoint.versions.get(table.name())
             {
