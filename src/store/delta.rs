@@ -123,6 +123,13 @@ pub(super) async fn open_or_create(table: Table, dir: &Path) -> Result<DeltaTabl
         // table, and each checkpoint's clean-up lists them all. Time travel further back is not
         // needed: the review journal and the history itself are the record, not the log; a
         // reader's files stay through `history.vacuum_grace`, which the log does not decide.
+        // Statistics only for the columns readers prune by (time, service) and the start-up
+        // reads (source offsets): each file's statistics are in the log, which every reader
+        // and every start-up parses whole.
+        .with_configuration_property(
+            TableProperty::DataSkippingStatsColumns,
+            Some(stats_columns(table)),
+        )
         .with_configuration_property(TableProperty::CheckpointInterval, Some("100"))
         .with_configuration_property(
             TableProperty::LogRetentionDuration,
@@ -145,6 +152,19 @@ pub(super) async fn open_or_create(table: Table, dir: &Path) -> Result<DeltaTabl
             Ok(delta)
         }
     }
+}
+
+/// The columns a table keeps file statistics for: its time column, `service`, and the source
+/// offsets of a raw table.
+fn stats_columns(table: Table) -> String {
+    let schema = table.schema();
+    let mut columns = vec![table.time_column()];
+    for name in ["service", "source_partition", "source_offset"] {
+        if schema.column_with_name(name).is_some() {
+            columns.push(name);
+        }
+    }
+    columns.join(",")
 }
 
 /// The files of the table's loaded version, with their dates.
