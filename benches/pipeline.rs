@@ -104,7 +104,13 @@ async fn pipeline(
         data.to_path_buf(),
         "127.0.0.1:0".parse().expect("addr"),
     );
-    settings.pipeline.batch_max_records = 100_000;
+    // The default batch bounds; SLACAP_BENCH_BATCH_BYTES=<n> tries another byte bound.
+    if let Some(bytes) = std::env::var("SLACAP_BENCH_BATCH_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        settings.pipeline.batch_max_bytes = bytes;
+    }
     let config = Arc::new(Config {
         settings,
         catalogue: slacap::demo::sample_catalogue().expect("catalogue"),
@@ -238,6 +244,13 @@ async fn run_case(brokers: &str, name: &str, messages: &[Msg]) {
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for the list of benchmarks
+    }
+    // RUST_LOG=slacap::ingest=debug prints each batch's stage times.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
     }
     let brokers = std::env::var("SLACAP_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let months: u32 = std::env::var("SLACAP_BENCH_MONTHS")

@@ -128,6 +128,9 @@ impl Default for Topics {
 pub struct PipelineSettings {
     /// A batch is flushed to history (and its offsets committed) at this many records...
     pub batch_max_records: usize,
+    /// ...or at this many bytes of record payloads (a backlog is caught up in batches small
+    /// enough for decoding and writing to overlap, and a batch's memory stays bounded)...
+    pub batch_max_bytes: usize,
     /// ...or after this long, whichever comes first.
     #[serde(with = "super::duration")]
     pub batch_max_wait: Duration,
@@ -164,6 +167,7 @@ impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
             batch_max_records: 100_000,
+            batch_max_bytes: 4 << 20,
             batch_max_wait: Duration::from_millis(200),
             allowed_lateness: Duration::from_secs(300),
             idle_partition_timeout: Duration::from_secs(30),
@@ -426,6 +430,13 @@ impl Settings {
                 file,
                 "pipeline.batch_max_records",
                 "must be at least 1",
+            ));
+        }
+        if self.pipeline.batch_max_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                file,
+                "pipeline.batch_max_bytes",
+                "must be at least 1024",
             ));
         }
         for (i, token) in self.api.tokens.iter().enumerate() {

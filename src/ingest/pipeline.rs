@@ -95,6 +95,10 @@ struct SnapshotMark {
 /// A partition's log end is compared with the checkpoint at most this often.
 const OFFSET_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
+/// While a backlog is caught up, a batch also closes when no record has come for this long:
+/// the backlog is drained, and waiting out `batch_max_wait` would only delay its last batch.
+const CATCH_UP_GAP: Duration = Duration::from_millis(10);
+
 impl Pipeline {
     /// Opens the history (withdrawing what a crash left beyond the checkpoint) and connects to
     /// Kafka. The SLA state is rebuilt by [`Pipeline::restore`] before [`Pipeline::run`].
@@ -207,18 +211,31 @@ impl Pipeline {
         let counters = self.counters();
         self.delivery.redeliver_in_flight().await?;
         let mut last_flush = Instant::now();
+        // A start finds a backlog as a rule; a live stream is caught up once a batch closes
+        // before it is full, and then gathers for `batch_max_wait`.
+        let mut catching_up = true;
         loop {
             let mut records = Vec::new();
             let deadline = Instant::now() + settings.batch_max_wait;
             let mut stopping = *shutdown.borrow();
-            while !stopping && records.len() < settings.batch_max_records {
+            let mut bytes = 0usize;
+            let full = |records: &Vec<RawRecord>, bytes: usize| {
+                records.len() >= settings.batch_max_records || bytes >= settings.batch_max_bytes
+            };
+            while !stopping && !full(&records, bytes) {
+                let until = if catching_up && !records.is_empty() {
+                    deadline.min(Instant::now() + CATCH_UP_GAP)
+                } else {
+                    deadline
+                };
                 tokio::select! {
                     changed = shutdown.changed() => stopping = changed.is_err() || *shutdown.borrow(),
-                    received = tokio::time::timeout_at(deadline, self.consumer.recv()) => match received {
+                    received = tokio::time::timeout_at(until, self.consumer.recv()) => match received {
                         Err(_) => break,
                         Ok(Ok(message)) => {
                             let topic = message.topic();
                             let (stream, name) = if topic == metrics_topic { (Stream::Metrics, metrics_name.clone()) } else { (Stream::Tickets, tickets_name.clone()) };
+                            bytes += message.payload_len() + message.key_len();
                             records.push(RawRecord {
                                 stream,
                                 topic: name,
@@ -235,6 +252,7 @@ impl Pipeline {
                     }
                 }
             }
+            catching_up = full(&records, bytes);
             if !records.is_empty() || last_flush.elapsed() >= settings.idle_partition_timeout {
                 match self.flush(records).await {
                     Err(error @ PipelineError::OffsetRegression { .. }) => {

@@ -73,6 +73,7 @@ impl FileOrigin {
 }
 
 /// Rows to add to one table's date partition.
+#[derive(Clone)]
 pub struct PendingFile {
     pub table: Table,
     pub day: i64,
@@ -318,16 +319,45 @@ impl HistoryStore {
                 Some(_) => Some(self.rewriting.lock().await),
                 None => None,
             };
+            // The tables' commits are independent (each carries its own `txn`, and a restart
+            // withdraws or skips per table), so they are encoded and committed in parallel.
+            let commits: Vec<_> = by_table
+                .into_iter()
+                .map(|(table, pending)| {
+                    let replacing_here = if tables.contains(&table) {
+                        replacing.clone()
+                    } else {
+                        Replacing::default()
+                    };
+                    let pending: Vec<PendingFile> = pending.into_iter().cloned().collect();
+                    let store = self.clone();
+                    let commit = tokio::spawn(async move {
+                        let pending: Vec<&PendingFile> = pending.iter().collect();
+                        store.commit_table(table, &replacing_here, &pending).await
+                    });
+                    (table, commit)
+                })
+                .collect();
             let mut bytes = 0;
-            for (table, pending) in by_table {
-                let replacing_here = if tables.contains(&table) {
-                    replacing.clone()
-                } else {
-                    Replacing::default()
-                };
-                bytes += self.commit_table(table, &replacing_here, &pending).await?;
+            let mut first_error = None;
+            for (table, commit) in commits {
+                match commit.await {
+                    Ok(Ok(written)) => bytes += written,
+                    Ok(Err(error)) => {
+                        first_error.get_or_insert(error);
+                    }
+                    Err(panic) => {
+                        first_error.get_or_insert(StoreError::Io {
+                            path: self.table_dir(table),
+                            source: std::io::Error::other(panic),
+                        });
+                    }
+                }
             }
-            Ok(bytes)
+            match first_error {
+                Some(error) => Err(error),
+                None => Ok(bytes),
+            }
         })
     }
 
