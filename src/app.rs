@@ -182,8 +182,12 @@ impl Running {
 
     /// Waits until the SLA state is rebuilt from the history (or the pipeline stopped).
     pub async fn ready(&self) {
-        while !self.state.pipeline.startup.is_ready() && !self.pipeline.is_finished() {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let startup = &self.state.pipeline.startup;
+        while !startup.is_ready() && !self.pipeline.is_finished() {
+            // Woken at once when ready; the timeout only notices a pipeline that stopped.
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_millis(20), startup.wait_ready())
+                    .await;
         }
     }
 

@@ -78,6 +78,20 @@ pub fn state_from_history(
     bound: Option<&crate::store::ReplayBound>,
     progress: impl FnMut(u64),
 ) -> Result<(SlaEngine, u64), StoreError> {
+    state_from_history_with(store, catalogue, lateness, before, bound, None, progress)
+}
+
+/// [`state_from_history`], given the newest snapshot already read (a start-up reads it while
+/// the history's tables load): it is used if it is the first candidate, else read again.
+pub fn state_from_history_with(
+    store: &HistoryStore,
+    catalogue: Arc<crate::config::Catalogue>,
+    lateness: std::time::Duration,
+    before: Option<i64>,
+    bound: Option<&crate::store::ReplayBound>,
+    mut prefetched: Option<crate::store::PrefetchedSnapshot>,
+    progress: impl FnMut(u64),
+) -> Result<(SlaEngine, u64), StoreError> {
     let progress = std::cell::RefCell::new(progress);
     let pending = std::cell::Cell::new(0u64);
     let counted = |engine: &mut SlaEngine, event: Replayed<'_>| {
@@ -102,7 +116,11 @@ pub fn state_from_history(
         .collect();
     for info in candidates {
         let loading = std::time::Instant::now();
-        let snapshot = match store.load_snapshot(&info) {
+        let read = match prefetched.take() {
+            Some((file, read)) if file == info => read,
+            _ => store.load_snapshot(&info),
+        };
+        let snapshot = match read {
             Ok(s) => s,
             Err(error) => {
                 tracing::warn!(%error, "snapshot skipped");

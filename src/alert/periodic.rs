@@ -86,6 +86,13 @@ pub async fn run(
         }
     };
     let due_within = crate::model::micros_of(settings.alerts.review_due);
+    // Until the SLA state is rebuilt the engine holds no breaches: a round then would clear
+    // every review-overdue condition, and raise it again once the state is back. It would
+    // also compete with the rebuild for the CPU.
+    tokio::select! {
+        _ = pipeline.startup.wait_ready() => {}
+        _ = stop.wait_for(|s| *s) => return,
+    }
     let mut round = 0u32;
     loop {
         let now = chrono::Utc::now().timestamp_micros();

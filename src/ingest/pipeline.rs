@@ -78,6 +78,8 @@ pub struct Pipeline {
     restored_bound: Option<crate::store::ReplayBound>,
     /// The last snapshot of the SLA state written.
     snapshots: SnapshotMark,
+    /// The newest snapshot, read while the history's tables loaded (taken by the restore).
+    prefetched: std::sync::Mutex<Option<crate::store::SnapshotPrefetch>>,
     /// When each partition's log end was last compared with the checkpoint.
     offsets_checked: HashMap<(Arc<str>, i32), Instant>,
     /// Partitions that delivered records the checkpoint covers, since when: judged once a
@@ -104,6 +106,7 @@ impl Pipeline {
     /// Kafka. The SLA state is rebuilt by [`Pipeline::restore`] before [`Pipeline::run`].
     pub fn open(config: Arc<Config>, handles: &PipelineHandles) -> Result<Pipeline, PipelineError> {
         let lost = crate::store::checkpoint_lost(&config.settings.data_dir);
+        let prefetched = HistoryStore::reader(&config.settings.data_dir).prefetch_newest_snapshot();
         let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
         let watermark = checkpoint.watermark;
         let topics = &config.settings.kafka.topics;
@@ -162,6 +165,7 @@ impl Pipeline {
                 seq: 0,
                 day: None,
             },
+            prefetched: std::sync::Mutex::new(Some(prefetched)),
         })
     }
 
@@ -180,11 +184,18 @@ impl Pipeline {
     /// start-up ready. Blocking: call from a blocking thread. Readers of the shared engine are
     /// not held up meanwhile (the API answers 503 `starting` until ready).
     pub fn restore(&self) -> Result<(), PipelineError> {
+        let prefetched = self
+            .prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .and_then(crate::store::SnapshotPrefetch::take);
         let rebuilt = restore(
             self.store(),
             &self.config,
             self.restored_watermark,
             self.restored_bound.as_ref(),
+            prefetched,
             &self.startup,
         )?;
         *self.engine.write().unwrap_or_else(|p| p.into_inner()) = rebuilt;
@@ -549,15 +560,17 @@ fn restore(
     config: &Config,
     watermark: Option<i64>,
     bound: Option<&crate::store::ReplayBound>,
+    prefetched: Option<crate::store::PrefetchedSnapshot>,
     startup: &super::startup::Startup,
 ) -> Result<SlaEngine, StoreError> {
     let started = std::time::Instant::now();
-    let (mut engine, count) = crate::recompute::state_from_history(
+    let (mut engine, count) = crate::recompute::state_from_history_with(
         store,
         Arc::new(config.catalogue.clone()),
         config.settings.pipeline.allowed_lateness,
         None,
         bound,
+        prefetched,
         |events| startup.count_replayed(events),
     )?;
     if let Some(watermark) = watermark {

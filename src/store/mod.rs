@@ -32,7 +32,7 @@ pub use older::{all_findings_blocking, older_findings, older_findings_for};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
 pub use replay::{ReplayBound, Replayed, checkpoint_lost, replay_events, replay_tail};
 pub use review_table::review_file;
-pub use snapshot::{Snapshot, SnapshotInfo};
+pub use snapshot::{PrefetchedSnapshot, Snapshot, SnapshotInfo, SnapshotPrefetch};
 pub use tables::{
     Table, breach_batches, correction_batches, date_label, day_of, derived_files, metrics_batches,
     outcome_batches, slice_batches, ticket_batches,

@@ -34,6 +34,26 @@ pub struct Snapshot {
     pub engine: EngineSnapshot,
 }
 
+/// The newest snapshot, read and decoded while the history's tables load: the two are the
+/// largest costs of a start and need nothing from each other. Whether it is usable (its
+/// offsets, its SLA definitions) is still decided by the rebuild, as for any other snapshot.
+pub struct SnapshotPrefetch(Option<std::thread::JoinHandle<Option<PrefetchedSnapshot>>>);
+
+/// A snapshot file and what reading it gave.
+pub type PrefetchedSnapshot = (SnapshotInfo, Result<Snapshot, StoreError>);
+
+impl SnapshotPrefetch {
+    /// Nothing prefetched: the rebuild reads the snapshots itself.
+    pub fn none() -> SnapshotPrefetch {
+        SnapshotPrefetch(None)
+    }
+
+    /// Waits for the read; `None` when there is no snapshot (or the thread could not start).
+    pub fn take(self) -> Option<PrefetchedSnapshot> {
+        self.0?.join().ok().flatten()
+    }
+}
+
 /// A snapshot file, from its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotInfo {
@@ -129,6 +149,22 @@ impl HistoryStore {
             return Err(bad(format!("snapshot format {}", snapshot.format)));
         }
         Ok(snapshot)
+    }
+
+    /// Starts reading and decoding the newest snapshot on a thread of its own (see
+    /// [`SnapshotPrefetch`]).
+    pub fn prefetch_newest_snapshot(&self) -> SnapshotPrefetch {
+        let store = self.clone();
+        SnapshotPrefetch(
+            std::thread::Builder::new()
+                .name("slacap-snapshot".into())
+                .spawn(move || {
+                    let newest = store.snapshots().ok()?.pop()?;
+                    let loaded = store.load_snapshot(&newest);
+                    Some((newest, loaded))
+                })
+                .ok(),
+        )
     }
 
     fn prune_snapshots(&self, keep_days: i64) -> Result<(), StoreError> {
