@@ -149,10 +149,13 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         signal.clone(),
     )));
     let pipeline = tokio::spawn(async move {
-        let restored = tokio::task::spawn_blocking(move || pipeline.restore().map(|()| pipeline))
-            .await
-            .map_err(PipelineError::from)
-            .and_then(|r| r);
+        let restored = tokio::task::spawn_blocking(move || {
+            let mut pipeline = pipeline;
+            pipeline.restore().map(|()| pipeline)
+        })
+        .await
+        .map_err(PipelineError::from)
+        .and_then(|r| r);
         let result = match restored {
             Ok(pipeline) => pipeline.run(signal).await,
             Err(error) => Err(error),

@@ -79,7 +79,7 @@ pub struct Pipeline {
     /// The last snapshot of the SLA state written.
     snapshots: SnapshotMark,
     /// The newest snapshot, read while the history's tables loaded (taken by the restore).
-    prefetched: std::sync::Mutex<Option<crate::store::SnapshotPrefetch>>,
+    prefetched: Option<crate::store::SnapshotPrefetch>,
     /// When each partition's log end was last compared with the checkpoint.
     offsets_checked: HashMap<(Arc<str>, i32), Instant>,
     /// Partitions that delivered records the checkpoint covers, since when: judged once a
@@ -165,7 +165,7 @@ impl Pipeline {
                 seq: 0,
                 day: None,
             },
-            prefetched: std::sync::Mutex::new(Some(prefetched)),
+            prefetched: Some(prefetched),
         })
     }
 
@@ -175,7 +175,7 @@ impl Pipeline {
         config: Arc<Config>,
         handles: &PipelineHandles,
     ) -> Result<Pipeline, PipelineError> {
-        let pipeline = Pipeline::open(config, handles)?;
+        let mut pipeline = Pipeline::open(config, handles)?;
         pipeline.restore()?;
         Ok(pipeline)
     }
@@ -183,11 +183,9 @@ impl Pipeline {
     /// Rebuilds the SLA state from the history into a fresh engine, swaps it in and marks the
     /// start-up ready. Blocking: call from a blocking thread. Readers of the shared engine are
     /// not held up meanwhile (the API answers 503 `starting` until ready).
-    pub fn restore(&self) -> Result<(), PipelineError> {
+    pub fn restore(&mut self) -> Result<(), PipelineError> {
         let prefetched = self
             .prefetched
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .take()
             .and_then(crate::store::SnapshotPrefetch::take);
         let rebuilt = restore(
