@@ -116,6 +116,21 @@ async fn compaction_leaves_one_file_per_day_and_the_same_rows() {
     let files = store.files_by_day(Table::Metrics).unwrap();
     assert_eq!(files.len(), 2);
     assert_eq!(parquet_files_on_disk(&store.table_dir(Table::Metrics)), 2);
+    // The round ends with a Delta checkpoint of the table as it left it, so a reader (and the
+    // next start) reads one Parquet file of the live files instead of the commits' JSON.
+    let last_checkpoint: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            store
+                .table_dir(Table::Metrics)
+                .join("_delta_log/_last_checkpoint"),
+        )
+        .expect("a checkpoint after the round"),
+    )
+    .unwrap();
+    let version = store.versions(&[Table::Metrics]).unwrap()["metrics"];
+    assert_eq!(last_checkpoint["version"].as_i64(), Some(version));
+    let (reopened, _) = HistoryStore::open(dir.path()).unwrap();
+    assert_eq!(count_and_sum(&reopened).await, before);
     assert_eq!(
         count_and_sum(&store).await,
         before,
@@ -309,7 +324,8 @@ async fn an_independent_delta_reader_sees_the_same_rows() {
         .await
         .unwrap();
     let ours = count_and_sum(&store).await;
-    let script = r#"
+    let read_with_python = || {
+        let script = r#"
 import sys
 from deltalake import DeltaTable, QueryBuilder
 dt = DeltaTable(sys.argv[1])
@@ -317,22 +333,42 @@ rows = QueryBuilder().register("metrics", dt).execute(
     "SELECT count(*) AS n, sum(value) AS s FROM metrics").read_all()
 print(rows.column("n")[0].as_py(), rows.column("s")[0].as_py())
 "#;
-    let output = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(store.table_dir(Table::Metrics))
-        .output()
-        .expect("python3 runs");
+        let output = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(store.table_dir(Table::Metrics))
+            .output()
+            .expect("python3 runs");
+        assert!(
+            output.status.success(),
+            "python deltalake failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut parts = text.split_whitespace();
+        let n: i64 = parts.next().unwrap().parse().unwrap();
+        let s: f64 = parts.next().unwrap().parse().unwrap();
+        (n, s)
+    };
+    assert_eq!(read_with_python(), ours, "from the commits' JSON");
+    // After a maintenance round the log starts from slacap's checkpoint (and the day's files
+    // are compacted): the independent reader must read that checkpoint too.
+    let maintainer = store.clone();
+    let today = slacap::store::day_of(START) + 10;
+    tokio::task::spawn_blocking(move || {
+        maintainer
+            .maintain(&MaintenancePolicy::default(), today, today)
+            .unwrap()
+    })
+    .await
+    .unwrap();
     assert!(
-        output.status.success(),
-        "python deltalake failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+        store
+            .table_dir(Table::Metrics)
+            .join("_delta_log/_last_checkpoint")
+            .exists()
     );
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut parts = text.split_whitespace();
-    let n: i64 = parts.next().unwrap().parse().unwrap();
-    let s: f64 = parts.next().unwrap().parse().unwrap();
-    assert_eq!((n, s), ours);
+    assert_eq!(read_with_python(), ours, "from slacap's checkpoint");
 }
 
 #[test]

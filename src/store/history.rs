@@ -97,6 +97,9 @@ pub struct HistoryStore {
     /// Held by every commit that removes files (corrections, compaction, expiry, undo), so two
     /// of them never race to remove the same file. Appends do not take it.
     rewriting: Arc<tokio::sync::Mutex<()>>,
+    /// The version of each table's last Delta checkpoint written by this process's
+    /// maintenance (so a round that changed nothing writes none).
+    pub(super) checkpointed: Arc<Mutex<HashMap<Table, u64>>>,
 }
 
 impl std::fmt::Debug for HistoryStore {
@@ -201,6 +204,7 @@ impl HistoryStore {
             data_dir: std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()),
             tables: Default::default(),
             rewriting: Default::default(),
+            checkpointed: Default::default(),
         }
     }
 

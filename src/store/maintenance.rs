@@ -144,6 +144,36 @@ impl HistoryStore {
             .map_err(delta::delta_error(table))?;
         report.files_vacuumed += metrics.files_deleted.len();
         *delta = vacuumed;
+        self.checkpoint_log(table, delta).await
+    }
+}
+
+impl HistoryStore {
+    /// Writes a Delta checkpoint of the table as it stands after a round, unless this
+    /// process already wrote one at this version. Between the every-100-commits checkpoints a
+    /// reader (and every start-up) would otherwise parse up to 99 JSON commits, and after a
+    /// backfill or a round's rewrites these hold thousands of superseded `add`s and `remove`s;
+    /// from a checkpoint it reads one Parquet file of the live files.
+    async fn checkpoint_log(&self, table: Table, delta: &DeltaTable) -> Result<(), StoreError> {
+        let Some(version) = delta.version() else {
+            return Ok(());
+        };
+        let already = self
+            .checkpointed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&table)
+            == Some(&version);
+        if already {
+            return Ok(());
+        }
+        deltalake_core::checkpoints::create_checkpoint(delta, None)
+            .await
+            .map_err(delta::delta_error(table))?;
+        self.checkpointed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(table, version);
         Ok(())
     }
 }
