@@ -24,3 +24,5 @@ fi
 
 # Independent readers of the Delta history in the tests (delta-rs's Python binding).
 python3 -c "import deltalake" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "deltalake==1.6.*" >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages --disable-pip-version-check "deltalake==1.6.*"
+# The S3-compatible server of the object-storage tests.
+"$(dirname "$0")/test-s3.sh" install

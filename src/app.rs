@@ -55,7 +55,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     let register = Register::open(data_dir).map_err(AppError::Alerts)?;
     // The journal is the record; restore any table copy a crash left unwritten.
     crate::api::reviews::write_review_files(
-        &crate::store::HistoryStore::reader(data_dir),
+        &crate::store::HistoryStore::reader_for(&config.settings),
         register.entries(),
     )?;
     let reviews = Arc::new(std::sync::Mutex::new(register));

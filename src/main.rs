@@ -240,7 +240,7 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             json,
         } => {
             let config = Config::load(&config)?;
-            let history = HistoryQuery::new(&HistoryStore::reader(&config.settings.data_dir))?;
+            let history = HistoryQuery::new(&HistoryStore::reader_for(&config.settings))?;
             let sql = match (report, sql) {
                 (Some(name), _) => {
                     let query = NamedQuery::by_name(&name)?;
@@ -354,7 +354,7 @@ async fn report_command(
         anyhow::bail!("no service `{s}` in the catalogue");
     }
     let window = parse_window(&format!("month:{month}"), 0)?;
-    let history = HistoryQuery::new(&HistoryStore::reader(&config.settings.data_dir))?;
+    let history = HistoryQuery::new(&HistoryStore::reader_for(&config.settings))?;
     let tickets: Vec<_> = slacap::report::tickets::incidents_and_problems(&history)
         .await?
         .into_iter()
@@ -409,7 +409,7 @@ async fn report_command(
 /// A planner over the history of `config`, fitted once (read-only: nothing is written).
 async fn fitted_planner(config: &std::path::Path) -> anyhow::Result<slacap::planner::Planner> {
     let config = Arc::new(Config::load(config)?);
-    let history = HistoryQuery::new(&HistoryStore::reader(&config.settings.data_dir))?;
+    let history = HistoryQuery::new(&HistoryStore::reader_for(&config.settings))?;
     let planner = slacap::planner::Planner::new(config, history, None);
     let summary = planner.refit().await?;
     for f in &summary.failures {

@@ -176,7 +176,7 @@ pub fn state_from_history_with(
 
 /// The SLA state of a whole history, advanced as far as its events allow (for offline reports).
 pub fn engine_from_history(config: &crate::config::Config) -> Result<SlaEngine, StoreError> {
-    let store = HistoryStore::reader(&config.settings.data_dir);
+    let store = HistoryStore::reader_for(&config.settings);
     let (engine, _, _) = rebuild(
         &store,
         Arc::new(config.catalogue.clone()),
@@ -206,7 +206,7 @@ pub fn recompute(
     from_day: i64,
     only_service: Option<&str>,
 ) -> Result<RecomputeSummary, StoreError> {
-    let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
+    let (store, checkpoint) = HistoryStore::open_for(&config.settings)?;
     let catalogue = Arc::new(config.catalogue.clone());
     let lateness = config.settings.pipeline.allowed_lateness;
     let (_, events_replayed, mut findings) = rebuild(

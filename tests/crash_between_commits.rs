@@ -61,7 +61,11 @@ fn records() -> Vec<RawRecord> {
 /// A processor over the history in `data`, its state rebuilt as `slacap run` rebuilds it (from
 /// the newest snapshot and the raw rows after it, when there is one), and its shared state.
 fn start(data: &Path) -> (Processor, Arc<RwLock<SlaEngine>>) {
-    let lost = slacap::store::checkpoint_lost(data);
+    let lost = slacap::store::checkpoint_lost(
+        data,
+        &slacap::store::HistoryLocation::local(&data.join("history")),
+    )
+    .unwrap();
     let (store, checkpoint) = HistoryStore::open(data).unwrap();
     let catalogue = Arc::new(slacap::demo::sample_catalogue().unwrap());
     let bound = ReplayBound::from_checkpoint(&checkpoint, (METRICS, TICKETS)).filter(|_| !lost);

@@ -79,7 +79,7 @@ pub async fn review(
     let Json(request) = body?;
     let breach = find_breach(&state, &id)?;
     let reviews = state.reviews.clone();
-    let data_dir = state.config.settings.data_dir.clone();
+    let history = HistoryStore::reader_for(&state.config.settings);
     // An fsynced append and a Parquet file: blocking I/O, off the async workers.
     let entry = tokio::task::spawn_blocking(move || -> Result<ReviewEntry, RegisterError> {
         let entry = reviews
@@ -91,10 +91,7 @@ pub async fn review(
                 &principal.name,
                 chrono::Utc::now().timestamp_micros(),
             )?;
-        if let Err(error) = write_review_files(
-            &HistoryStore::reader(&data_dir),
-            std::slice::from_ref(&entry),
-        ) {
+        if let Err(error) = write_review_files(&history, std::slice::from_ref(&entry)) {
             // The journal is the record; the table copy is rewritten at the next start.
             tracing::warn!(%error, seq = entry.seq, "review entry not yet in the reviews table");
         }

@@ -32,6 +32,14 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HistorySettings {
+    /// Where the Delta tables and snapshots are: an `s3://bucket/prefix` URL, or a directory
+    /// (relative to this file's folder). Unset: `<data_dir>/history`.
+    pub location: Option<String>,
+    /// S3 client settings beyond the environment's `AWS_*` variables.
+    pub s3: crate::store::S3Settings,
+    /// `location` parsed and its client built, at load.
+    #[serde(skip)]
+    pub resolved: Option<crate::store::HistoryLocation>,
     /// How often the maintenance round runs (compaction of closed days, retention, vacuum).
     #[serde(with = "super::duration")]
     pub maintenance_every: Duration,
@@ -58,6 +66,9 @@ pub struct HistorySettings {
 impl Default for HistorySettings {
     fn default() -> Self {
         HistorySettings {
+            location: None,
+            s3: Default::default(),
+            resolved: None,
             maintenance_every: Duration::from_secs(600),
             target_file_size_mib: 128,
             compaction_zstd_level: 15,
@@ -370,9 +381,28 @@ impl Default for ForecastSettings {
 
 impl Settings {
     pub fn load(file: &Path) -> Result<Settings, ConfigError> {
-        let settings: Settings = read_toml(file)?;
+        let mut settings: Settings = read_toml(file)?;
         settings.validate(file)?;
+        if let Some(location) = &settings.history.location {
+            let base = file.parent().unwrap_or(Path::new("."));
+            let location = if location.contains("://") {
+                location.clone()
+            } else {
+                base.join(location).to_string_lossy().into_owned()
+            };
+            let parsed = crate::store::HistoryLocation::parse(&location, &settings.history.s3)
+                .map_err(|problem| ConfigError::invalid(file, "history.location", problem))?;
+            settings.history.resolved = Some(parsed);
+        }
         Ok(settings)
+    }
+
+    /// Where the history is: `history.location`, or `<data_dir>/history`.
+    pub fn history_location(&self) -> crate::store::HistoryLocation {
+        self.history
+            .resolved
+            .clone()
+            .unwrap_or_else(|| crate::store::HistoryLocation::local(&self.data_dir.join("history")))
     }
 
     fn validate(&self, file: &Path) -> Result<(), ConfigError> {

@@ -105,9 +105,12 @@ impl Pipeline {
     /// Opens the history (withdrawing what a crash left beyond the checkpoint) and connects to
     /// Kafka. The SLA state is rebuilt by [`Pipeline::restore`] before [`Pipeline::run`].
     pub fn open(config: Arc<Config>, handles: &PipelineHandles) -> Result<Pipeline, PipelineError> {
-        let lost = crate::store::checkpoint_lost(&config.settings.data_dir);
-        let prefetched = HistoryStore::reader(&config.settings.data_dir).prefetch_newest_snapshot();
-        let (store, checkpoint) = HistoryStore::open(&config.settings.data_dir)?;
+        let lost = crate::store::checkpoint_lost(
+            &config.settings.data_dir,
+            &config.settings.history_location(),
+        )?;
+        let prefetched = HistoryStore::reader_for(&config.settings).prefetch_newest_snapshot();
+        let (store, checkpoint) = HistoryStore::open_for(&config.settings)?;
         let watermark = checkpoint.watermark;
         let topics = &config.settings.kafka.topics;
         let bound = crate::store::ReplayBound::from_checkpoint(

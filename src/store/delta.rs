@@ -15,10 +15,9 @@ use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
-use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
+use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
 use parquet::file::properties::WriterProperties;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
 /// The partition column every history table is split by: the UTC date of its time column.
 pub const DATE_COLUMN: &str = "date";
@@ -26,8 +25,10 @@ pub const DATE_COLUMN: &str = "date";
 /// A data file of a table's current version.
 #[derive(Debug, Clone)]
 pub struct ActiveFile {
-    /// Absolute path on disk.
-    pub path: PathBuf,
+    /// Path in the history's object store ([`super::HistoryLocation::objects`]).
+    pub path: object_store::path::Path,
+    /// Path in the table's log (relative to the table).
+    pub in_table: object_store::path::Path,
     /// Days since the epoch of its `date` partition.
     pub day: i64,
     pub size: u64,
@@ -77,20 +78,20 @@ pub(super) fn delta_error(table: Table) -> impl Fn(DeltaTableError) -> StoreErro
     }
 }
 
-fn table_url(dir: &Path) -> Result<url::Url, StoreError> {
-    std::fs::create_dir_all(dir).map_err(super::error::io(dir))?;
-    let dir = std::fs::canonicalize(dir).map_err(super::error::io(dir))?;
-    url::Url::from_directory_path(&dir).map_err(|()| StoreError::Io {
-        path: dir,
-        source: std::io::Error::other("not an absolute directory"),
-    })
-}
-
-/// Opens a table at `dir`, creating it (with its schema and `date` partition) if it is new.
-pub(super) async fn open_or_create(table: Table, dir: &Path) -> Result<DeltaTable, StoreError> {
-    let url = table_url(dir)?;
+/// Opens a table at its place in `location`, creating it (with its schema and `date` partition)
+/// if it is new.
+pub(super) async fn open_or_create(
+    table: Table,
+    location: &super::HistoryLocation,
+) -> Result<DeltaTable, StoreError> {
+    let url = location.table_url(table);
+    if let Some(dir) = location.local_dir() {
+        let dir = dir.join(table.name());
+        std::fs::create_dir_all(&dir).map_err(super::error::io(&dir))?;
+    }
     let err = delta_error(table);
-    let mut delta = DeltaTableBuilder::from_url(url.clone())
+    let mut delta = location
+        .delta_builder(table)
         .map_err(&err)?
         .build()
         .map_err(&err)?;
@@ -144,7 +145,8 @@ pub(super) async fn open_or_create(table: Table, dir: &Path) -> Result<DeltaTabl
         Ok(t) => Ok(t),
         // Another writer created it first (the API and the pipeline start together).
         Err(_) => {
-            let mut delta = DeltaTableBuilder::from_url(url)
+            let mut delta = location
+                .delta_builder(table)
                 .map_err(&err)?
                 .build()
                 .map_err(&err)?;
@@ -168,8 +170,12 @@ fn stats_columns(table: Table) -> String {
 }
 
 /// The files of the table's loaded version, with their dates.
-pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
-    let Ok(state) = table.snapshot() else {
+pub(super) fn active_files(
+    table: Table,
+    delta: &DeltaTable,
+    location: &super::HistoryLocation,
+) -> Vec<ActiveFile> {
+    let Ok(state) = delta.snapshot() else {
         return Vec::new();
     };
     state
@@ -205,8 +211,10 @@ pub(super) fn active_files(table: &DeltaTable, root: &Path) -> Vec<ActiveFile> {
                     one_partition(f.min_values(), f.max_values()),
                 ),
             };
+            let in_table = f.object_store_path();
             ActiveFile {
-                path: root.join(f.object_store_path().as_ref()),
+                path: location.table_file(table, &in_table),
+                in_table,
                 day: day_of_label(&date).unwrap_or(i64::MIN),
                 size: f.size().max(0) as u64,
                 max_offset,

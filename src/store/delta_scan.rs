@@ -15,7 +15,6 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -145,9 +144,8 @@ impl TableProvider for DeltaHistoryTable {
         let groups_wanted = state.config().target_partitions().max(1);
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_wanted];
         for (i, file) in files.into_iter().enumerate() {
-            let path = file.path.to_string_lossy();
             groups[i % groups_wanted].push(
-                PartitionedFile::new(path.trim_start_matches('/'), file.size)
+                PartitionedFile::new(file.path.as_ref(), file.size)
                     .with_partition_values(vec![ScalarValue::Utf8(Some(date_label(file.day)))]),
             );
         }
@@ -162,7 +160,7 @@ impl TableProvider for DeltaHistoryTable {
                 .with_table_partition_cols(vec![date_field()])
                 .build(),
         );
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), source)
+        let config = FileScanConfigBuilder::new(self.store.location().object_store_url(), source)
             .with_file_groups(groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)

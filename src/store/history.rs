@@ -12,6 +12,7 @@
 use super::checkpoint::{self, Checkpoint};
 use super::delta::{self, ActiveFile, Replacing};
 use super::error::StoreError;
+use super::location::HistoryLocation;
 use super::tables::Table;
 use arrow::array::RecordBatch;
 use deltalake_core::DeltaTable;
@@ -91,7 +92,10 @@ pub const DERIVED: [Table; 4] = [
 
 #[derive(Clone)]
 pub struct HistoryStore {
+    /// The instance's local directory (its offset checkpoint).
     data_dir: PathBuf,
+    /// Where the tables and snapshots are: `<data_dir>/history`, or `history.location`.
+    location: HistoryLocation,
     /// Loaded tables, kept between operations so each only reads the log's new commits.
     tables: Arc<Mutex<HashMap<Table, DeltaTable>>>,
     /// Held by every commit that removes files (corrections, compaction, expiry, undo), so two
@@ -106,6 +110,7 @@ impl std::fmt::Debug for HistoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HistoryStore")
             .field("data_dir", &self.data_dir)
+            .field("location", &self.location)
             .finish()
     }
 }
@@ -141,8 +146,18 @@ impl HistoryStore {
     /// Opens (or creates) the history under `data_dir`, withdraws what the stream's batches
     /// wrote beyond the checkpoint, and returns the checkpoint.
     pub fn open(data_dir: &Path) -> Result<(HistoryStore, Checkpoint), StoreError> {
-        let store = HistoryStore::reader(data_dir);
-        let fresh = !checkpoint::path(data_dir).exists() && !data_dir.join("history").exists();
+        HistoryStore::open_at(data_dir, HistoryLocation::local(&data_dir.join("history")))
+    }
+
+    /// [`HistoryStore::open`] with the history at `location` (the checkpoint stays in
+    /// `data_dir`).
+    pub fn open_at(
+        data_dir: &Path,
+        location: HistoryLocation,
+    ) -> Result<(HistoryStore, Checkpoint), StoreError> {
+        let store = HistoryStore::reader_at(data_dir, location);
+        let fresh =
+            !checkpoint::path(data_dir).exists() && !block_on(store.location.holds_anything())?;
         let mut checkpoint = checkpoint::load(data_dir)?;
         let mut withdrawn = 0;
         let loading = std::time::Instant::now();
@@ -198,10 +213,26 @@ impl HistoryStore {
 
     /// The history for reading (and for writers of their own tables: reviews, forecasts).
     pub fn reader(data_dir: &Path) -> HistoryStore {
+        HistoryStore::reader_at(data_dir, HistoryLocation::local(&data_dir.join("history")))
+    }
+
+    /// The history `settings` name (`history.location`, or `<data_dir>/history`), for reading.
+    pub fn reader_for(settings: &crate::config::Settings) -> HistoryStore {
+        HistoryStore::reader_at(&settings.data_dir, settings.history_location())
+    }
+
+    /// [`HistoryStore::open`] for the history `settings` name.
+    pub fn open_for(
+        settings: &crate::config::Settings,
+    ) -> Result<(HistoryStore, Checkpoint), StoreError> {
+        HistoryStore::open_at(&settings.data_dir, settings.history_location())
+    }
+
+    /// [`HistoryStore::reader`] with the history at `location`.
+    pub fn reader_at(data_dir: &Path, location: HistoryLocation) -> HistoryStore {
         HistoryStore {
-            // Absolute, so file paths handed to DataFusion's local object store resolve the
-            // same whatever the working directory (`data_dir` may be relative).
             data_dir: std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()),
+            location,
             tables: Default::default(),
             rewriting: Default::default(),
             checkpointed: Default::default(),
@@ -212,8 +243,14 @@ impl HistoryStore {
         &self.data_dir
     }
 
+    pub fn location(&self) -> &HistoryLocation {
+        &self.location
+    }
+
+    /// A table's folder: its path for a local history, its URL (as a path, for messages) in
+    /// object storage.
     pub fn table_dir(&self, table: Table) -> PathBuf {
-        self.data_dir.join("history").join(table.name())
+        self.location.display(table.name())
     }
 
     pub(super) fn rewrite_lock(&self) -> &tokio::sync::Mutex<()> {
@@ -237,7 +274,7 @@ impl HistoryStore {
                 }
                 Ok(delta)
             }
-            None => delta::open_or_create(table, &self.table_dir(table)).await,
+            None => delta::open_or_create(table, &self.location).await,
         }
     }
 
@@ -251,15 +288,14 @@ impl HistoryStore {
     /// The data files of a table's latest version, by date.
     pub async fn active_files(&self, table: Table) -> Result<Vec<ActiveFile>, StoreError> {
         let delta = self.checkout(table).await?;
-        let root = self.table_dir(table);
-        let mut files = delta::active_files(&delta, &root);
+        let mut files = delta::active_files(table, &delta, &self.location);
         self.checkin(table, delta);
         files.sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));
         Ok(files)
     }
 
     /// The data files of a table's latest version, by date then path.
-    pub fn files(&self, table: Table) -> Result<Vec<PathBuf>, StoreError> {
+    pub fn files(&self, table: Table) -> Result<Vec<object_store::path::Path>, StoreError> {
         Ok(block_on(self.active_files(table))?
             .into_iter()
             .map(|f| f.path)
@@ -396,16 +432,16 @@ impl HistoryStore {
             }
         }
         let mut actions: Vec<Action> = Vec::new();
-        let root = self.table_dir(table);
         for (remove, day) in delta::removals(delta, replacing) {
             if let Some(service) = &replacing.service {
                 // Keep the other services' rows of the file.
-                let path = root.join(
+                let in_table = object_store::path::Path::from(
                     percent_encoding::percent_decode_str(&remove.path)
                         .decode_utf8_lossy()
                         .as_ref(),
                 );
-                for batch in super::replay::read(&path)? {
+                let path = self.location.table_file(table, &in_table);
+                for batch in super::replay::read_async(&self.location, &path).await? {
                     let kept = without_service(&batch, service)?;
                     if kept.num_rows() > 0 {
                         parts.push((day, kept));

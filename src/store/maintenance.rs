@@ -112,12 +112,11 @@ impl HistoryStore {
         expire_before_day: Option<i64>,
         report: &mut MaintenanceReport,
     ) -> Result<(), StoreError> {
-        let root = self.table_dir(table);
         if let Some(cutoff) = expire_before_day {
             report.days_expired += expire(table, delta, cutoff).await?;
         }
         let mut days: BTreeMap<i64, Vec<ActiveFile>> = BTreeMap::new();
-        for file in delta::active_files(delta, &root) {
+        for file in delta::active_files(table, delta, self.location()) {
             if file.day < closed_before_day {
                 days.entry(file.day).or_default().push(file);
             }
@@ -128,7 +127,7 @@ impl HistoryStore {
             if files.iter().all(|f| f.compacted) {
                 continue;
             }
-            let written = compact_day(table, delta, day, &files, policy).await?;
+            let written = compact_day(table, delta, self.location(), day, &files, policy).await?;
             report.days_compacted += 1;
             report.files_compacted += files.len();
             report.files_written += written;
@@ -183,13 +182,14 @@ impl HistoryStore {
 async fn compact_day(
     table: Table,
     delta: &mut DeltaTable,
+    location: &super::HistoryLocation,
     day: i64,
     files: &[ActiveFile],
     policy: &MaintenancePolicy,
 ) -> Result<usize, StoreError> {
     let mut batches = Vec::new();
     for file in files {
-        batches.extend(super::replay::read(&file.path)?);
+        batches.extend(super::replay::read_async(location, &file.path).await?);
     }
     let schema = table.schema();
     let all = arrow::compute::concat_batches(&schema, &batches)?;
@@ -204,23 +204,13 @@ async fn compact_day(
     )
     .await?;
     let written = adds.len();
-    let paths: std::collections::HashSet<String> = files
-        .iter()
-        .map(|f| f.path.to_string_lossy().into_owned())
-        .collect();
-    let root = files
-        .first()
-        .and_then(|f| f.path.parent()?.parent().map(|p| p.to_path_buf()));
+    let paths: std::collections::HashSet<&object_store::path::Path> =
+        files.iter().map(|f| &f.in_table).collect();
     let now = chrono::Utc::now().timestamp_millis();
     let mut actions: Vec<Action> = Vec::new();
     if let Ok(state) = delta.snapshot() {
         for f in state.log_data().iter() {
-            let full = root
-                .as_ref()
-                .map(|r| r.join(f.object_store_path().as_ref()))
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if paths.contains(&full) {
+            if paths.contains(&f.object_store_path()) {
                 let mut remove = f.remove_action(false);
                 remove.deletion_timestamp = Some(now);
                 actions.push(Action::Remove(remove));

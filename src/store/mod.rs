@@ -9,6 +9,7 @@ mod durable;
 pub(crate) mod error;
 mod forecast_tables;
 mod history;
+mod location;
 mod maintenance;
 mod older;
 mod query;
@@ -27,6 +28,7 @@ pub use forecast_tables::fit_files;
 pub use history::{
     DERIVED, DERIVED_APP, FileOrigin, HistoryStore, PendingFile, REVIEWS_APP, source_app,
 };
+pub use location::{HistoryLocation, S3Settings};
 pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_maintenance};
 pub use older::{all_findings_blocking, older_findings, older_findings_for};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};

@@ -130,6 +130,11 @@ pub(super) fn register_history_tables(
     ctx: &SessionContext,
     store: &HistoryStore,
 ) -> Result<(), StoreError> {
+    let location = store.location();
+    if location.is_remote() {
+        let url = location.object_store_url();
+        ctx.register_object_store(url.as_ref(), location.objects().clone());
+    }
     for table in Table::ALL {
         let provider = super::delta_scan::DeltaHistoryTable::new(store.clone(), table);
         ctx.register_table(table.name(), Arc::new(provider))?;

@@ -8,7 +8,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One event read back from the history.
 pub enum Replayed<'a> {
@@ -102,10 +102,14 @@ fn rows_where(
     Ok(arrow::compute::filter_record_batch(&batch, &kept)?)
 }
 
-/// True when `data_dir` holds a history but its checkpoint file is gone: a start-up then
-/// rebuilds the state from the whole raw tables, whose `txn` say what they hold.
-pub fn checkpoint_lost(data_dir: &Path) -> bool {
-    !super::checkpoint::path(data_dir).exists() && data_dir.join("history").exists()
+/// True when the history holds something but `data_dir`'s checkpoint file is gone: a
+/// start-up then rebuilds the state from the whole raw tables, whose `txn` say what they hold.
+pub fn checkpoint_lost(
+    data_dir: &Path,
+    location: &super::HistoryLocation,
+) -> Result<bool, StoreError> {
+    Ok(!super::checkpoint::path(data_dir).exists()
+        && super::history::block_on(location.holds_anything())?)
 }
 
 /// Calls `apply` with every ticket event and every metric sample of the history (before
@@ -247,7 +251,7 @@ fn tail_of(
             continue;
         }
         read_files += 1;
-        for batch in read(&file.path)? {
+        for batch in read(store.location(), &file.path)? {
             let tail = rows_where(batch, |partition, offset| {
                 offset >= partitions.get(&partition).copied().unwrap_or(0)
             })?;
@@ -292,7 +296,8 @@ fn for_each_day_in_source_order(
     table: Table,
     mut each: impl FnMut(RecordBatch) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut by_day: std::collections::BTreeMap<i64, Vec<std::path::PathBuf>> = Default::default();
+    let mut by_day: std::collections::BTreeMap<i64, Vec<object_store::path::Path>> =
+        Default::default();
     for file in store.files_by_day(table)? {
         by_day.entry(file.day).or_default().push(file.path);
     }
@@ -300,7 +305,7 @@ fn for_each_day_in_source_order(
     for (_, paths) in by_day {
         let mut batches = Vec::new();
         for path in &paths {
-            batches.extend(read(path)?);
+            batches.extend(read(store.location(), path)?);
         }
         let day = arrow::compute::concat_batches(&schema, &batches)?;
         each(in_source_order(&day)?)?;
@@ -308,13 +313,18 @@ fn for_each_day_in_source_order(
     Ok(())
 }
 
-pub(super) fn read(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
+/// Reads a data file of the history whole (a day's file is a few MB; a local one comes from
+/// the page cache, a remote one in one GET).
+pub(super) async fn read_async(
+    location: &super::HistoryLocation,
+    path: &object_store::path::Path,
+) -> Result<Vec<RecordBatch>, StoreError> {
+    let bytes = location.get(path).await?;
     let parquet = |source| StoreError::Parquet {
-        path: path.to_path_buf(),
+        path: PathBuf::from(path.as_ref()),
         source,
     };
-    let file = std::fs::File::open(path).map_err(super::error::io(path))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(parquet)?
         .with_batch_size(65_536)
         .build()
@@ -322,6 +332,14 @@ pub(super) fn read(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(StoreError::Arrow)
+}
+
+/// [`read_async`] from synchronous code.
+pub(super) fn read(
+    location: &super::HistoryLocation,
+    path: &object_store::path::Path,
+) -> Result<Vec<RecordBatch>, StoreError> {
+    super::history::block_on(read_async(location, path))
 }
 
 fn tickets(batch: &RecordBatch) -> Vec<(TicketEvent, i32)> {

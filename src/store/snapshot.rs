@@ -4,14 +4,13 @@
 //! a late event rebuilds from the newest one taken before its day.
 //!
 //! A file is MessagePack (with field names, so fields added later read back as defaults)
-//! compressed with zstd, written to a temporary name, fsynced and renamed:
-//! a reader sees a whole snapshot or none. Its name carries the batch sequence number and the
+//! compressed with zstd, written to a temporary name, fsynced and renamed (one PUT in object
+//! storage): a reader sees a whole snapshot or none. Its name carries the batch sequence number and the
 //! watermark, so choosing one needs no reading.
 
 use super::checkpoint::Checkpoint;
-use super::durable::write_atomically;
 use super::error::{StoreError, io};
-use super::history::HistoryStore;
+use super::history::{HistoryStore, block_on};
 use crate::model::Micros;
 use crate::sla::EngineSnapshot;
 use serde::{Deserialize, Serialize};
@@ -57,14 +56,16 @@ impl SnapshotPrefetch {
 /// A snapshot file, from its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotInfo {
+    /// Its file name in `_snapshots/`.
+    pub name: String,
+    /// Where it is, for messages (a path, or a URL in object storage).
     pub path: PathBuf,
     pub seq: u64,
     /// The engine's watermark when it was taken.
     pub watermark: Option<Micros>,
 }
 
-fn parse_name(path: PathBuf) -> Option<SnapshotInfo> {
-    let name = path.file_name()?.to_str()?;
+fn parse_name(name: String, path: PathBuf) -> Option<SnapshotInfo> {
     let stem = name.strip_suffix(".snapshot")?;
     let (seq, watermark) = stem.split_once('-')?;
     Some(SnapshotInfo {
@@ -73,13 +74,17 @@ fn parse_name(path: PathBuf) -> Option<SnapshotInfo> {
             "none" => None,
             w => Some(w.parse().ok()?),
         },
+        name,
         path,
     })
 }
 
+const SNAPSHOTS: &str = "_snapshots";
+
 impl HistoryStore {
+    /// The snapshots' folder (a path, or a URL in object storage).
     pub fn snapshot_dir(&self) -> PathBuf {
-        self.data_dir().join("history").join("_snapshots")
+        self.location().display(SNAPSHOTS)
     }
 
     /// Writes a snapshot of `engine` at `checkpoint`; returns its size in bytes. Then keeps the
@@ -92,8 +97,6 @@ impl HistoryStore {
         topics: (String, String),
         keep_days: i64,
     ) -> Result<u64, StoreError> {
-        let dir = self.snapshot_dir();
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let watermark = engine.watermark;
         let snapshot = Snapshot {
             format: FORMAT,
@@ -102,35 +105,34 @@ impl HistoryStore {
             topics,
             engine,
         };
-        let path = dir.join(format!(
+        let name = format!(
             "{:012}-{}.snapshot",
             checkpoint.seq,
             watermark.map_or("none".to_string(), |w| w.to_string())
-        ));
+        );
+        let relative = format!("{SNAPSHOTS}/{name}");
+        let path = self.location().display(&relative);
         let bad = |message: String| StoreError::Checkpoint {
             path: path.clone(),
             message,
         };
         let packed = rmp_serde::to_vec_named(&snapshot).map_err(|e| bad(e.to_string()))?;
         let compressed = zstd::encode_all(&packed[..], 3).map_err(io(&path))?;
-        write_atomically(&path, |file| {
-            std::io::Write::write_all(file, &compressed).map_err(io(&path))
-        })?;
+        let size = compressed.len() as u64;
+        block_on(self.location().put_whole(&relative, compressed.into()))?;
         self.prune_snapshots(keep_days)?;
-        Ok(compressed.len() as u64)
+        Ok(size)
     }
 
     /// The snapshots on disk, oldest first.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>, StoreError> {
-        let dir = self.snapshot_dir();
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&dir)(e)),
-        };
-        let mut found: Vec<SnapshotInfo> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| parse_name(e.path()))
+        let names = block_on(self.location().list_names(SNAPSHOTS))?;
+        let mut found: Vec<SnapshotInfo> = names
+            .into_iter()
+            .filter_map(|name| {
+                let path = self.location().display(&format!("{SNAPSHOTS}/{name}"));
+                parse_name(name, path)
+            })
             .collect();
         found.sort_by_key(|s| s.seq);
         Ok(found)
@@ -141,7 +143,10 @@ impl HistoryStore {
             path: info.path.clone(),
             message,
         };
-        let compressed = std::fs::read(&info.path).map_err(io(&info.path))?;
+        let at = self
+            .location()
+            .object_path(&format!("{SNAPSHOTS}/{}", info.name));
+        let compressed = block_on(self.location().get(&at))?;
         let packed = zstd::decode_all(&compressed[..]).map_err(io(&info.path))?;
         let snapshot: Snapshot =
             rmp_serde::from_slice(&packed).map_err(|e| bad(format!("unreadable snapshot: {e}")))?;
@@ -193,7 +198,10 @@ impl HistoryStore {
             let keep = recent
                 || day.is_some_and(|d| newest_day - d <= keep_days && kept.insert(bucket(d)));
             if !keep {
-                std::fs::remove_file(&info.path).map_err(io(&info.path))?;
+                block_on(
+                    self.location()
+                        .delete(&format!("{SNAPSHOTS}/{}", info.name)),
+                )?;
             }
         }
         Ok(())

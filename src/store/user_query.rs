@@ -106,7 +106,7 @@ impl QueryRun {
 /// concurrency limit and the shutdown switch.
 #[derive(Clone)]
 pub struct UserQueries {
-    data_dir: PathBuf,
+    store: HistoryStore,
     runtime: Arc<RuntimeEnv>,
     settings: QuerySettings,
     slots: Arc<Semaphore>,
@@ -128,7 +128,7 @@ impl UserQueries {
             )
             .build_arc()?;
         Ok(UserQueries {
-            data_dir: store.data_dir().to_path_buf(),
+            store: store.clone(),
             runtime,
             settings: settings.clone(),
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),
@@ -151,7 +151,9 @@ impl UserQueries {
             .with_information_schema(true)
             .with_target_partitions(2);
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        register_history_tables(&ctx, &HistoryStore::reader(&self.data_dir))?;
+        // A fresh reader per query: its tables are loaded at their latest version.
+        let history = HistoryStore::reader_at(self.store.data_dir(), self.store.location().clone());
+        register_history_tables(&ctx, &history)?;
         Ok(ctx)
     }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod rows;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -399,4 +400,39 @@ pub async fn wait_until_durable(data: &Path, records: usize, limit: Duration, wh
 /// Records the checkpoint makes durable (sum of next offsets over the partitions).
 pub fn durable_records(cp: &slacap::store::Checkpoint) -> i64 {
     cp.offsets.values().flat_map(|p| p.values()).sum()
+}
+
+/// The S3-compatible server the project's scripts start (moto's, on 127.0.0.1:9094 by
+/// default), and a new empty bucket on it. The S3 client reads `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY` from the environment (scripts/test.sh sets them; moto accepts any).
+pub fn s3_bucket() -> (String, String) {
+    use std::io::{Read, Write};
+    let endpoint =
+        std::env::var("SLACAP_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:9094".into());
+    let host = endpoint.trim_start_matches("http://").to_string();
+    assert!(
+        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
+        "AWS_ACCESS_KEY_ID is not set: run the tests through scripts/test.sh (or export it, any value)"
+    );
+    let mut stream = std::net::TcpStream::connect(&host).unwrap_or_else(|_| {
+        panic!("no S3 server at {endpoint}: start one with `scripts/test-s3.sh start` (scripts/test.sh does it for you)")
+    });
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let bucket = format!(
+        "slacap-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "creating bucket {bucket}: {response}"
+    );
+    (endpoint, bucket)
 }

@@ -1,0 +1,206 @@
+//! The history in object storage: Delta tables and snapshots in a bucket of a real
+//! S3-compatible server (moto's, which scripts/test.sh starts), written and read through
+//! object_store's S3 client, with Delta commits as conditional puts. An independent reader
+//! (Python's `deltalake`) reads the same tables from the bucket.
+
+mod common;
+
+use common::rows::{DAY, START, append_small_batches, count_and_sum, sample};
+use slacap::store::{
+    FileOrigin, HistoryLocation, HistoryStore, MaintenancePolicy, PendingFile, S3Settings, Table,
+    metrics_batches, source_app,
+};
+use std::time::Duration;
+
+fn s3_location(prefix: &str) -> (HistoryLocation, String, String) {
+    let (endpoint, bucket) = common::s3_bucket();
+    let settings = S3Settings {
+        endpoint: Some(endpoint.clone()),
+        region: Some("us-east-1".into()),
+        allow_http: Some(true),
+    };
+    let url = format!("s3://{bucket}/{prefix}");
+    let location = HistoryLocation::parse(&url, &settings).expect("an S3 location");
+    (location, url, endpoint)
+}
+
+/// One commit of `count` samples from `topic`'s partition 0, offsets `first..`.
+fn append_from(store: &HistoryStore, topic: &str, first: i64, count: i64) {
+    let rows: Vec<_> = (first..first + count).map(|i| sample(i, 0)).collect();
+    let origin = FileOrigin::Source {
+        topic: topic.into(),
+        partition: 0,
+        first,
+        last: first + count - 1,
+    };
+    let files: Vec<PendingFile> = metrics_batches(&rows)
+        .unwrap()
+        .into_iter()
+        .map(|(day, batch)| PendingFile {
+            table: Table::Metrics,
+            day,
+            origin: origin.clone(),
+            batch,
+        })
+        .collect();
+    store.write(&files).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_in_s3_commits_compacts_and_reads_back() {
+    let local = tempfile::tempdir().unwrap();
+    let (location, url, endpoint) = s3_location("slacap/history");
+    let (store, _) = HistoryStore::open_at(local.path(), location).unwrap();
+    let writer = store.clone();
+    tokio::task::spawn_blocking(move || append_small_batches(&writer, 6, 10))
+        .await
+        .unwrap();
+    let expected = (60, (0..60).sum::<i64>() as f64);
+    assert_eq!(count_and_sum(&store).await, expected);
+    assert!(
+        !local.path().join("history").exists(),
+        "nothing of the history is written locally"
+    );
+    let txn = store
+        .txn_version(Table::Metrics, &source_app("slacap.metrics", 0))
+        .unwrap();
+    assert_eq!(txn, Some(59), "the last offset is the table's txn version");
+
+    // Compaction, vacuum and the log checkpoint work against the bucket too.
+    let maintainer = store.clone();
+    let today = slacap::store::day_of(START) + 10;
+    let report = tokio::task::spawn_blocking(move || {
+        let policy = MaintenancePolicy {
+            vacuum_grace: Duration::ZERO,
+            ..Default::default()
+        };
+        maintainer.maintain(&policy, today, today).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!((report.days_compacted, report.files_compacted), (2, 12));
+    assert_eq!(report.files_vacuumed, 12);
+    assert_eq!(store.files_by_day(Table::Metrics).unwrap().len(), 2);
+    assert_eq!(count_and_sum(&store).await, expected);
+
+    // A second process opening the same bucket sees the same history.
+    let other = tempfile::tempdir().unwrap();
+    let (again, _) = HistoryStore::open_at(other.path(), store.location().clone()).unwrap();
+    assert_eq!(count_and_sum(&again).await, expected);
+
+    // Python's deltalake reads the table from the bucket (from slacap's checkpoint).
+    let script = r#"
+import os, sys
+from deltalake import DeltaTable, QueryBuilder
+options = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+           "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}
+dt = DeltaTable(sys.argv[1], storage_options=options)
+rows = QueryBuilder().register("metrics", dt).execute(
+    "SELECT count(*) AS n, sum(value) AS s FROM metrics").read_all()
+print(rows.column("n")[0].as_py(), rows.column("s")[0].as_py())
+"#;
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(format!("{url}/metrics"))
+        .arg(&endpoint)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "python deltalake failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut parts = text.split_whitespace();
+    let n: i64 = parts.next().unwrap().parse().unwrap();
+    let s: f64 = parts.next().unwrap().parse().unwrap();
+    assert_eq!((n, s), expected);
+}
+
+/// Two writers committing to one table at once: every commit is a conditional put of the next
+/// log entry, so the loser of a race retries at the next version instead of overwriting the
+/// winner's commit (which would lose its rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_to_one_bucket_lose_no_commit() {
+    let (location, _, _) = s3_location("shared");
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (first, _) = HistoryStore::open_at(dirs[0].path(), location.clone()).unwrap();
+    let (second, _) = HistoryStore::open_at(dirs[1].path(), location).unwrap();
+    const COMMITS: i64 = 12;
+    let writers: Vec<_> = [(first.clone(), "a.metrics"), (second, "b.metrics")]
+        .into_iter()
+        .map(|(store, topic)| {
+            tokio::task::spawn_blocking(move || {
+                for c in 0..COMMITS {
+                    append_from(&store, topic, c * 5, 5);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let (rows, _) = count_and_sum(&first).await;
+    assert_eq!(rows, 2 * COMMITS * 5);
+    for topic in ["a.metrics", "b.metrics"] {
+        assert_eq!(
+            first
+                .txn_version(Table::Metrics, &source_app(topic, 0))
+                .unwrap(),
+            Some(COMMITS * 5 - 1)
+        );
+    }
+}
+
+#[test]
+fn snapshots_in_s3_round_trip_and_thin_out() {
+    let local = tempfile::tempdir().unwrap();
+    let (location, url, _) = s3_location("snapshots-test");
+    let store = HistoryStore::reader_at(local.path(), location);
+    assert!(store.snapshots().unwrap().is_empty());
+    let catalogue = std::sync::Arc::new(slacap::demo::sample_catalogue().unwrap());
+    let mut engine = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
+    let source = slacap::model::Source {
+        stream: slacap::model::StreamKind::Metrics,
+        partition: 0,
+    };
+    for day in 0..50i64 {
+        engine.apply_sample("payments", "up", START + day * DAY, 1.0, source);
+        engine.advance();
+        let mut checkpoint = slacap::store::Checkpoint {
+            seq: day as u64 + 1,
+            ..Default::default()
+        };
+        checkpoint.advance("slacap.metrics", 0, day + 1);
+        store
+            .save_snapshot(
+                &checkpoint,
+                engine.snapshot(),
+                ("slacap.metrics".into(), "slacap.tickets".into()),
+                400,
+            )
+            .unwrap();
+    }
+    let kept = store.snapshots().unwrap();
+    assert!(kept.len() < 50 && kept.len() > 36, "{} kept", kept.len());
+    let newest = kept.last().unwrap();
+    assert_eq!(newest.seq, 50);
+    assert!(newest.path.to_string_lossy().starts_with(&url));
+    let loaded = store.load_snapshot(newest).unwrap();
+    assert_eq!(loaded.checkpoint.next_offset("slacap.metrics", 0), 50);
+    let restored =
+        slacap::sla::SlaEngine::from_snapshot(catalogue, Duration::ZERO, loaded.engine).unwrap();
+    assert_eq!(restored.watermark(), engine.watermark());
+    assert!(!local.path().join("history").exists());
+}
+
+#[test]
+fn a_bad_location_is_refused_with_its_reason() {
+    let settings = S3Settings::default();
+    let error = HistoryLocation::parse("s3:///no-bucket", &settings).unwrap_err();
+    assert!(error.contains("names no bucket"), "{error}");
+    let error = HistoryLocation::parse("gs://bucket/x", &settings).unwrap_err();
+    assert!(error.contains("scheme `gs` is not supported"), "{error}");
+}
