@@ -302,15 +302,26 @@ pub fn read_topic_settled(
 
 /// All rows of a SQL result over the history.
 pub async fn sql_rows(data_dir: &Path, sql: &str) -> Vec<Vec<serde_json::Value>> {
-    let q = slacap::store::HistoryQuery::new(&slacap::store::HistoryStore::reader(data_dir))
-        .expect("session");
+    sql_rows_in(&slacap::store::HistoryStore::reader(data_dir), sql).await
+}
+
+/// All rows of a SQL result over the history `store` reads.
+pub async fn sql_rows_in(
+    store: &slacap::store::HistoryStore,
+    sql: &str,
+) -> Vec<Vec<serde_json::Value>> {
+    let q = slacap::store::HistoryQuery::new(store).expect("session");
     q.sql_json(sql).await.expect("query").rows
 }
 
 /// One value of a single-row SQL result over the history.
 pub async fn sql_value(data_dir: &Path, sql: &str) -> serde_json::Value {
-    let q = slacap::store::HistoryQuery::new(&slacap::store::HistoryStore::reader(data_dir))
-        .expect("session");
+    sql_value_in(&slacap::store::HistoryStore::reader(data_dir), sql).await
+}
+
+/// One value of a single-row SQL result over the history `store` reads.
+pub async fn sql_value_in(store: &slacap::store::HistoryStore, sql: &str) -> serde_json::Value {
+    let q = slacap::store::HistoryQuery::new(store).expect("session");
     let result = q.sql_json(sql).await.expect("query");
     result
         .rows
