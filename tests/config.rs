@@ -101,6 +101,56 @@ fn a_compaction_level_outside_zstd_names_the_key() {
     );
 }
 
+#[test]
+fn a_history_location_resolves_and_a_bad_one_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "catalogue.toml", slacap::demo::SAMPLE_CATALOGUE);
+    // Unset: `<data_dir>/history`; a relative directory is relative to the settings file.
+    let path = write(dir.path(), "slacap.toml", SETTINGS);
+    let config = Config::load(&path).unwrap();
+    let default = config.settings.history_location();
+    assert_eq!(
+        default.local_dir(),
+        Some(config.settings.data_dir.join("history").as_path())
+    );
+    let path = write(
+        dir.path(),
+        "slacap.toml",
+        &format!("{SETTINGS}\n[history]\nlocation = \"elsewhere/history\"\n"),
+    );
+    let config = Config::load(&path).unwrap();
+    let local = config.settings.history_location();
+    assert_eq!(
+        local.local_dir(),
+        Some(dir.path().join("elsewhere/history").as_path())
+    );
+    // An S3 URL with the client's settings.
+    let path = write(
+        dir.path(),
+        "slacap.toml",
+        &format!(
+            "{SETTINGS}\n[history]\nlocation = \"s3://analytics/slacap\"\n[history.s3]\nendpoint = \"http://127.0.0.1:1\"\nregion = \"eu-west-1\"\nallow_http = true\n"
+        ),
+    );
+    let config = Config::load(&path).unwrap();
+    let remote = config.settings.history_location();
+    assert_eq!(remote.url().as_str(), "s3://analytics/slacap/");
+    assert!(remote.local_dir().is_none());
+    // A location slacap cannot use names the file, the key and the problem.
+    let path = write(
+        dir.path(),
+        "slacap.toml",
+        &format!("{SETTINGS}\n[history]\nlocation = \"ftp://host/history\"\n"),
+    );
+    let err = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("slacap.toml")
+            && err.contains("history.location")
+            && err.contains("scheme `ftp` is not supported"),
+        "{err}"
+    );
+}
+
 fn catalogue_error(text: &str) -> ConfigError {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "catalogue.toml", text);
