@@ -4,7 +4,8 @@
 //!
 //! Needs a Kafka-protocol broker (the mock cluster keeps only 5 MB per partition, too little):
 //! `scripts/bench.sh` starts the test broker and runs `cargo bench --bench pipeline`.
-//! Set SLACAP_BENCH_MONTHS (default 3) to change the volume.
+//! Set SLACAP_BENCH_MONTHS (default 3) to change the volume, and SLACAP_BENCH_S3=<endpoint>
+//! (`scripts/bench.sh s3` sets it) to keep the history in a bucket of that S3 server.
 
 mod common;
 
@@ -96,6 +97,7 @@ async fn pipeline(
     topics: &Topics,
     expected: usize,
     data: &std::path::Path,
+    history: &slacap::store::HistoryLocation,
 ) -> Measure {
     let mut settings = slacap::demo::settings_for(
         brokers.to_string(),
@@ -111,6 +113,7 @@ async fn pipeline(
     {
         settings.pipeline.batch_max_bytes = bytes;
     }
+    settings.history.resolved = Some(history.clone());
     let config = Arc::new(Config {
         settings,
         catalogue: slacap::demo::sample_catalogue().expect("catalogue"),
@@ -132,22 +135,6 @@ async fn pipeline(
     };
     running.run_until(async {}).await.expect("shutdown");
     measure
-}
-
-fn parquet_bytes(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
-            }
-        }
-    }
-    total
 }
 
 /// The same events with one event per Kafka message (how many monitoring agents send them).
@@ -191,15 +178,25 @@ async fn run_case(brokers: &str, name: &str, messages: &[Msg]) {
             .expect("kept dir"),
         None => tempfile::tempdir().expect("temp dir"),
     };
-    let full = pipeline(brokers, &topics, messages.len(), data.path()).await;
+    let history = match std::env::var("SLACAP_BENCH_S3") {
+        Ok(endpoint) => s3_history(&endpoint, name),
+        Err(_) => slacap::store::HistoryLocation::local(&data.path().join("history")),
+    };
+    println!("history at {}", history.url());
+    let full = pipeline(brokers, &topics, messages.len(), data.path(), &history).await;
     let metric_rows: u64 = messages
         .iter()
         .filter(|m| m.stream == slacap::model::StreamKind::Metrics)
         .map(|m| events_in(std::slice::from_ref(m)))
         .sum();
-    let metric_bytes = parquet_bytes(&data.path().join("history/metrics"));
     // What stays: the closed days compacted (sorted, one file per day), superseded files gone.
-    let store = slacap::store::HistoryStore::reader(data.path());
+    let store = slacap::store::HistoryStore::reader_at(data.path(), history.clone());
+    let metric_bytes: u64 = store
+        .files_by_day(slacap::store::Table::Metrics)
+        .expect("files")
+        .iter()
+        .map(|f| f.size)
+        .sum();
     let policy = slacap::store::MaintenancePolicy {
         vacuum_grace: Duration::ZERO,
         ..Default::default()
@@ -239,6 +236,32 @@ async fn run_case(brokers: &str, name: &str, messages: &[Msg]) {
         compacted.len(),
         compacted_bytes as f64 / metric_rows as f64
     );
+}
+
+/// A new bucket on the S3-compatible server at `endpoint` (moto's: `scripts/test-s3.sh start`;
+/// credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, any value).
+fn s3_history(endpoint: &str, case: &str) -> slacap::store::HistoryLocation {
+    use std::io::{Read, Write};
+    let host = endpoint.trim_start_matches("http://");
+    let bucket = format!("slacap-bench-{case}-{}", std::process::id());
+    let mut stream = std::net::TcpStream::connect(host).expect("the S3 server");
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("create bucket");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("bucket created");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let settings = slacap::store::S3Settings {
+        endpoint: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        allow_http: Some(true),
+    };
+    slacap::store::HistoryLocation::parse(&format!("s3://{bucket}/slacap"), &settings)
+        .expect("an S3 location")
 }
 
 fn main() {

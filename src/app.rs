@@ -33,6 +33,10 @@ pub enum AppError {
     Alerts(std::io::Error),
     #[error("api.tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Lock(#[from] crate::store::LockError),
+    #[error("the history's writer lease was lost (taken over, or not renewable): stopped writing")]
+    WriterLost,
 }
 
 /// A running slacap: the pipeline task, the API task, and the switch that stops them.
@@ -46,11 +50,17 @@ pub struct Running {
     api: JoinHandle<std::io::Result<()>>,
     /// Forecast refits, webhook senders, the overdue-review check.
     background: Vec<JoinHandle<()>>,
+    /// The history's writer lock, held until the pipeline has stopped.
+    writer: crate::store::WriterLock,
 }
 
 /// Starts the pipeline and the API for `config`.
 pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     let data_dir = &config.settings.data_dir;
+    let (location, instance) = (config.settings.history_location(), data_dir.clone());
+    let writer = tokio::task::spawn_blocking(move || location.lock_writer(&instance, "run"))
+        .await
+        .map_err(|e| AppError::Alerts(std::io::Error::other(e)))??;
     let alerts = AlertSink::open(data_dir, &config.settings.alerts).map_err(AppError::Alerts)?;
     let register = Register::open(data_dir).map_err(AppError::Alerts)?;
     // The journal is the record; restore any table copy a crash left unwritten.
@@ -171,6 +181,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
         api_addr,
         api_tls,
         shutdown,
+        writer,
         pipeline,
         api,
         background,
@@ -205,9 +216,22 @@ impl Running {
         mut self,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), AppError> {
-        let result = tokio::select! {
-            r = &mut self.pipeline => Some(r),
-            _ = stop => None,
+        let mut lost = false;
+        let result = {
+            let writer = &self.writer;
+            let writer_lost = async {
+                while !writer.lost() {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            };
+            tokio::select! {
+                r = &mut self.pipeline => Some(r),
+                _ = stop => None,
+                _ = writer_lost => {
+                    lost = true;
+                    None
+                }
+            }
         };
         let _ = self.shutdown.send(true);
         self.state.queries.cancel_all();
@@ -223,6 +247,10 @@ impl Running {
         api_result
             .map_err(|e| AppError::Serve(std::io::Error::other(e)))?
             .map_err(AppError::Serve)?;
+        drop(self.writer);
+        if lost {
+            return Err(AppError::WriterLost);
+        }
         Ok(())
     }
 }

@@ -29,7 +29,8 @@ enum Command {
     },
     /// Run everything on an embedded Kafka broker with a synthetic month of events.
     Demo(slacap::demo::DemoArgs),
-    /// Rebuild slices, ticket outcomes and breaches from the raw history (stop `run` first).
+    /// Rebuild slices, ticket outcomes and breaches from the raw history (refused while a
+    /// `run` holds the history).
     Recompute {
         #[arg(long, default_value = "config/slacap.toml")]
         config: PathBuf,

@@ -206,6 +206,14 @@ pub fn recompute(
     from_day: i64,
     only_service: Option<&str>,
 ) -> Result<RecomputeSummary, StoreError> {
+    let _writer = config
+        .settings
+        .history_location()
+        .lock_writer(&config.settings.data_dir, "recompute")
+        .map_err(|error| match error {
+            crate::store::LockError::Store(error) => error,
+            held => StoreError::InUse(held.to_string()),
+        })?;
     let (store, checkpoint) = HistoryStore::open_for(&config.settings)?;
     let catalogue = Arc::new(config.catalogue.clone());
     let lateness = config.settings.pipeline.allowed_lateness;

@@ -1,6 +1,8 @@
 //! Counters for everything that can go wrong (or right), exported at `/metrics` in the
 //! Prometheus text format.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 macro_rules! counters {
@@ -14,6 +16,11 @@ macro_rules! counters {
             pub consumer_lag: AtomicI64,
             /// 1 while ingest is halted on an offset regression (see `/healthz`).
             pub ingest_halted: AtomicI64,
+            /// The source partitions this instance owns, (topic, partition) → messages behind
+            /// the high watermark (0 until the first statistics after the assignment).
+            pub partitions: Mutex<BTreeMap<(String, i32), i64>>,
+            /// When the last snapshot of the SLA state was written (unix seconds; 0: none yet).
+            pub last_snapshot_unix: AtomicI64,
         }
 
         impl Counters {
@@ -28,6 +35,7 @@ macro_rules! counters {
                 out.push_str(&format!("slacap_consumer_lag {}\n", self.consumer_lag.load(Ordering::Relaxed)));
                 out.push_str("# HELP slacap_ingest_halted 1 while ingest is halted on an offset regression.\n# TYPE slacap_ingest_halted gauge\n");
                 out.push_str(&format!("slacap_ingest_halted {}\n", self.ingest_halted.load(Ordering::Relaxed)));
+                self.render_partitions(&mut out);
                 out
             }
         }
@@ -61,6 +69,30 @@ counters! {
     sql_cancelled_total: "counter", "SQL queries cancelled (timed out, client gone, or shutdown).";
 }
 
+impl Counters {
+    fn render_partitions(&self, out: &mut String) {
+        let owned = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        out.push_str("# HELP slacap_partition_owned 1 for each source partition this instance owns.\n# TYPE slacap_partition_owned gauge\n");
+        for (topic, partition) in owned.keys() {
+            out.push_str(&format!(
+                "slacap_partition_owned{{topic=\"{topic}\",partition=\"{partition}\"}} 1\n"
+            ));
+        }
+        out.push_str("# HELP slacap_partition_lag Messages behind the high watermark, per owned source partition.\n# TYPE slacap_partition_lag gauge\n");
+        for ((topic, partition), lag) in owned.iter() {
+            out.push_str(&format!(
+                "slacap_partition_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}\n"
+            ));
+        }
+        let last = self.last_snapshot_unix.load(Ordering::Relaxed);
+        if last > 0 {
+            let age = (chrono::Utc::now().timestamp() - last).max(0);
+            out.push_str("# HELP slacap_snapshot_age_seconds Seconds since the last snapshot of the SLA state (a restart replays the raw events after it).\n# TYPE slacap_snapshot_age_seconds gauge\n");
+            out.push_str(&format!("slacap_snapshot_age_seconds {age}\n"));
+        }
+    }
+}
+
 pub fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
@@ -79,5 +111,30 @@ mod tests {
             text.contains("# TYPE slacap_records_in_total counter\nslacap_records_in_total 3\n")
         );
         assert!(text.contains("slacap_consumer_lag 7\n"));
+        assert!(
+            !text.contains("slacap_snapshot_age_seconds"),
+            "no snapshot yet"
+        );
+    }
+
+    #[test]
+    fn renders_each_owned_partition_and_the_snapshot_age() {
+        let c = Counters::default();
+        c.partitions
+            .lock()
+            .unwrap()
+            .extend([(("m".to_string(), 0), 5), (("t".to_string(), 2), 0)]);
+        c.last_snapshot_unix
+            .store(chrono::Utc::now().timestamp() - 42, Ordering::Relaxed);
+        let text = c.render();
+        assert!(text.contains("slacap_partition_owned{topic=\"m\",partition=\"0\"} 1\n"));
+        assert!(text.contains("slacap_partition_owned{topic=\"t\",partition=\"2\"} 1\n"));
+        assert!(text.contains("slacap_partition_lag{topic=\"m\",partition=\"0\"} 5\n"));
+        let age: i64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("slacap_snapshot_age_seconds "))
+            .and_then(|v| v.parse().ok())
+            .expect("a snapshot age");
+        assert!((42..45).contains(&age), "{age}");
     }
 }

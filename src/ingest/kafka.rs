@@ -4,7 +4,7 @@ use crate::config::KafkaSettings;
 use crate::telemetry::Counters;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::statistics::Statistics;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,6 +85,21 @@ impl ClientContext for IngestContext {
             .map(|(_, p)| p.consumer_lag.max(0))
             .sum();
         self.counters.consumer_lag.store(lag, Ordering::Relaxed);
+        // Each owned partition's lag (partitions in the statistics but not owned are left out).
+        let mut owned = self
+            .counters
+            .partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (key, partition_lag) in owned.iter_mut() {
+            if let Some(p) = statistics
+                .topics
+                .get(&key.0)
+                .and_then(|t| t.partitions.get(&key.1))
+            {
+                *partition_lag = p.consumer_lag.max(0);
+            }
+        }
     }
 }
 
@@ -93,16 +108,29 @@ impl ConsumerContext for IngestContext {
         match rebalance {
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = partitions.count(), "partitions assigned");
-                let owned = partitions
+                let owned: Vec<(String, i32)> = partitions
                     .elements()
                     .iter()
                     .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                *self
+                    .counters
+                    .partitions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = owned
+                    .iter()
+                    .map(|key: &(String, i32)| (key.clone(), 0))
                     .collect();
                 *self.assignment.lock().unwrap_or_else(|p| p.into_inner()) = owned;
                 self.assigned
                     .store(partitions.count() > 0, Ordering::Relaxed);
             }
             Rebalance::Revoke(_) => {
+                self.counters
+                    .partitions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
                 self.assignment
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -112,4 +140,41 @@ impl ConsumerContext for IngestContext {
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
         }
     }
+}
+
+/// Refuses topics partitioned unlike each other: the SLA state of a service is kept per source
+/// partition, and its metrics and tickets must arrive on the same partition number (both keyed
+/// by service, with the same partition count) for the partition that owns it to see both.
+/// Topics that do not exist yet are not judged (they are checked at the next start).
+pub fn check_co_partitioned<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    metrics: &str,
+    tickets: &str,
+) -> Result<(), super::PipelineError> {
+    let count = |topic: &str| -> Option<usize> {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), std::time::Duration::from_secs(10))
+            .map_err(
+                |error| tracing::warn!(%error, topic, "no topic metadata for the partition check"),
+            )
+            .ok()?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic)?;
+        if found.error().is_some() || found.partitions().is_empty() {
+            return None;
+        }
+        Some(found.partitions().len())
+    };
+    let (Some(metrics_partitions), Some(tickets_partitions)) = (count(metrics), count(tickets))
+    else {
+        return Ok(());
+    };
+    if metrics_partitions != tickets_partitions {
+        return Err(super::PipelineError::NotCoPartitioned {
+            metrics: metrics.to_string(),
+            metrics_partitions,
+            tickets: tickets.to_string(),
+            tickets_partitions,
+        });
+    }
+    Ok(())
 }

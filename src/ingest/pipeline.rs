@@ -45,6 +45,15 @@ pub enum PipelineError {
         log_end: i64,
         checkpoint: i64,
     },
+    #[error(
+        "kafka.topics.metrics `{metrics}` has {metrics_partitions} partitions but kafka.topics.tickets `{tickets}` has {tickets_partitions}: a service's metrics and tickets must land on the same partition number, so both topics need the same partition count"
+    )]
+    NotCoPartitioned {
+        metrics: String,
+        metrics_partitions: usize,
+        tickets: String,
+        tickets_partitions: usize,
+    },
 }
 
 /// Shared handles the API reads while the pipeline runs.
@@ -127,6 +136,7 @@ impl Pipeline {
         };
         let consumer: StreamConsumer<IngestContext> =
             consumer_config(&config.settings.kafka).create_with_context(context)?;
+        super::kafka::check_co_partitioned(&consumer, &topics.metrics, &topics.tickets)?;
         consumer.subscribe(&[&topics.metrics, &topics.tickets])?;
         let producer: FutureProducer = producer_config(&config.settings.kafka).create()?;
         let catalogue = Arc::new(config.catalogue.clone());
@@ -327,6 +337,10 @@ impl Pipeline {
         })
         .await??;
         add(&self.counters().snapshots_total, 1);
+        self.counters().last_snapshot_unix.store(
+            chrono::Utc::now().timestamp(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         tracing::debug!(
             seq = checkpoint.seq,
             bytes,

@@ -26,6 +26,9 @@ pub enum StoreError {
         #[source]
         source: Box<deltalake_core::DeltaTableError>,
     },
+    /// The history's writer lock is held by another process (its message names it).
+    #[error("{0}")]
+    InUse(String),
     #[error("unknown named query `{0}`")]
     UnknownQuery(String),
     #[error("query parameter `{name}`: {problem}")]

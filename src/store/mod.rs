@@ -19,6 +19,7 @@ mod snapshot;
 pub mod sql_guard;
 mod tables;
 mod user_query;
+mod writer_lock;
 
 pub use checkpoint::{Checkpoint, kafka_topic};
 pub use delta::{ActiveFile, Replacing, day_of_label};
@@ -40,3 +41,4 @@ pub use tables::{
     outcome_batches, slice_batches, ticket_batches,
 };
 pub use user_query::{QueryRun, UserQueries, UserQueryError};
+pub use writer_lock::{LEASE_TTL, LockError, WriterLock};

@@ -78,14 +78,22 @@ impl TestBroker {
     pub async fn create_topics(&self, topics: &Topics) {
         match self {
             TestBroker::Mock(b) => b.create_topics(topics).expect("create topics"),
+            TestBroker::Real(_) => self.create_topics_with(topics, 3, 3).await,
+        }
+    }
+
+    /// The topics with these partition counts for metrics and tickets (real broker only).
+    pub async fn create_topics_with(&self, topics: &Topics, metrics: i32, tickets: i32) {
+        match self {
+            TestBroker::Mock(_) => panic!("partition counts are set on the real broker only"),
             TestBroker::Real(brokers) => {
                 let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
                     .set("bootstrap.servers", brokers)
                     .create()
                     .expect("admin client");
                 let new = [
-                    NewTopic::new(&topics.metrics, 3, TopicReplication::Fixed(1)),
-                    NewTopic::new(&topics.tickets, 3, TopicReplication::Fixed(1)),
+                    NewTopic::new(&topics.metrics, metrics, TopicReplication::Fixed(1)),
+                    NewTopic::new(&topics.tickets, tickets, TopicReplication::Fixed(1)),
                     NewTopic::new(&topics.dead_letter, 1, TopicReplication::Fixed(1)),
                     NewTopic::new(&topics.alerts, 1, TopicReplication::Fixed(1)),
                 ];
