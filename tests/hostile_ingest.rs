@@ -292,7 +292,9 @@ async fn replace_the_log(
     TestBroker::Real(brokers.clone())
         .create_topics(&topics)
         .await;
+    // One partition each: the topics must be partitioned alike (checked at start).
     recreate(&brokers, &topics.metrics).await;
+    recreate(&brokers, &topics.tickets).await;
     let config = hostile_config(&topics, data, |s| s.pipeline.on_offset_regression = policy);
     let running = slacap::app::start(config.clone()).await.expect("start");
     let samples: Vec<String> = (0..20)
