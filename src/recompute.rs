@@ -187,6 +187,35 @@ pub fn engine_from_history(config: &crate::config::Config) -> Result<SlaEngine, 
     Ok(engine)
 }
 
+/// The clocks of ticket `id` rebuilt from its events in the history, evaluated at `as_of` (the
+/// live watermark): for a ticket that has left the live state. `None` when the history has no
+/// event of it.
+pub fn ticket_sla_from_history(
+    store: &HistoryStore,
+    catalogue: Arc<crate::config::Catalogue>,
+    lateness: std::time::Duration,
+    id: &str,
+    as_of: Option<crate::model::Micros>,
+) -> Result<Option<crate::sla::TicketSla>, StoreError> {
+    let events = crate::store::ticket_history(store, id)?;
+    if events.is_empty() {
+        return Ok(None);
+    }
+    // A fresh engine holding this ticket only; it is not advanced, so nothing is evicted.
+    let mut engine = SlaEngine::new(catalogue, lateness);
+    for (event, partition) in &events {
+        let source = Source {
+            stream: StreamKind::Tickets,
+            partition: *partition,
+        };
+        engine.apply_ticket(event, source);
+    }
+    if let Some(watermark) = as_of {
+        engine.restore_watermark(watermark);
+    }
+    Ok(engine.ticket_sla(id))
+}
+
 /// What a recomputation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecomputeSummary {

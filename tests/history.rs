@@ -559,3 +559,100 @@ async fn raw_files_record_each_partitions_largest_offset() {
     assert_eq!(files[0].max_offset, Some(99));
     assert_eq!(files[0].partition_max, Some(vec![(0, 99), (1, 4)]));
 }
+
+/// A ticket that has left the live state is answered from the history: its events are read
+/// back from `ticket_events` and its clocks rebuilt, giving the report the live state gave.
+#[test]
+fn a_ticket_rebuilt_from_the_history_reports_what_the_live_state_did() {
+    use slacap::model::{TicketEvent, TicketStatus, TicketType};
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = HistoryStore::open(dir.path()).unwrap();
+    let catalogue = std::sync::Arc::new(slacap::demo::sample_catalogue().unwrap());
+    let hour = 3_600_000_000;
+    let event = |h: i64, ticket: &str, status| {
+        TicketEvent::status_change(
+            START + h * hour,
+            ticket,
+            TicketType::Incident,
+            "payments",
+            "P2",
+            status,
+        )
+    };
+    let events = [
+        event(0, "INC-1", TicketStatus::New),
+        event(1, "INC-2", TicketStatus::New),
+        event(2, "INC-1", TicketStatus::Acknowledged),
+        event(5, "INC-1", TicketStatus::OnHold),
+        event(30, "INC-1", TicketStatus::InProgress),
+        event(50, "INC-1", TicketStatus::Resolved),
+        event(52, "INC-2", TicketStatus::Resolved),
+    ];
+    let rows: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            (
+                slacap::model::SourcePosition {
+                    partition: 1,
+                    offset: i as i64,
+                },
+                e.clone(),
+            )
+        })
+        .collect();
+    let origin = FileOrigin::Source {
+        topic: "slacap.tickets".into(),
+        partition: 1,
+        first: 0,
+        last: rows.len() as i64 - 1,
+    };
+    let files: Vec<PendingFile> = slacap::store::ticket_batches(&rows)
+        .unwrap()
+        .into_iter()
+        .map(|(day, batch)| PendingFile {
+            table: Table::TicketEvents,
+            day,
+            origin: origin.clone(),
+            batch,
+        })
+        .collect();
+    store.write(&files).unwrap();
+
+    let mut live = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
+    let source = slacap::model::Source {
+        stream: slacap::model::StreamKind::Tickets,
+        partition: 1,
+    };
+    for e in &events {
+        live.apply_ticket(e, source);
+    }
+    let as_of = START + 100 * hour;
+    live.restore_watermark(as_of);
+    let expected = live.ticket_sla("INC-1").expect("a live report");
+    let rebuilt = slacap::recompute::ticket_sla_from_history(
+        &store,
+        catalogue.clone(),
+        Duration::ZERO,
+        "INC-1",
+        Some(as_of),
+    )
+    .unwrap()
+    .expect("the ticket is in the history");
+    assert_eq!(
+        serde_json::to_value(&rebuilt).unwrap(),
+        serde_json::to_value(&expected).unwrap()
+    );
+    assert_eq!(rebuilt.events.len(), 5, "INC-2's events are not INC-1's");
+    assert!(
+        slacap::recompute::ticket_sla_from_history(
+            &store,
+            catalogue,
+            Duration::ZERO,
+            "INC-404",
+            Some(as_of)
+        )
+        .unwrap()
+        .is_none()
+    );
+}

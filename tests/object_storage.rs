@@ -204,3 +204,53 @@ fn a_bad_location_is_refused_with_its_reason() {
     let error = HistoryLocation::parse("gs://bucket/x", &settings).unwrap_err();
     assert!(error.contains("scheme `gs` is not supported"), "{error}");
 }
+
+/// Fencing: a process that claimed a source partition refuses to commit its rows once another
+/// process has committed rows of it since (the partition moved; the first one is a zombie).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zombie_cannot_commit_a_partition_another_process_took_over() {
+    let (location, _, _) = s3_location("fenced");
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (zombie, _) = HistoryStore::open_at(dirs[0].path(), location.clone()).unwrap();
+    let (owner, _) = HistoryStore::open_at(dirs[1].path(), location).unwrap();
+    let app = source_app("t.metrics", 0);
+    let outcome = tokio::task::spawn_blocking(move || {
+        assert_eq!(zombie.claim_source(Table::Metrics, &app).unwrap(), None);
+        append_from(&zombie, "t.metrics", 0, 10);
+        append_from(&zombie, "t.metrics", 10, 10); // its own commits do not fence it
+        // The partition moves: the new owner claims it at the zombie's last offset and writes.
+        assert_eq!(owner.claim_source(Table::Metrics, &app).unwrap(), Some(19));
+        append_from(&owner, "t.metrics", 20, 10);
+        // The zombie's next batch is refused, naming the source.
+        let rows: Vec<_> = (20..30).map(|i| sample(i, 0)).collect();
+        let files: Vec<PendingFile> = metrics_batches(&rows)
+            .unwrap()
+            .into_iter()
+            .map(|(day, batch)| PendingFile {
+                table: Table::Metrics,
+                day,
+                origin: FileOrigin::Source {
+                    topic: "t.metrics".into(),
+                    partition: 0,
+                    first: 20,
+                    last: 29,
+                },
+                batch,
+            })
+            .collect();
+        let refused = zombie.write(&files).unwrap_err().to_string();
+        (refused, owner)
+    })
+    .await
+    .unwrap();
+    let (refused, owner) = outcome;
+    assert!(
+        refused.contains("was written by another process") && refused.contains("t.metrics"),
+        "{refused}"
+    );
+    assert_eq!(
+        count_and_sum(&owner).await.0,
+        30,
+        "the zombie's rows are not in"
+    );
+}

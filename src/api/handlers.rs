@@ -208,8 +208,30 @@ pub async fn ticket_sla(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::sla::TicketSla>, ApiError> {
-    engine(&state)
-        .ticket_sla(&id)
+    let (live, as_of) = {
+        let engine = engine(&state);
+        (engine.ticket_sla(&id), engine.watermark())
+    };
+    if let Some(report) = live {
+        return Ok(Json(report));
+    }
+    // Not in the live state: a ticket closed before the open windows left memory; its events
+    // are in the history. Rebuilt off the async workers (it reads the ticket_events table).
+    let config = state.config.clone();
+    let wanted = id.clone();
+    let rebuilt = tokio::task::spawn_blocking(move || {
+        crate::recompute::ticket_sla_from_history(
+            &crate::store::HistoryStore::reader_for(&config.settings),
+            std::sync::Arc::new(config.catalogue.clone()),
+            config.settings.pipeline.allowed_lateness,
+            &wanted,
+            as_of,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    rebuilt
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no ticket `{id}` has been seen")))
 }

@@ -198,7 +198,7 @@ impl Processor {
             Stream::Tickets => Table::TicketEvents,
         };
         let app = crate::store::source_app(source_key, partition);
-        if let Some(last) = self.store.txn_version(table, &app)? {
+        if let Some(last) = self.store.claim_source(table, &app)? {
             let next = self.checkpoint.next_offset(source_key, partition);
             let replayed_to = self
                 .resumed_after

@@ -26,6 +26,9 @@ pub enum StoreError {
         #[source]
         source: Box<deltalake_core::DeltaTableError>,
     },
+    /// Another process wrote a source partition this one had claimed.
+    #[error(transparent)]
+    Fenced(Box<super::fence::Fenced>),
     /// The history's writer lock is held by another process (its message names it).
     #[error("{0}")]
     InUse(String),

@@ -104,6 +104,9 @@ pub struct HistoryStore {
     /// The version of each table's last Delta checkpoint written by this process's
     /// maintenance (so a round that changed nothing writes none).
     pub(super) checkpointed: Arc<Mutex<HashMap<Table, u64>>>,
+    /// The source partitions this process claimed, and how far each table's log was checked
+    /// for commits of them by another process (see `fence.rs`).
+    fences: Arc<Mutex<super::fence::Fences>>,
 }
 
 impl std::fmt::Debug for HistoryStore {
@@ -236,6 +239,7 @@ impl HistoryStore {
             tables: Default::default(),
             rewriting: Default::default(),
             checkpointed: Default::default(),
+            fences: Default::default(),
         }
     }
 
@@ -328,6 +332,25 @@ impl HistoryStore {
         block_on(async {
             let delta = self.checkout(table).await?;
             let version = delta::txn_version(table, &delta, app_id).await;
+            self.checkin(table, delta);
+            version
+        })
+    }
+
+    /// [`HistoryStore::txn_version`], and claims the source partition `app_id` names: from now
+    /// on a commit of its rows is refused if another process committed rows of it since
+    /// (fencing; see `fence.rs`).
+    pub fn claim_source(&self, table: Table, app_id: &str) -> Result<Option<i64>, StoreError> {
+        block_on(async {
+            let delta = self.checkout(table).await?;
+            let version = delta::txn_version(table, &delta, app_id).await;
+            if let Ok(v) = &version {
+                let at = delta.version().map_or(-1, |v| v as i64);
+                self.fences
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .claim(table, app_id, *v, at);
+            }
             self.checkin(table, delta);
             version
         })
@@ -463,8 +486,18 @@ impl HistoryStore {
         .await?;
         let bytes = adds.iter().map(|a| a.size.max(0) as u64).sum();
         actions.extend(adds.into_iter().map(Action::Add));
-        actions.extend(txns.into_iter().map(|(app, v)| delta::txn(app, v)));
-        delta::commit(table, delta, actions, delta::write_operation(replacing)).await?;
+        let txns: Vec<(String, i64)> = txns.into_iter().collect();
+        actions.extend(txns.iter().map(|(app, v)| delta::txn(app.clone(), *v)));
+        // A zombie must not write: refused if another process committed rows of a claimed
+        // source partition since this one last looked (delta-rs's conflict check covers a
+        // commit racing this one: it refuses a concurrent `txn` of the same app id).
+        super::fence::check(&self.fences, table, delta).await?;
+        let version =
+            delta::commit(table, delta, actions, delta::write_operation(replacing)).await?;
+        self.fences
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .committed(table, version, &txns);
         Ok(bytes)
     }
 

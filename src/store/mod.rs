@@ -7,6 +7,7 @@ mod delta;
 mod delta_scan;
 mod durable;
 pub(crate) mod error;
+mod fence;
 mod forecast_tables;
 mod history;
 mod location;
@@ -25,6 +26,7 @@ pub use checkpoint::{Checkpoint, kafka_topic};
 pub use delta::{ActiveFile, Replacing, day_of_label};
 pub use durable::write_atomically;
 pub use error::StoreError;
+pub use fence::Fenced;
 pub use forecast_tables::fit_files;
 pub use history::{
     DERIVED, DERIVED_APP, FileOrigin, HistoryStore, PendingFile, REVIEWS_APP, source_app,
@@ -33,7 +35,9 @@ pub use location::{HistoryLocation, S3Settings};
 pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_maintenance};
 pub use older::{all_findings_blocking, older_findings, older_findings_for};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
-pub use replay::{ReplayBound, Replayed, checkpoint_lost, replay_events, replay_tail};
+pub use replay::{
+    ReplayBound, Replayed, checkpoint_lost, replay_events, replay_tail, ticket_history,
+};
 pub use review_table::review_file;
 pub use snapshot::{PrefetchedSnapshot, Snapshot, SnapshotInfo, SnapshotPrefetch};
 pub use tables::{

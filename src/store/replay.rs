@@ -288,6 +288,31 @@ fn in_source_order(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
     Ok(arrow::compute::take_record_batch(batch, &order)?)
 }
 
+/// Every event of ticket `id` in the raw history, in date and source order, with its source
+/// partition: what the API rebuilds a ticket's clocks from once the ticket has left the live
+/// state (closed before the open windows). Reads the whole `ticket_events` table, a day at a
+/// time.
+pub fn ticket_history(
+    store: &HistoryStore,
+    id: &str,
+) -> Result<Vec<(TicketEvent, i32)>, StoreError> {
+    let mut found = Vec::new();
+    for_each_day_in_source_order(store, Table::TicketEvents, |day| {
+        let Some(tickets_column) = day.column_by_name("ticket") else {
+            return Ok(());
+        };
+        let ids = tickets_column.as_string::<i32>();
+        let mine: arrow::array::BooleanArray = (0..ids.len())
+            .map(|i| Some(!ids.is_null(i) && ids.value(i) == id))
+            .collect();
+        if mine.true_count() > 0 {
+            found.extend(tickets(&arrow::compute::filter_record_batch(&day, &mine)?));
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
 /// Calls `each` with one batch per date of a raw table, in date order, its rows sorted by
 /// source partition and offset (a day's files come from different batches and compactions).
 /// One day is in memory at a time.
