@@ -242,6 +242,10 @@ fn check_config_prints_a_summary_or_fails_with_the_reason() {
         out.contains("4 services") && out.contains("payments (Payments API)"),
         "{out}"
     );
+    assert!(
+        out.contains("  history: file:///") && out.contains("/data/history/\n"),
+        "the history's location: {out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "catalogue.toml", "[[service]]\nid = \"a\"\n");

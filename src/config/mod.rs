@@ -61,7 +61,7 @@ impl Config {
         let slos: usize = c.services.iter().map(|s| s.slos.len()).sum();
         let components: usize = c.services.iter().map(|s| s.components.len()).sum();
         let mut out = format!(
-            "{}: ok\n  kafka: {} (group {}), topics {} / {} -> dead letters {}, alerts {}\n  data dir: {}\n  api: {}\n{}: ok\n  {} services, {} components, {} SLOs, {} ticket policies\n",
+            "{}: ok\n  kafka: {} (group {}), topics {} / {} -> dead letters {}, alerts {}\n  data dir: {}\n  history: {}\n  api: {}\n{}: ok\n  {} services, {} components, {} SLOs, {} ticket policies\n",
             self.source.display(),
             self.settings.kafka.brokers,
             self.settings.kafka.group_id,
@@ -70,6 +70,7 @@ impl Config {
             self.settings.kafka.topics.dead_letter,
             self.settings.kafka.topics.alerts,
             self.settings.data_dir.display(),
+            self.settings.history_location().url(),
             self.settings.api.listen,
             self.settings.catalogue.display(),
             c.services.len(),
