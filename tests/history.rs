@@ -254,7 +254,7 @@ async fn derived_commits_beyond_the_checkpoint_are_withdrawn_at_open() {
 }
 
 /// Python's `deltalake` (delta-rs's Python binding, its own build) reads the table slacap
-/// wrote: same rows, same sum. Skipped with a notice only where Python lacks the package;
+/// wrote: same rows, same sum. It fails where Python lacks the package;
 /// `scripts/prerequisites.sh` installs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_delta_reader_sees_the_same_rows() {
@@ -265,32 +265,11 @@ async fn an_independent_delta_reader_sees_the_same_rows() {
         .await
         .unwrap();
     let ours = count_and_sum(&store).await;
-    let read_with_python = || {
-        let script = r#"
-import sys
-from deltalake import DeltaTable, QueryBuilder
-dt = DeltaTable(sys.argv[1])
-rows = QueryBuilder().register("metrics", dt).execute(
-    "SELECT count(*) AS n, sum(value) AS s FROM metrics").read_all()
-print(rows.column("n")[0].as_py(), rows.column("s")[0].as_py())
-"#;
-        let output = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(store.table_dir(Table::Metrics))
-            .output()
-            .expect("python3 runs");
-        assert!(
-            output.status.success(),
-            "python deltalake failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let text = String::from_utf8_lossy(&output.stdout);
-        let mut parts = text.split_whitespace();
-        let n: i64 = parts.next().unwrap().parse().unwrap();
-        let s: f64 = parts.next().unwrap().parse().unwrap();
-        (n, s)
-    };
+    let table = store
+        .table_dir(Table::Metrics)
+        .to_string_lossy()
+        .into_owned();
+    let read_with_python = || common::rows::python_count_and_sum(&table, None);
     assert_eq!(read_with_python(), ours, "from the commits' JSON");
     // After a maintenance round the log starts from slacap's checkpoint (and the day's files
     // are compacted): the independent reader must read that checkpoint too.
@@ -316,31 +295,7 @@ print(rows.column("n")[0].as_py(), rows.column("s")[0].as_py())
 fn snapshots_round_trip_and_thin_out_to_daily_then_weekly() {
     let dir = tempfile::tempdir().unwrap();
     let store = HistoryStore::reader(dir.path());
-    let catalogue = std::sync::Arc::new(slacap::demo::sample_catalogue().unwrap());
-    let mut engine = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
-    let source = slacap::model::Source {
-        stream: slacap::model::StreamKind::Metrics,
-        partition: 0,
-    };
-    // 100 days, a snapshot at the end of each.
-    for day in 0..100i64 {
-        let at = START + day * DAY;
-        engine.apply_sample("payments", "up", at, 1.0, source);
-        engine.advance();
-        let mut checkpoint = slacap::store::Checkpoint {
-            seq: day as u64 + 1,
-            ..Default::default()
-        };
-        checkpoint.advance("slacap.metrics", 0, day + 1);
-        store
-            .save_snapshot(
-                &checkpoint,
-                engine.snapshot(),
-                ("slacap.metrics".into(), "slacap.tickets".into()),
-                400,
-            )
-            .unwrap();
-    }
+    let (catalogue, engine) = common::rows::daily_snapshots(&store, 100);
     let kept = store.snapshots().unwrap();
     // The newest 36 days daily (35 back plus the newest), then one a week for the 64 before.
     assert!(

@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::rows::{DAY, START, append_small_batches, count_and_sum, sample};
+use common::rows::{START, append_small_batches, count_and_sum, metric_files, sample};
 use slacap::store::{
-    FileOrigin, HistoryLocation, HistoryStore, MaintenancePolicy, PendingFile, S3Settings, Table,
-    metrics_batches, source_app,
+    HistoryLocation, HistoryStore, MaintenancePolicy, S3Settings, Table, source_app,
 };
 use std::time::Duration;
 
@@ -24,26 +23,15 @@ fn s3_location(prefix: &str) -> (HistoryLocation, String, String) {
     (location, url, endpoint)
 }
 
-/// One commit of `count` samples from `topic`'s partition 0, offsets `first..`.
-fn append_from(store: &HistoryStore, topic: &str, first: i64, count: i64) {
+/// The files of one batch of `count` samples from `topic`'s partition 0, offsets `first..`.
+fn batch_from(topic: &str, first: i64, count: i64) -> Vec<slacap::store::PendingFile> {
     let rows: Vec<_> = (first..first + count).map(|i| sample(i, 0)).collect();
-    let origin = FileOrigin::Source {
-        topic: topic.into(),
-        partition: 0,
-        first,
-        last: first + count - 1,
-    };
-    let files: Vec<PendingFile> = metrics_batches(&rows)
-        .unwrap()
-        .into_iter()
-        .map(|(day, batch)| PendingFile {
-            table: Table::Metrics,
-            day,
-            origin: origin.clone(),
-            batch,
-        })
-        .collect();
-    store.write(&files).unwrap();
+    metric_files(topic, &rows, first, first + count - 1)
+}
+
+/// One commit of [`batch_from`].
+fn append_from(store: &HistoryStore, topic: &str, first: i64, count: i64) {
+    store.write(&batch_from(topic, first, count)).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,34 +77,8 @@ async fn a_history_in_s3_commits_compacts_and_reads_back() {
     assert_eq!(count_and_sum(&again).await, expected);
 
     // Python's deltalake reads the table from the bucket (from slacap's checkpoint).
-    let script = r#"
-import os, sys
-from deltalake import DeltaTable, QueryBuilder
-options = {"AWS_ENDPOINT_URL": sys.argv[2], "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
-           "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-           "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}
-dt = DeltaTable(sys.argv[1], storage_options=options)
-rows = QueryBuilder().register("metrics", dt).execute(
-    "SELECT count(*) AS n, sum(value) AS s FROM metrics").read_all()
-print(rows.column("n")[0].as_py(), rows.column("s")[0].as_py())
-"#;
-    let output = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(format!("{url}/metrics"))
-        .arg(&endpoint)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "python deltalake failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut parts = text.split_whitespace();
-    let n: i64 = parts.next().unwrap().parse().unwrap();
-    let s: f64 = parts.next().unwrap().parse().unwrap();
-    assert_eq!((n, s), expected);
+    let read = common::rows::python_count_and_sum(&format!("{url}/metrics"), Some(&endpoint));
+    assert_eq!(read, expected);
 }
 
 /// Two writers committing to one table at once: every commit is a conditional put of the next
@@ -160,29 +122,7 @@ fn snapshots_in_s3_round_trip_and_thin_out() {
     let (location, url, _) = s3_location("snapshots-test");
     let store = HistoryStore::reader_at(local.path(), location);
     assert!(store.snapshots().unwrap().is_empty());
-    let catalogue = std::sync::Arc::new(slacap::demo::sample_catalogue().unwrap());
-    let mut engine = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
-    let source = slacap::model::Source {
-        stream: slacap::model::StreamKind::Metrics,
-        partition: 0,
-    };
-    for day in 0..50i64 {
-        engine.apply_sample("payments", "up", START + day * DAY, 1.0, source);
-        engine.advance();
-        let mut checkpoint = slacap::store::Checkpoint {
-            seq: day as u64 + 1,
-            ..Default::default()
-        };
-        checkpoint.advance("slacap.metrics", 0, day + 1);
-        store
-            .save_snapshot(
-                &checkpoint,
-                engine.snapshot(),
-                ("slacap.metrics".into(), "slacap.tickets".into()),
-                400,
-            )
-            .unwrap();
-    }
+    let (catalogue, engine) = common::rows::daily_snapshots(&store, 50);
     let kept = store.snapshots().unwrap();
     assert!(kept.len() < 50 && kept.len() > 36, "{} kept", kept.len());
     let newest = kept.last().unwrap();
@@ -222,22 +162,7 @@ async fn a_zombie_cannot_commit_a_partition_another_process_took_over() {
         assert_eq!(owner.claim_source(Table::Metrics, &app).unwrap(), Some(19));
         append_from(&owner, "t.metrics", 20, 10);
         // The zombie's next batch is refused, naming the source.
-        let rows: Vec<_> = (20..30).map(|i| sample(i, 0)).collect();
-        let files: Vec<PendingFile> = metrics_batches(&rows)
-            .unwrap()
-            .into_iter()
-            .map(|(day, batch)| PendingFile {
-                table: Table::Metrics,
-                day,
-                origin: FileOrigin::Source {
-                    topic: "t.metrics".into(),
-                    partition: 0,
-                    first: 20,
-                    last: 29,
-                },
-                batch,
-            })
-            .collect();
+        let files = batch_from("t.metrics", 20, 10);
         let refused = zombie.write(&files).unwrap_err().to_string();
         (refused, owner)
     })
