@@ -161,3 +161,39 @@ async fn killed_and_restarted(name: &str, extra: &str) {
         "breaches lost across the restart: {missing:?}"
     );
 }
+
+/// A clean stop right after a start that restored the newest snapshot, with nothing new in
+/// between, writes no snapshot: the one on disk is already that state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_right_after_a_restore_rewrites_no_snapshot() {
+    let broker = TestBroker::mock();
+    let topics = unique_topics("no-rewrite");
+    broker.create_topics(&topics).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let messages = generate_month(2026, 11).expect("month");
+    let first = &messages[..300];
+    slacap::demo::produce(&broker.bootstrap(), &topics, first)
+        .await
+        .expect("produce");
+    let config = config_for(&broker, &topics, dir.path(), "no-rewrite");
+    let running = slacap::app::start(config.clone()).await.expect("start");
+    wait_until_durable(dir.path(), first.len(), Duration::from_secs(60), "ingest").await;
+    let counters = running.state.pipeline.counters.clone();
+    running.run_until(async {}).await.expect("stop");
+    let written = counters
+        .snapshots_total
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(written >= 1, "the first run's stop writes one");
+
+    let running = slacap::app::start(config).await.expect("restart");
+    running.ready().await;
+    let counters = running.state.pipeline.counters.clone();
+    running.run_until(async {}).await.expect("stop");
+    assert_eq!(
+        counters
+            .snapshots_total
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing changed since the snapshot the start restored"
+    );
+}

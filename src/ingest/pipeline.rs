@@ -201,7 +201,7 @@ impl Pipeline {
             .prefetched
             .take()
             .and_then(crate::store::SnapshotPrefetch::take);
-        let rebuilt = restore(
+        let (rebuilt, replayed) = restore(
             self.store(),
             &self.config,
             self.restored_watermark,
@@ -209,6 +209,20 @@ impl Pipeline {
             prefetched,
             &self.startup,
         )?;
+        // Restored from the newest snapshot with nothing replayed after it: that snapshot is
+        // this state, so a stop before the next batch need not write it again.
+        let seq = self.processor.as_ref().map_or(0, |p| p.checkpoint().seq);
+        if replayed == 0
+            && seq > 0
+            && self
+                .store()
+                .snapshots()
+                .ok()
+                .and_then(|all| all.last().map(|s| s.seq))
+                == Some(seq)
+        {
+            self.snapshots.seq = seq;
+        }
         *self.engine.write().unwrap_or_else(|p| p.into_inner()) = rebuilt;
         self.startup.mark_ready();
         Ok(())
@@ -577,7 +591,7 @@ fn restore(
     bound: Option<&crate::store::ReplayBound>,
     prefetched: Option<crate::store::PrefetchedSnapshot>,
     startup: &super::startup::Startup,
-) -> Result<SlaEngine, StoreError> {
+) -> Result<(SlaEngine, u64), StoreError> {
     let started = std::time::Instant::now();
     let (mut engine, count) = crate::recompute::state_from_history_with(
         store,
@@ -598,5 +612,5 @@ fn restore(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "state rebuilt from history"
     );
-    Ok(engine)
+    Ok((engine, count))
 }
