@@ -84,6 +84,28 @@ async fn killed_and_restarted(name: &str, extra: &str) {
         "the restarted pipeline did not catch up",
     )
     .await;
+    // The whole raw history replayed from scratch, and advanced as far as its events allow.
+    let replayed = {
+        let config = slacap::config::Config::load(&config).expect("config");
+        tokio::task::spawn_blocking(move || slacap::recompute::engine_from_history(&config))
+            .await
+            .unwrap()
+            .expect("replay")
+    };
+    // The month's last clocks are decided only once the stream's watermark gets there (its
+    // idle partitions stop holding it back a few seconds after the last record): the stream
+    // is compared once it has, not at the instant its last record is durable.
+    let end = replayed.watermark().expect("a replayed watermark");
+    eventually(
+        Duration::from_secs(60),
+        "the stream's watermark to reach the replay's",
+        || {
+            checkpoint(&data)
+                .and_then(|cp| cp.watermark)
+                .filter(|w| *w >= end)
+        },
+    )
+    .await;
     child.kill().ok();
     child.wait().ok();
 
@@ -137,13 +159,6 @@ async fn killed_and_restarted(name: &str, extra: &str) {
     // ...and none is missing: every ticket outcome and breach that the raw history yields when
     // replayed from scratch is in the derived tables (a restart that advanced its rebuilt state
     // past the checkpoint's watermark would have swallowed some).
-    let replayed = {
-        let config = slacap::config::Config::load(&config).expect("config");
-        tokio::task::spawn_blocking(move || slacap::recompute::engine_from_history(&config))
-            .await
-            .unwrap()
-            .expect("replay")
-    };
     let stored: std::collections::BTreeSet<String> =
         sql_rows_in(&history, "SELECT id FROM breaches")
             .await
