@@ -57,10 +57,12 @@ pub struct Running {
 /// Starts the pipeline and the API for `config`.
 pub async fn start(config: Arc<Config>) -> Result<Running, AppError> {
     let data_dir = &config.settings.data_dir;
-    let (location, instance) = (config.settings.history_location(), data_dir.clone());
-    let writer = tokio::task::spawn_blocking(move || location.lock_writer(&instance, "run"))
-        .await
-        .map_err(|e| AppError::Alerts(std::io::Error::other(e)))??;
+    // First, before anything of the history or the instance's folder is touched. Blocking like
+    // the history's opening below: a syscall locally, a few requests for a lease in S3.
+    let writer = config
+        .settings
+        .history_location()
+        .lock_writer(data_dir, "run")?;
     let alerts = AlertSink::open(data_dir, &config.settings.alerts).map_err(AppError::Alerts)?;
     let register = Register::open(data_dir).map_err(AppError::Alerts)?;
     // The journal is the record; restore any table copy a crash left unwritten.

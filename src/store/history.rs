@@ -329,31 +329,32 @@ impl HistoryStore {
 
     /// The version of `app_id`'s last transaction in `table`.
     pub fn txn_version(&self, table: Table, app_id: &str) -> Result<Option<i64>, StoreError> {
-        block_on(async {
-            let delta = self.checkout(table).await?;
-            let version = delta::txn_version(table, &delta, app_id).await;
-            self.checkin(table, delta);
-            version
-        })
+        block_on(self.txn_version_at(table, app_id)).map(|(version, _)| version)
+    }
+
+    /// `app_id`'s last transaction version in `table`, and the table version it was read at.
+    async fn txn_version_at(
+        &self,
+        table: Table,
+        app_id: &str,
+    ) -> Result<(Option<i64>, i64), StoreError> {
+        let delta = self.checkout(table).await?;
+        let version = delta::txn_version(table, &delta, app_id).await;
+        let at = delta.version().map_or(-1, |v| v as i64);
+        self.checkin(table, delta);
+        Ok((version?, at))
     }
 
     /// [`HistoryStore::txn_version`], and claims the source partition `app_id` names: from now
     /// on a commit of its rows is refused if another process committed rows of it since
     /// (fencing; see `fence.rs`).
     pub fn claim_source(&self, table: Table, app_id: &str) -> Result<Option<i64>, StoreError> {
-        block_on(async {
-            let delta = self.checkout(table).await?;
-            let version = delta::txn_version(table, &delta, app_id).await;
-            if let Ok(v) = &version {
-                let at = delta.version().map_or(-1, |v| v as i64);
-                self.fences
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .claim(table, app_id, *v, at);
-            }
-            self.checkin(table, delta);
-            version
-        })
+        let (version, at) = block_on(self.txn_version_at(table, app_id))?;
+        self.fences
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .claim(table, app_id, version, at);
+        Ok(version)
     }
 
     /// Adds the rows of `files`: one commit per table. Returns the bytes written.
