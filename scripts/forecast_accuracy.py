@@ -3,11 +3,18 @@
 
 Run it through scripts/forecast-accuracy.sh, which makes the venv with pinned packages.
 For each series in benches/data (see the README there): train = all but the last h points,
-test = the last h. Every method forecasts h steps from the end of train, and is scored on test:
+test = the last h, with h fixed in advance by frequency (monthly 12, quarterly 8, daily 14,
+hourly 48; taylor is also scored on its last week with m = 168). Every method forecasts h steps
+from the end of train, and is scored on test:
 
 * MASE  = mean|y - f| / (in-sample MAE of the seasonal naive with lag m on train);
 * sMAPE = mean(200 |y - f| / (|y| + |f|));
 * coverage = share of test points inside the method's 90% interval (where it gives one).
+
+The aggregate is the geometric mean over the splits of each method's MASE relative to the
+seasonal naive's on the same split (below 1 beats it), and the pooled coverage of every test
+point. slacap is given every seasonal period of the series (hourly: 24 and 168); the Python
+references take the one period m they support.
 
 Methods: the seasonal naive; statsmodels Holt-Winters (additive damped trend, additive season);
 statsmodels ETSModel, best AIC among error {A,M} x trend {N,Ad} x season {A,M} (only for m <= 24:
@@ -40,8 +47,15 @@ except ImportError:  # optional: the wrapper installs it, but the table works wi
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benches", "data")
 # (file in benches/data, season m, holdout h); keep in step with benches/data/README.md
-SERIES = [("airpassengers", 12, 12), ("wineind", 12, 12), ("woolyrnq", 4, 8),
-          ("co2", 12, 12), ("taylor", 168, 168), ("taylor", 24, 48)]
+MONTHLY = ["airpassengers", "wineind", "co2", "a10", "h02", "usmelec", "elecequip", "debitcards",
+           "auscafe", "gas", "nottem", "usaccdeaths", "ldeaths", "ukdriverdeaths"]
+QUARTERLY = ["woolyrnq", "ausbeer", "qauselec", "qcement", "ukgas", "johnsonjohnson",
+             "austourists", "euretail"]
+SERIES = ([(n, 12, 12) for n in MONTHLY] + [(n, 4, 8) for n in QUARTERLY]
+          + [("hyndsight", 7, 14), ("elecdaily", 7, 14)]
+          + [("taylor", 24, 48), ("elecdemand", 24, 48), ("taylor", 168, 168)])
+# Every seasonal period slacap is told of, the primary (m) first.
+PERIODS = {24: "24,168", 168: "168,24"}
 LEVEL = 90
 
 
@@ -119,8 +133,8 @@ def slacap(binary, times, train, m, h):
         f.write("time,value\n")
         f.writelines(f"{t},{v:.10g}\n" for t, v in zip(times, train))
     try:
-        cmd = [binary, "forecast", "--input", f.name, "--horizon", str(h), "--season", str(m),
-               "--format", "json"]
+        cmd = [binary, "forecast", "--input", f.name, "--horizon", str(h), "--season",
+               PERIODS.get(m, str(m)), "--format", "json"]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         if run.returncode != 0:
             lines = run.stderr.strip().splitlines() or [""]
@@ -206,6 +220,24 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(detail))
     print("\nVerdict:\n" + "\n".join(f"- {v}" for v in verdicts))
+
+    print("\nAggregate over the splits every method scored (geometric mean of MASE relative to "
+          "the seasonal naive; pooled coverage of the 90% interval over every test point):\n")
+    print("| method | splits | relative MASE (geometric mean) | worst relative MASE | pooled coverage |")
+    print("|---|---|---|---|---|")
+    labels = [label for label, _ in methods if label != "seasonal naive"] + ["slacap"]
+    for label in labels:
+        common = [res for *_, res in rows if label in res and "seasonal naive" in res]
+        rel = [res[label]["mase"] / res["seasonal naive"]["mase"] for res in common]
+        inside = total = 0
+        for res in common:
+            if "coverage" in res[label]:
+                n = len(res[label]["mean"])
+                inside += res[label]["coverage"] * n
+                total += n
+        cov = fmt(inside / total, True) if total else "n/a"
+        if rel:
+            print(f"| {label} | {len(rel)} | {np.exp(np.mean(np.log(rel))):.3f} | {max(rel):.3f} | {cov} |")
 
 
 if __name__ == "__main__":

@@ -79,9 +79,10 @@ enum Command {
         /// Steps ahead (a number), or a duration such as `30d` for history series.
         #[arg(long, default_value = "30d")]
         horizon: String,
-        /// Seasonal period in steps for --input (default: chosen from the step).
-        #[arg(long)]
-        season: Option<usize>,
+        /// Seasonal periods in steps for --input, the primary one first: `12`, or `24,168` for
+        /// an hourly series with a daily and a weekly cycle (default: chosen from the step).
+        #[arg(long, value_delimiter = ',')]
+        season: Vec<usize>,
         /// Nominal coverage of the prediction interval.
         #[arg(long, default_value_t = 0.9)]
         interval: f64,
@@ -429,7 +430,7 @@ async fn forecast_command(
     config: PathBuf,
     input: Option<PathBuf>,
     horizon: String,
-    season: Option<usize>,
+    season: Vec<usize>,
     interval: f64,
     names: [Option<String>; 3],
     format: Format,

@@ -373,7 +373,7 @@ impl Default for ForecastSettings {
             planning_horizon: Duration::from_secs(90 * 86_400),
             history: Duration::from_secs(120 * 86_400),
             interval: 0.9,
-            backtest_origins: 4,
+            backtest_origins: 8,
             staffing_horizon: Duration::from_secs(28 * 86_400),
         }
     }

@@ -5,7 +5,7 @@
 //! with the lowest MASE wins; ties go to the earlier, simpler candidate, and seasonal naive comes
 //! first, so a model that does not beat seasonal naive is never served in its place.
 
-use super::models::{Fitted, ModelKind};
+use super::models::{Fitted, ModelKind, Step};
 use serde::Serialize;
 
 /// Out-of-sample accuracy over the backtest origins.
@@ -19,8 +19,14 @@ pub struct Accuracy {
     /// Root mean squared scaled error (the M5 competition's measure): like MASE, but squared,
     /// so a forecast of zeros cannot win on a series of occasional counts.
     pub rmsse: f64,
-    /// Share of held-out points inside the prediction interval.
+    /// Share of held-out points inside the model's own prediction interval (before the
+    /// calibration below).
     pub coverage: f64,
+    /// What the served interval's half-widths are multiplied by: the smallest factor that puts
+    /// the nominal share of the backtest's held-out points inside (split-conformal calibration
+    /// on the rolling origins, as statsforecast's `ConformalIntervals` does). Above 1: the model
+    /// was over-confident on this series.
+    pub interval_scale: f64,
     /// How many forecast origins the figures average over.
     pub origins: usize,
     /// Steps forecast from each origin.
@@ -89,6 +95,38 @@ pub fn is_intermittent(y: &[f64]) -> bool {
     y.iter().filter(|v| **v == 0.0).count() as f64 > 0.3 * y.len() as f64
 }
 
+/// How far outside (above 1) or inside its interval a held-out value fell: the error over the
+/// interval's half-width on that side.
+fn conformity(actual: f64, f: &Step) -> f64 {
+    let (error, half_width) = if actual >= f.mean {
+        (actual - f.mean, f.upper - f.mean)
+    } else {
+        (f.mean - actual, f.mean - f.lower)
+    };
+    match (error, half_width) {
+        (e, _) if e <= 0.0 => 0.0,
+        (_, w) if w <= 0.0 => f64::INFINITY,
+        (e, w) => e / w,
+    }
+}
+
+/// The split-conformal factor: the `level` quantile of the conformity scores with the
+/// finite-sample correction (`ceil((n + 1) level)`-th smallest), 1 without scores.
+fn interval_scale(mut scores: Vec<f64>, level: f64) -> f64 {
+    if scores.is_empty() {
+        return 1.0;
+    }
+    scores.sort_unstable_by(f64::total_cmp);
+    let n = scores.len();
+    let rank = (((n + 1) as f64 * level).ceil() as usize).clamp(1, n);
+    let scale = scores[rank - 1];
+    if scale.is_finite() {
+        scale.max(1e-3)
+    } else {
+        1.0
+    }
+}
+
 /// Backtests `kind` on `y`; `None` when it cannot be fitted at every origin.
 pub fn evaluate(
     kind: ModelKind,
@@ -102,6 +140,7 @@ pub fn evaluate(
     }
     let (mut mase, mut smape, mut rmsse) = (0.0, 0.0, 0.0);
     let (mut inside, mut points) = (0usize, 0usize);
+    let mut scores = Vec::new();
     for &end in &origins.train_ends {
         let train = &y[..end];
         let actual = &y[end..(end + origins.horizon).min(y.len())];
@@ -120,6 +159,7 @@ pub fn evaluate(
             if (f.lower..=f.upper).contains(a) {
                 inside += 1;
             }
+            scores.push(conformity(*a, f));
         }
         mase += abs_error / actual.len() as f64 / scale;
         rmsse += (squared_error / actual.len() as f64 / rmsse_scale(train, season)).sqrt();
@@ -132,6 +172,10 @@ pub fn evaluate(
         smape: smape / count as f64,
         rmsse: rmsse / count as f64,
         coverage: inside as f64 / points as f64,
+        interval_scale: interval_scale(
+            scores,
+            statrs::function::erf::erf(z / std::f64::consts::SQRT_2),
+        ),
         origins: count,
         horizon: origins.horizon,
     })
@@ -222,6 +266,22 @@ mod tests {
     }
 
     #[test]
+    fn the_interval_scale_is_the_conformal_quantile() {
+        // Ten scores 0.1 .. 1.0: the 90 % quantile with the (n + 1) correction is the 10th.
+        let scores: Vec<f64> = (1..=10).map(|i| i as f64 / 10.0).collect();
+        assert_eq!(interval_scale(scores.clone(), 0.9), 1.0);
+        assert_eq!(interval_scale(scores, 0.8), 0.9);
+        assert_eq!(interval_scale(Vec::new(), 0.9), 1.0);
+        let step = Step {
+            mean: 10.0,
+            lower: 8.0,
+            upper: 14.0,
+        };
+        assert_eq!(conformity(16.0, &step), 1.5);
+        assert_eq!(conformity(9.0, &step), 0.5);
+    }
+
+    #[test]
     fn the_mase_scale_is_the_in_sample_seasonal_naive_error() {
         assert_eq!(mase_scale(&[1.0, 2.0, 4.0, 3.0], 2), 2.0);
         assert_eq!(mase_scale(&[5.0; 10], 3), 1.0); // a flat series cannot divide by zero
@@ -234,7 +294,7 @@ mod tests {
             .map(|t| if t % 3 == 0 { 1.0 } else { 0.0 })
             .collect();
         let origins = Origins::plan(y.len(), 14, 7, 4, 16);
-        let kinds = ModelKind::candidates(&[7], false);
+        let kinds = ModelKind::candidates(&[7]);
         let s = select(&y, &kinds, &origins, 7, 1.645).unwrap();
         let mean = s
             .fitted
@@ -255,7 +315,7 @@ mod tests {
         // Seasonal naive is exact here: nothing can beat it, so nothing replaces it.
         let y: Vec<f64> = (0..120).map(|t| [3.0, 8.0, 1.0, 6.0][t % 4]).collect();
         let origins = Origins::plan(y.len(), 12, 4, 4, 10);
-        let kinds = ModelKind::candidates(&[4], true);
+        let kinds = ModelKind::candidates(&[4]);
         let s = select(&y, &kinds, &origins, 4, 1.645).unwrap();
         assert_eq!(s.fitted.kind, ModelKind::SeasonalNaive { period: 4 });
         assert_eq!(s.accuracy.mase, 0.0);
@@ -267,7 +327,7 @@ mod tests {
             .map(|t| 100.0 + 0.8 * t as f64 + [0.0, 5.0, -3.0, 9.0, -4.0][t % 5])
             .collect();
         let origins = Origins::plan(y.len(), 20, 5, 4, 12);
-        let kinds = ModelKind::candidates(&[5], true);
+        let kinds = ModelKind::candidates(&[5]);
         let s = select(&y, &kinds, &origins, 5, 1.645).unwrap();
         assert!(!matches!(s.fitted.kind, ModelKind::SeasonalNaive { .. }));
         assert!(s.accuracy.mase < s.benchmark.unwrap().mase);

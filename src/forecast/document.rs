@@ -65,7 +65,7 @@ impl ForecastDocument {
             service: key.service.clone(),
             component: key.component.clone(),
             metric: key.metric.clone(),
-            model: forecast.model.to_string(),
+            model: forecast.model_name.clone(),
             fitted_at: format_rfc3339(fitted_at),
             interval: forecast.interval,
             points: forecast

@@ -1,215 +1,397 @@
-//! Additive exponential smoothing with a damped trend and an optional season: ETS(A,Ad,A) and
-//! ETS(A,Ad,N) in Hyndman's taxonomy, the damped additive Holt-Winters method.
+//! The exponential-smoothing (ETS) state-space family of Hyndman et al. (2008): additive or
+//! multiplicative errors, no, additive or damped trend, and no, additive or multiplicative
+//! season. This file holds the models themselves: the recursions, the point forecasts and the
+//! prediction intervals. Estimation and the choice within the family are in
+//! [`super::ets_fit`].
 //!
-//! The smoothing parameters are fitted by minimising the one-step squared error with argmin's
-//! Nelder-Mead. The parameters are searched in an unbounded space and mapped into the admissible
-//! region through logistic functions, so the simplex never leaves it:
-//! `0 < alpha < 1`, `0 < beta < alpha`, `0 < gamma < 1 - alpha`, `0.8 <= phi <= 0.98`
-//! (the damping range R's `forecast::ets` uses). Initial states come from the first full
-//! seasons (level, slope and seasonal indices by classical decomposition), as in Hyndman et al.
-//! (2008), section 2.6.
+//! The family is the "restricted" one of R's `forecast::ets` and statsforecast's `AutoETS`
+//! (models with infinite forecast variance are left out: additive errors with a multiplicative
+//! season), without multiplicative trends (statsforecast's default).
 
-use argmin::core::{CostFunction, Error as ArgminError, Executor, State};
-use argmin::solver::neldermead::NelderMead;
+use std::fmt;
 
-const PHI_MIN: f64 = 0.8;
-const PHI_RANGE: f64 = 0.18;
-/// Enough for four parameters: the simplex has usually collapsed well before this.
-const MAX_ITERATIONS: u64 = 400;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    Additive,
+    Multiplicative,
+}
 
-/// Smoothing parameters in the error-correction form: `beta` and `gamma` multiply the one-step
-/// error directly (`beta = alpha * beta*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrendType {
+    None,
+    Additive,
+    /// An additive trend damped by `phi` each step.
+    Damped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SeasonType {
+    None,
+    Additive,
+    Multiplicative,
+}
+
+/// One member of the family, with its season length (1 when it has no season).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Spec {
+    pub error: ErrorType,
+    pub trend: TrendType,
+    pub season: SeasonType,
+    pub period: usize,
+}
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = match self.error {
+            ErrorType::Additive => "A",
+            ErrorType::Multiplicative => "M",
+        };
+        let t = match self.trend {
+            TrendType::None => "N",
+            TrendType::Additive => "A",
+            TrendType::Damped => "Ad",
+        };
+        let s = match self.season {
+            SeasonType::None => "N",
+            SeasonType::Additive => "A",
+            SeasonType::Multiplicative => "M",
+        };
+        write!(f, "ets({e},{t},{s})")?;
+        if self.seasonal() {
+            write!(f, "(m={})", self.period)?;
+        }
+        Ok(())
+    }
+}
+
+impl Spec {
+    /// Every admissible member for season length `period` (1: non-seasonal members only);
+    /// multiplicative errors and seasons only for positive data.
+    pub fn family(period: usize, positive: bool) -> Vec<Spec> {
+        let mut out = Vec::new();
+        let seasons: &[SeasonType] = if period > 1 {
+            &[
+                SeasonType::None,
+                SeasonType::Additive,
+                SeasonType::Multiplicative,
+            ]
+        } else {
+            &[SeasonType::None]
+        };
+        for error in [ErrorType::Additive, ErrorType::Multiplicative] {
+            for trend in [TrendType::None, TrendType::Additive, TrendType::Damped] {
+                for &season in seasons {
+                    let multiplicative =
+                        error == ErrorType::Multiplicative || season == SeasonType::Multiplicative;
+                    // Additive errors with a multiplicative season have infinite variance.
+                    let restricted =
+                        error == ErrorType::Additive && season == SeasonType::Multiplicative;
+                    if restricted || (multiplicative && !positive) {
+                        continue;
+                    }
+                    out.push(Spec {
+                        error,
+                        trend,
+                        season,
+                        period: if season == SeasonType::None {
+                            1
+                        } else {
+                            period
+                        },
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    pub fn seasonal(&self) -> bool {
+        self.season != SeasonType::None
+    }
+
+    pub fn trended(&self) -> bool {
+        self.trend != TrendType::None
+    }
+
+    /// Smoothing parameters estimated: alpha, then beta, gamma and phi where they apply.
+    pub fn parameter_count(&self) -> usize {
+        1 + self.trended() as usize
+            + self.seasonal() as usize
+            + (self.trend == TrendType::Damped) as usize
+    }
+
+    /// Initial states estimated: the level, the trend, and all seasonal states but the last
+    /// (which the others determine: additive ones sum to 0, multiplicative ones to `m`).
+    pub fn state_count(&self) -> usize {
+        1 + self.trended() as usize + if self.seasonal() { self.period - 1 } else { 0 }
+    }
+
+    /// The fewest observations the member is fitted on: two full seasons, or a few points.
+    pub fn min_len(&self) -> usize {
+        let estimated = self.parameter_count() + self.state_count() + 1;
+        let seasons = if self.seasonal() { 2 * self.period } else { 0 };
+        (estimated + 4).max(seasons + 2)
+    }
+}
+
+/// Smoothing parameters in the error-correction form (`beta` and `gamma` multiply the error).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Params {
     pub alpha: f64,
     pub beta: f64,
     pub gamma: f64,
+    /// 1 for an undamped trend.
     pub phi: f64,
 }
 
-/// A fitted model: the state at the end of the series and the residual spread.
+/// The states at one time: level, trend, and the last `m` seasonal states, the one the next
+/// observation uses first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct States {
+    pub level: f64,
+    pub trend: f64,
+    pub season: Vec<f64>,
+}
+
+/// What one pass over a series gives: the fit criteria and the states after the last point.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    /// Sum of squared one-step errors (relative errors for multiplicative-error models).
+    pub sse: f64,
+    /// Sum of `ln |one-step forecast|`: the likelihood's Jacobian term for multiplicative
+    /// errors.
+    pub sum_log_forecast: f64,
+    pub end: States,
+}
+
+impl Spec {
+    /// The one-step forecast from `s`, and the damped level-plus-trend it is built on.
+    fn one_step(&self, s: &States, phi: f64) -> (f64, f64) {
+        let base = s.level + phi * s.trend;
+        let mean = match self.season {
+            SeasonType::None => base,
+            SeasonType::Additive => base + s.season[0],
+            SeasonType::Multiplicative => base * s.season[0],
+        };
+        (mean, base)
+    }
+
+    /// Moves the states one step on, given the error of that step (absolute for additive
+    /// errors, relative for multiplicative ones). Hyndman et al. (2008), tables 2.2 and 2.3.
+    fn update(&self, s: &mut States, p: &Params, mean: f64, base: f64, error: f64) {
+        let seasonal = if self.seasonal() { s.season[0] } else { 0.0 };
+        let trend = p.phi * s.trend;
+        let (level, new_trend, new_season) = match (self.error, self.season) {
+            (ErrorType::Additive, SeasonType::Multiplicative) => (
+                base + p.alpha * error / seasonal,
+                trend + p.beta * error / seasonal,
+                seasonal + p.gamma * error / base,
+            ),
+            (ErrorType::Additive, _) => (
+                base + p.alpha * error,
+                trend + p.beta * error,
+                seasonal + p.gamma * error,
+            ),
+            (ErrorType::Multiplicative, SeasonType::Multiplicative) => (
+                base * (1.0 + p.alpha * error),
+                trend + p.beta * base * error,
+                seasonal * (1.0 + p.gamma * error),
+            ),
+            (ErrorType::Multiplicative, _) => (
+                base + p.alpha * mean * error,
+                trend + p.beta * mean * error,
+                seasonal + p.gamma * mean * error,
+            ),
+        };
+        s.level = level;
+        if self.trended() {
+            s.trend = new_trend;
+        }
+        if self.seasonal() {
+            s.season.rotate_left(1);
+            let last = s.season.len() - 1;
+            s.season[last] = new_season;
+        }
+    }
+
+    /// Runs the recursions over `y` from the initial states; `None` when a multiplicative model
+    /// meets a forecast at or below zero, or the numbers blow up.
+    pub fn filter(&self, p: &Params, initial: &States, y: &[f64]) -> Option<Pass> {
+        let mut s = initial.clone();
+        let (mut sse, mut sum_log_forecast) = (0.0, 0.0);
+        let multiplicative = self.error == ErrorType::Multiplicative;
+        for &obs in y {
+            let (mean, base) = self.one_step(&s, p.phi);
+            let error = if multiplicative {
+                if mean <= 1e-10 {
+                    return None;
+                }
+                sum_log_forecast += mean.ln();
+                (obs - mean) / mean
+            } else {
+                obs - mean
+            };
+            sse += error * error;
+            self.update(&mut s, p, mean, base, error);
+        }
+        (sse.is_finite() && s.level.is_finite()).then_some(Pass {
+            sse,
+            sum_log_forecast,
+            end: s,
+        })
+    }
+}
+
+/// A fitted member: its parameters, the states after the last observation, and the variance
+/// of its one-step errors.
 #[derive(Debug, Clone)]
 pub struct EtsFit {
+    pub spec: Spec,
     pub params: Params,
-    /// Season length; `0` for the non-seasonal model.
-    pub period: usize,
-    level: f64,
-    slope: f64,
-    /// The last `period` seasonal indices, oldest first.
-    season: Vec<f64>,
-    /// Standard deviation of the one-step errors.
-    pub sigma: f64,
+    pub end: States,
+    /// Variance of the one-step errors (relative ones for multiplicative errors), over the
+    /// degrees of freedom left after the estimated parameters and states.
+    pub sigma2: f64,
+    /// The corrected Akaike information criterion the member was chosen by.
+    pub aicc: f64,
 }
 
-fn logistic(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-fn params_from(raw: &[f64], seasonal: bool, damped: bool) -> Params {
-    let alpha = 0.001 + 0.998 * logistic(raw[0]);
-    let beta = alpha * logistic(raw[1]);
-    let gamma = if seasonal {
-        (1.0 - alpha) * logistic(raw[2])
-    } else {
-        0.0
-    };
-    let phi = if damped {
-        PHI_MIN + PHI_RANGE * logistic(raw[raw.len() - 1])
-    } else {
-        1.0
-    };
-    Params {
-        alpha,
-        beta,
-        gamma,
-        phi,
-    }
-}
-
-/// Initial level, slope and seasonal indices from the first (up to three) full seasons.
-fn initial_states(y: &[f64], period: usize) -> (f64, f64, Vec<f64>) {
-    if period == 0 {
-        let k = y.len().min(10);
-        let slope = if k > 1 {
-            (y[k - 1] - y[0]) / (k - 1) as f64
-        } else {
-            0.0
-        };
-        return (y[0] - slope, slope, Vec::new());
-    }
-    let cycles = (y.len() / period).clamp(1, 3);
-    let means: Vec<f64> = (0..cycles)
-        .map(|c| y[c * period..(c + 1) * period].iter().sum::<f64>() / period as f64)
-        .collect();
-    let slope = if cycles > 1 {
-        (means[cycles - 1] - means[0]) / ((cycles - 1) * period) as f64
-    } else {
-        0.0
-    };
-    let mut season = vec![0.0; period];
-    for (c, mean) in means.iter().enumerate() {
-        for (j, s) in season.iter_mut().enumerate() {
-            // Detrend within the cycle around its centre.
-            let trend = mean + slope * (j as f64 - (period as f64 - 1.0) / 2.0);
-            *s += (y[c * period + j] - trend) / cycles as f64;
-        }
-    }
-    let shift = season.iter().sum::<f64>() / period as f64;
-    season.iter_mut().for_each(|s| *s -= shift);
-    // The level "just before" the first observation.
-    let level = means[0] - slope * (period as f64 + 1.0) / 2.0;
-    (level, slope, season)
-}
-
-/// Runs the recursions over `y`; returns the sum of squared one-step errors and the end state.
-fn filter(y: &[f64], period: usize, p: Params) -> (f64, f64, f64, Vec<f64>) {
-    let (mut level, mut slope, mut season) = initial_states(y, period);
-    let mut sse = 0.0;
-    for (t, &obs) in y.iter().enumerate() {
-        let s = if period > 0 { season[t % period] } else { 0.0 };
-        let error = obs - (level + p.phi * slope + s);
-        sse += error * error;
-        level += p.phi * slope + p.alpha * error;
-        slope = p.phi * slope + p.beta * error;
-        if period > 0 {
-            season[t % period] = s + p.gamma * error;
-        }
-    }
-    // Rotate so the season vector starts at the slot of the next observation.
-    if period > 0 {
-        season.rotate_left(y.len() % period);
-    }
-    (sse, level, slope, season)
-}
-
-struct SquaredError<'a> {
-    y: &'a [f64],
-    period: usize,
-    damped: bool,
-}
-
-impl CostFunction for SquaredError<'_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-
-    fn cost(&self, raw: &Self::Param) -> Result<f64, ArgminError> {
-        let p = params_from(raw, self.period > 0, self.damped);
-        let (sse, ..) = filter(self.y, self.period, p);
-        Ok(if sse.is_finite() { sse } else { f64::MAX })
-    }
-}
-
-/// Fits the additive model with season `period` (`0`: no season), with a damped trend or a
-/// linear one (`phi = 1`). Needs at least two full seasons plus a few points; returns `None`
-/// when the series is too short or the fit fails.
-pub fn fit(y: &[f64], period: usize, damped: bool) -> Option<EtsFit> {
-    let min_len = if period > 0 { 2 * period + 2 } else { 6 };
-    if y.len() < min_len || y.iter().any(|v| !v.is_finite()) {
-        return None;
-    }
-    let seasonal = period > 0;
-    // Start near alpha 0.5, beta* 0.1, gamma* 0.1, phi 0.95 (logit space).
-    let mut start: Vec<f64> = vec![0.0, -2.2];
-    if seasonal {
-        start.push(-2.2);
-    }
-    if damped {
-        start.push(2.0);
-    }
-    let mut simplex = vec![start.clone()];
-    for i in 0..start.len() {
-        let mut vertex = start.clone();
-        vertex[i] += 1.5;
-        simplex.push(vertex);
-    }
-    let solver = NelderMead::new(simplex).with_sd_tolerance(1e-7).ok()?;
-    let cost = SquaredError { y, period, damped };
-    let result = Executor::new(cost, solver)
-        .configure(|state| state.max_iters(MAX_ITERATIONS))
-        .run()
-        .ok()?;
-    let best = result.state().get_best_param()?.clone();
-    let params = params_from(&best, seasonal, damped);
-    let (sse, level, slope, season) = filter(y, period, params);
-    let estimated = start.len() + 2 + if seasonal { period } else { 0 };
-    let dof = (y.len().saturating_sub(estimated)).max(1) as f64;
-    Some(EtsFit {
-        params,
-        period,
-        level,
-        slope,
-        season,
-        sigma: (sse / dof).sqrt(),
-    })
-}
+/// Sample paths drawn for the intervals of multiplicative-error models.
+const PATHS: usize = 1000;
 
 impl EtsFit {
-    /// Point forecasts and their standard deviations for steps `1..=horizon` (Hyndman et al.
-    /// 2008, table 6.1, class 1: `var_h = sigma^2 (1 + sum_{j<h} c_j^2)` with
-    /// `c_j = alpha + beta * phi_j + gamma * [j mod m = 0]`).
-    pub fn forecast(&self, horizon: usize) -> Vec<(f64, f64)> {
-        let p = self.params;
+    /// Point forecasts for steps `1..=horizon`: the states carried forward with zero errors.
+    pub fn point(&self, horizon: usize) -> Vec<f64> {
+        let spec = self.spec;
         let mut out = Vec::with_capacity(horizon);
-        let mut phi_h: f64 = 0.0; // phi + phi^2 + ... + phi^h
+        let mut phi_h = 0.0;
         let mut phi_pow = 1.0;
-        let mut variance_sum: f64 = 0.0; // sum of c_j^2 for j < h
         for h in 1..=horizon {
-            phi_pow *= p.phi;
+            phi_pow *= self.params.phi;
             phi_h += phi_pow;
-            let s = if self.period > 0 {
-                self.season[(h - 1) % self.period]
-            } else {
-                0.0
-            };
-            let mean = self.level + phi_h * self.slope + s;
-            let sd = self.sigma * (1.0 + variance_sum).sqrt();
-            out.push((mean, sd));
-            // c_h, used from step h + 1 on.
-            let seasonal_hit = self.period > 0 && h % self.period == 0;
-            let c = p.alpha + p.beta * phi_h + if seasonal_hit { p.gamma } else { 0.0 };
-            variance_sum += c * c;
+            let base = self.end.level + phi_h * self.end.trend;
+            let season = || self.end.season[(h - 1) % spec.period];
+            out.push(match spec.season {
+                SeasonType::None => base,
+                SeasonType::Additive => base + season(),
+                SeasonType::Multiplicative => base * season(),
+            });
         }
         out
+    }
+
+    /// Point forecasts with the central interval of `z` standard-normal quantiles each side:
+    /// analytic for additive errors (class 1) and non-seasonal multiplicative errors (class 2,
+    /// Hyndman et al. 2008, chapter 6), from simulated sample paths otherwise.
+    pub fn forecast(&self, horizon: usize, z: f64) -> Vec<(f64, f64, f64)> {
+        let mean = self.point(horizon);
+        match (self.spec.error, self.spec.season) {
+            (ErrorType::Additive, _) => {
+                let sigma = self.sigma2.sqrt();
+                let mut sum_c2: f64 = 0.0;
+                (1..=horizon)
+                    .map(|h| {
+                        let sd = sigma * (1.0 + sum_c2).sqrt();
+                        let c = self.c(h);
+                        sum_c2 += c * c;
+                        let m = mean[h - 1];
+                        (m, m - z * sd, m + z * sd)
+                    })
+                    .collect()
+            }
+            (ErrorType::Multiplicative, SeasonType::None) => {
+                // theta_h = mu_h^2 + sigma^2 sum_{j<h} c_j^2 theta_{h-j}; var = (1+s2) theta - mu^2.
+                let s2 = self.sigma2;
+                let c: Vec<f64> = (1..horizon).map(|j| self.c(j)).collect();
+                let mut theta: Vec<f64> = Vec::with_capacity(horizon);
+                (1..=horizon)
+                    .map(|h| {
+                        let m = mean[h - 1];
+                        let carried: f64 =
+                            (1..h).map(|j| c[j - 1].powi(2) * theta[h - j - 1]).sum();
+                        theta.push(m * m + s2 * carried);
+                        let sd = ((1.0 + s2) * theta[h - 1] - m * m).max(0.0).sqrt();
+                        (m, m - z * sd, m + z * sd)
+                    })
+                    .collect()
+            }
+            (ErrorType::Multiplicative, _) => self.simulated(&mean, z),
+        }
+    }
+
+    /// The weight of step `j`'s error in the forecast `j` steps later (class 1 and 2 models).
+    fn c(&self, j: usize) -> f64 {
+        let p = self.params;
+        let phi_j = match self.spec.trend {
+            TrendType::None => 0.0,
+            TrendType::Additive => j as f64,
+            TrendType::Damped => (1..=j).map(|i| p.phi.powi(i as i32)).sum(),
+        };
+        let seasonal_hit = self.spec.seasonal() && j.is_multiple_of(self.spec.period);
+        p.alpha + p.beta * phi_j + if seasonal_hit { p.gamma } else { 0.0 }
+    }
+
+    /// Interval bounds as quantiles of sample paths with Gaussian relative errors (a fixed seed,
+    /// so the same fit always gives the same bounds).
+    fn simulated(&self, mean: &[f64], z: f64) -> Vec<(f64, f64, f64)> {
+        let horizon = mean.len();
+        let sigma = self.sigma2.sqrt();
+        let mut noise = Gaussian::new(0x5eed_5eed_1234_5678);
+        let mut paths = vec![0.0; PATHS * horizon];
+        for path in 0..PATHS {
+            let mut s = self.end.clone();
+            for h in 0..horizon {
+                let (m, base) = self.spec.one_step(&s, self.params.phi);
+                let error = sigma * noise.next();
+                paths[h * PATHS + path] = m * (1.0 + error);
+                self.spec.update(&mut s, &self.params, m, base, error);
+            }
+        }
+        let share = statrs::function::erf::erfc(z / std::f64::consts::SQRT_2) / 2.0;
+        let low = ((PATHS as f64 * share) as usize).min(PATHS - 1);
+        let high = PATHS - 1 - low;
+        paths
+            .chunks_mut(PATHS)
+            .zip(mean)
+            .map(|(step, &m)| {
+                step.sort_unstable_by(f64::total_cmp);
+                (m, step[low].min(m), step[high].max(m))
+            })
+            .collect()
+    }
+}
+
+/// Standard-normal draws (xorshift64* and Box-Muller): deterministic and dependency-free.
+struct Gaussian {
+    state: u64,
+    spare: Option<f64>,
+}
+
+impl Gaussian {
+    fn new(seed: u64) -> Gaussian {
+        Gaussian {
+            state: seed,
+            spare: None,
+        }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let bits = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
+        (bits as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn next(&mut self) -> f64 {
+        if let Some(spare) = self.spare.take() {
+            return spare;
+        }
+        let (u, v) = (self.uniform(), self.uniform());
+        let radius = (-2.0 * u.ln()).sqrt();
+        let angle = 2.0 * std::f64::consts::PI * v;
+        self.spare = Some(radius * angle.sin());
+        radius * angle.cos()
     }
 }
 
@@ -217,54 +399,124 @@ impl EtsFit {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_pure_trend_is_followed() {
-        let y: Vec<f64> = (0..60).map(|t| 10.0 + 2.0 * t as f64).collect();
-        let fit = fit(&y, 0, true).unwrap();
-        let f = fit.forecast(5);
-        // Damping bends the line down a little; the first steps stay close to it.
-        assert!((f[0].0 - 130.0).abs() < 1.0, "{f:?}");
-        assert!(f[4].0 > f[0].0);
-    }
-
-    #[test]
-    fn a_pure_season_is_repeated() {
-        let pattern = [5.0, 9.0, 2.0, 7.0];
-        let y: Vec<f64> = (0..48).map(|t| 100.0 + pattern[t % 4]).collect();
-        let fit = fit(&y, 4, true).unwrap();
-        let f = fit.forecast(8);
-        for (h, (mean, _)) in f.iter().enumerate() {
-            assert!(
-                (mean - (100.0 + pattern[(48 + h) % 4])).abs() < 0.5,
-                "{f:?}"
-            );
+    fn spec(error: ErrorType, trend: TrendType, season: SeasonType, period: usize) -> Spec {
+        Spec {
+            error,
+            trend,
+            season,
+            period,
         }
     }
 
     #[test]
-    fn uncertainty_grows_with_the_horizon() {
-        let y: Vec<f64> = (0..80)
-            .map(|t| 50.0 + (t as f64 * 0.7).sin() * 3.0 + (t % 7) as f64)
-            .collect();
-        let f = fit(&y, 7, true).unwrap().forecast(30);
-        assert!(f[29].1 > f[0].1);
-        assert!(f.iter().all(|(m, s)| m.is_finite() && *s > 0.0));
-    }
-
-    #[test]
-    fn too_short_a_series_is_refused() {
-        assert!(fit(&[1.0; 9], 4, true).is_none());
-        assert!(fit(&[1.0, 2.0], 0, false).is_none());
-    }
-
-    #[test]
-    fn an_undamped_trend_keeps_its_slope_far_out() {
-        let y: Vec<f64> = (0..60).map(|t| 10.0 + 2.0 * t as f64).collect();
-        let f = fit(&y, 0, false).unwrap().forecast(200);
+    fn the_restricted_family_has_15_seasonal_members_for_positive_data() {
+        assert_eq!(Spec::family(12, true).len(), 15);
+        assert_eq!(Spec::family(12, false).len(), 6);
+        assert_eq!(Spec::family(1, true).len(), 6);
         assert!(
-            (f[199].0 - (10.0 + 2.0 * 259.0)).abs() < 2.0,
-            "{:?}",
-            f[199]
+            Spec::family(4, true).iter().all(
+                |s| !(s.error == ErrorType::Additive && s.season == SeasonType::Multiplicative)
+            )
         );
+    }
+
+    #[test]
+    fn names_follow_the_taxonomy() {
+        let s = spec(
+            ErrorType::Multiplicative,
+            TrendType::Damped,
+            SeasonType::Multiplicative,
+            12,
+        );
+        assert_eq!(s.to_string(), "ets(M,Ad,M)(m=12)");
+        assert_eq!(s.parameter_count(), 4);
+        assert_eq!(s.state_count(), 13);
+    }
+
+    #[test]
+    fn a_season_with_zero_smoothing_repeats_exactly() {
+        let s = spec(
+            ErrorType::Additive,
+            TrendType::None,
+            SeasonType::Additive,
+            4,
+        );
+        let fit = EtsFit {
+            spec: s,
+            params: Params {
+                alpha: 0.1,
+                beta: 0.0,
+                gamma: 0.1,
+                phi: 1.0,
+            },
+            end: States {
+                level: 10.0,
+                trend: 0.0,
+                season: vec![1.0, -1.0, 2.0, -2.0],
+            },
+            sigma2: 1.0,
+            aicc: 0.0,
+        };
+        assert_eq!(fit.point(6), vec![11.0, 9.0, 12.0, 8.0, 11.0, 9.0]);
+        let f = fit.forecast(6, 1.0);
+        // Widths grow; the error of step 4 feeds the season that step 5 uses.
+        assert!(f[0].2 - f[0].1 < f[4].2 - f[4].1);
+        assert!((f[0].2 - f[0].0 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn multiplicative_recursions_track_a_proportional_season() {
+        let s = spec(
+            ErrorType::Multiplicative,
+            TrendType::None,
+            SeasonType::Multiplicative,
+            2,
+        );
+        let initial = States {
+            level: 100.0,
+            trend: 0.0,
+            season: vec![1.2, 0.8],
+        };
+        let p = Params {
+            alpha: 0.2,
+            beta: 0.0,
+            gamma: 0.1,
+            phi: 1.0,
+        };
+        let y = [120.0, 80.0, 120.0, 80.0];
+        let pass = s.filter(&p, &initial, &y).unwrap();
+        assert!(pass.sse < 1e-20);
+        assert_eq!(pass.end.season, vec![1.2, 0.8]);
+    }
+
+    #[test]
+    fn simulated_intervals_hold_their_share_and_are_reproducible() {
+        let s = spec(
+            ErrorType::Multiplicative,
+            TrendType::None,
+            SeasonType::Multiplicative,
+            2,
+        );
+        let fit = EtsFit {
+            spec: s,
+            params: Params {
+                alpha: 0.01,
+                beta: 0.0,
+                gamma: 0.01,
+                phi: 1.0,
+            },
+            end: States {
+                level: 100.0,
+                trend: 0.0,
+                season: vec![1.0, 1.0],
+            },
+            sigma2: 0.01,
+            aicc: 0.0,
+        };
+        let f = fit.forecast(1, 1.645);
+        // One step ahead the relative error is N(0, 0.1^2): 90 % within 16.45 %.
+        assert!((f[0].2 - 116.45).abs() < 2.0, "{f:?}");
+        assert!((f[0].1 - 83.55).abs() < 2.0, "{f:?}");
+        assert_eq!(f, fit.forecast(1, 1.645));
     }
 }

@@ -2,8 +2,10 @@
 //! forecast to a capacity plan. No I/O here; `crate::planner` feeds it from the history.
 //!
 //! - [`series`]: regular series from samples (gaps filled and counted) and season periods;
-//! - [`models`]: seasonal naive, drift, damped trend, damped Holt-Winters (plain and on logs);
-//! - [`ets`]: the exponential-smoothing fit (argmin's Nelder-Mead);
+//! - [`models`]: the candidates: seasonal naive, mean, drift, the ETS family, MSTL;
+//! - [`ets`]: the exponential-smoothing state-space models, their forecasts and intervals;
+//! - [`ets_fit`]: joint estimation of parameters and initial states, choice by AICc;
+//! - [`mstl`]: several seasonal periods by MSTL decomposition with ETS on the adjusted series;
 //! - [`backtest`]: rolling-origin MASE / sMAPE / interval coverage and the choice of model;
 //! - [`plan`]: exhaustion dates, headroom, recommended capacity, risk, growth what-ifs;
 //! - [`chart`]: the SVG a capacity report shows;
@@ -13,7 +15,9 @@ pub mod backtest;
 pub mod chart;
 pub mod document;
 pub mod ets;
+pub mod ets_fit;
 pub mod models;
+pub mod mstl;
 pub mod plan;
 pub mod series;
 
@@ -58,7 +62,7 @@ impl Default for ForecastOptions {
             horizon: 24,
             periods: Vec::new(),
             interval: 0.9,
-            max_origins: 4,
+            max_origins: 8,
         }
     }
 }
@@ -67,6 +71,8 @@ impl Default for ForecastOptions {
 #[derive(Debug, Clone)]
 pub struct Forecast {
     pub model: ModelKind,
+    /// The fitted model's name, with the ETS member chosen (`ets(M,Ad,M)(m=12)`).
+    pub model_name: String,
     pub interval: f64,
     pub steps: Vec<TimedStep>,
     pub accuracy: Accuracy,
@@ -152,11 +158,11 @@ pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, 
             .collect()
     };
     let season = periods.first().copied().unwrap_or(1);
-    let positive = y.iter().all(|v| *v > 0.0);
-    let mut all_candidates = ModelKind::candidates(&periods, positive);
+    let mut all_candidates = ModelKind::candidates(&periods);
     if backtest::is_intermittent(y) {
         // Occasional counts have no trend or smooth season to extrapolate: only levels.
-        all_candidates.retain(|k| matches!(k, ModelKind::SeasonalNaive { .. } | ModelKind::Mean));
+        all_candidates.retain(|k| matches!(k, ModelKind::SeasonalNaive { .. }));
+        all_candidates.push(ModelKind::Mean);
     }
     let (origins, candidates) = plan_origins(
         y.len(),
@@ -179,6 +185,8 @@ pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, 
     } else {
         f64::NEG_INFINITY
     };
+    // The model's interval, widened or narrowed by what its backtest errors showed.
+    let scale = selection.accuracy.interval_scale;
     let steps = selection
         .fitted
         .forecast(options.horizon, z)
@@ -187,12 +195,13 @@ pub fn forecast(series: &Series, options: &ForecastOptions) -> Result<Forecast, 
         .map(|(i, s)| TimedStep {
             time: series.time(y.len() + i),
             mean: s.mean.max(floor),
-            lower: s.lower.max(floor),
-            upper: s.upper.max(floor),
+            lower: (s.mean - scale * (s.mean - s.lower)).max(floor),
+            upper: (s.mean + scale * (s.upper - s.mean)).max(floor),
         })
         .collect();
     Ok(Forecast {
         model: selection.fitted.kind,
+        model_name: selection.fitted.name(),
         interval: options.interval,
         steps,
         accuracy: selection.accuracy,

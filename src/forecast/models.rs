@@ -1,9 +1,17 @@
 //! The candidate models. Each fits on a plain slice of values and forecasts a mean with a
-//! Gaussian prediction interval; the backtest chooses between them.
+//! prediction interval; the backtest chooses between them. The exponential-smoothing family is
+//! one candidate: within it the model is chosen by AICc (see [`super::ets_fit`]), so a short
+//! monthly series is not decided between a dozen variants by two or three backtest origins.
 
-use super::ets::{self, EtsFit};
+use super::ets::EtsFit;
+use super::mstl::MstlFit;
 use serde::Serialize;
 use std::fmt;
+
+/// Seasonal ETS members are fitted for seasons up to this length: each seasonal state is a
+/// parameter of the joint estimation, so longer seasons (24 hours, 168 hours, 52 weeks) go to
+/// MSTL instead, which estimates them by decomposition (as R's `ets` refuses seasons over 24).
+pub const MAX_ETS_SEASON: usize = 12;
 
 /// A forecasting method with its season length where it has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -15,16 +23,12 @@ pub enum ModelKind {
     /// The last value carried forward with the average historical slope (random walk with
     /// drift).
     Drift,
-    /// Holt's linear method with a damped trend, ETS(A,Ad,N).
-    DampedTrend,
-    /// Holt's linear method, ETS(A,A,N): the trend goes on, which is what a disk filling at a
-    /// steady rate does.
-    LinearTrend,
-    /// Additive Holt-Winters, damped ETS(A,Ad,A) or linear ETS(A,A,A).
-    HoltWinters { period: usize, damped: bool },
-    /// Holt-Winters on the logarithm of the series: multiplicative season and growth, for
-    /// positive series whose swing grows with their level.
-    LogHoltWinters { period: usize, damped: bool },
+    /// The ETS family with season `period` (1: the non-seasonal members), the member chosen by
+    /// AICc.
+    Ets { period: usize },
+    /// MSTL with one or two periods (`long` 0 for one) and an ETS model on the seasonally
+    /// adjusted series.
+    Mstl { short: usize, long: usize },
 }
 
 impl fmt::Display for ModelKind {
@@ -33,16 +37,10 @@ impl fmt::Display for ModelKind {
             ModelKind::SeasonalNaive { period } => write!(f, "seasonal_naive(m={period})"),
             ModelKind::Mean => write!(f, "mean"),
             ModelKind::Drift => write!(f, "drift"),
-            ModelKind::DampedTrend => write!(f, "damped_trend"),
-            ModelKind::LinearTrend => write!(f, "linear_trend"),
-            ModelKind::HoltWinters { period, damped } => {
-                let d = if *damped { "_damped" } else { "" };
-                write!(f, "holt_winters{d}(m={period})")
-            }
-            ModelKind::LogHoltWinters { period, damped } => {
-                let d = if *damped { "_damped" } else { "" };
-                write!(f, "holt_winters{d}_log(m={period})")
-            }
+            ModelKind::Ets { period: 1 } => write!(f, "ets"),
+            ModelKind::Ets { period } => write!(f, "ets(m={period})"),
+            ModelKind::Mstl { short, long: 0 } => write!(f, "mstl(m={short})"),
+            ModelKind::Mstl { short, long } => write!(f, "mstl(m={short},{long})"),
         }
     }
 }
@@ -53,15 +51,14 @@ impl ModelKind {
         match self {
             ModelKind::SeasonalNaive { period } => period + 2,
             ModelKind::Mean | ModelKind::Drift => 3,
-            ModelKind::DampedTrend | ModelKind::LinearTrend => 6,
-            ModelKind::HoltWinters { period, .. } | ModelKind::LogHoltWinters { period, .. } => {
-                2 * period + 2
-            }
+            ModelKind::Ets { period: 1 } => 8,
+            ModelKind::Ets { period } => 2 * period + 2,
+            ModelKind::Mstl { short, long } => 2 * short.max(long) + 2,
         }
     }
 
-    /// The candidates for a series with the given seasonal periods.
-    pub fn candidates(periods: &[usize], positive: bool) -> Vec<ModelKind> {
+    /// The candidates for a series with the given seasonal periods (the primary one first).
+    pub fn candidates(periods: &[usize]) -> Vec<ModelKind> {
         let mut out = Vec::new();
         for &period in periods {
             out.push(ModelKind::SeasonalNaive { period });
@@ -69,23 +66,32 @@ impl ModelKind {
         if periods.is_empty() {
             out.push(ModelKind::SeasonalNaive { period: 1 });
         }
-        out.push(ModelKind::Mean);
-        out.push(ModelKind::Drift);
-        out.push(ModelKind::DampedTrend);
-        out.push(ModelKind::LinearTrend);
-        for &period in periods {
-            for damped in [true, false] {
-                out.push(ModelKind::HoltWinters { period, damped });
-                if positive {
-                    out.push(ModelKind::LogHoltWinters { period, damped });
-                }
-            }
+        // A level or a straight line are their own candidates only where nothing seasonal is:
+        // on a seasonal series the ETS family holds them (ETS(A,N,N), ETS(A,A,N)) and is judged
+        // by AICc, not by a few lucky backtest origins. Occasional counts keep the mean (see
+        // `forecast`).
+        if periods.is_empty() {
+            out.push(ModelKind::Mean);
+            out.push(ModelKind::Drift);
+        }
+        // Seasons too long for ETS states (hourly, weekly data) are MSTL's alone: a
+        // non-seasonal ETS cannot compete there, and it is fitted inside MSTL anyway.
+        match periods.first() {
+            Some(&period) if period <= MAX_ETS_SEASON => out.push(ModelKind::Ets { period }),
+            Some(_) => {}
+            None => out.push(ModelKind::Ets { period: 1 }),
+        }
+        let mut sorted = periods.to_vec();
+        sorted.sort_unstable();
+        match sorted[..] {
+            [] => {}
+            [short] => out.push(ModelKind::Mstl { short, long: 0 }),
+            [short, .., long] => out.push(ModelKind::Mstl { short, long }),
         }
         out
     }
 
-    /// Fits the model on `y`; `None` when `y` is too short or unsuitable (e.g. a log model on
-    /// a series with zeros).
+    /// Fits the model on `y`; `None` when `y` is too short or unsuitable.
     pub fn fit(self, y: &[f64]) -> Option<Fitted> {
         if y.len() < self.min_len() || y.iter().any(|v| !v.is_finite()) {
             return None;
@@ -119,15 +125,10 @@ impl ModelKind {
                     n,
                 }
             }
-            ModelKind::DampedTrend => Model::Ets(ets::fit(y, 0, true)?),
-            ModelKind::LinearTrend => Model::Ets(ets::fit(y, 0, false)?),
-            ModelKind::HoltWinters { period, damped } => Model::Ets(ets::fit(y, period, damped)?),
-            ModelKind::LogHoltWinters { period, damped } => {
-                if y.iter().any(|v| *v <= 0.0) {
-                    return None;
-                }
-                let logs: Vec<f64> = y.iter().map(|v| v.ln()).collect();
-                Model::LogEts(ets::fit(&logs, period, damped)?)
+            ModelKind::Ets { period } => Model::Ets(super::ets_fit::fit_auto(y, period)?),
+            ModelKind::Mstl { short, long } => {
+                let periods: Vec<usize> = [short, long].into_iter().filter(|p| *p > 1).collect();
+                Model::Mstl(super::mstl::fit(y, &periods)?)
             }
         };
         Some(Fitted { kind: self, model })
@@ -158,7 +159,7 @@ enum Model {
         n: usize,
     },
     Ets(EtsFit),
-    LogEts(EtsFit),
+    Mstl(MstlFit),
 }
 
 /// One forecast step: the point forecast and the interval bounds.
@@ -176,7 +177,21 @@ pub struct Fitted {
     model: Model,
 }
 
+fn step((mean, lower, upper): (f64, f64, f64)) -> Step {
+    Step { mean, lower, upper }
+}
+
 impl Fitted {
+    /// The fitted model's name: the kind, and for the ETS family the member chosen
+    /// (`ets(M,Ad,M)(m=12)`, `mstl(m=24,168)+ets(A,Ad,N)`).
+    pub fn name(&self) -> String {
+        match &self.model {
+            Model::Ets(fit) => fit.spec.to_string(),
+            Model::Mstl(fit) => format!("{}+{}", self.kind, fit.adjusted.spec),
+            _ => self.kind.to_string(),
+        }
+    }
+
     /// Forecasts `horizon` steps with an interval of `z` standard deviations each side
     /// (z = 1.645 for 90 %).
     pub fn forecast(&self, horizon: usize, z: f64) -> Vec<Step> {
@@ -208,18 +223,8 @@ impl Fitted {
                     gaussian((last + slope * h, sd))
                 })
                 .collect(),
-            Model::Ets(fit) => fit.forecast(horizon).into_iter().map(gaussian).collect(),
-            // The interval bounds are quantiles, so they transform exactly; the back-transformed
-            // mean is the median of the forecast distribution.
-            Model::LogEts(fit) => fit
-                .forecast(horizon)
-                .into_iter()
-                .map(|(mean, sd)| Step {
-                    mean: mean.exp(),
-                    lower: (mean - z * sd).exp(),
-                    upper: (mean + z * sd).exp(),
-                })
-                .collect(),
+            Model::Ets(fit) => fit.forecast(horizon, z).into_iter().map(step).collect(),
+            Model::Mstl(fit) => fit.forecast(horizon, z).into_iter().map(step).collect(),
         }
     }
 }
@@ -251,14 +256,22 @@ mod tests {
     }
 
     #[test]
-    fn the_log_model_refuses_non_positive_series() {
-        let y: Vec<f64> = (0..40).map(|t| (t % 4) as f64).collect();
-        let (period, damped) = (4, true);
-        assert!(
-            ModelKind::LogHoltWinters { period, damped }
-                .fit(&y)
-                .is_none()
-        );
-        assert!(ModelKind::HoltWinters { period, damped }.fit(&y).is_some());
+    fn the_ets_family_names_the_member_it_chose() {
+        let y: Vec<f64> = (0..40).map(|t| 5.0 + (t % 4) as f64).collect();
+        let fitted = ModelKind::Ets { period: 4 }.fit(&y).unwrap();
+        assert!(fitted.name().starts_with("ets("), "{}", fitted.name());
+        assert!(fitted.name().ends_with("(m=4)"), "{}", fitted.name());
+    }
+
+    #[test]
+    fn hourly_series_get_mstl_and_no_ets_of_their_own() {
+        let kinds = ModelKind::candidates(&[24, 168]);
+        assert!(kinds.contains(&ModelKind::Mstl {
+            short: 24,
+            long: 168
+        }));
+        assert!(!kinds.iter().any(|k| matches!(k, ModelKind::Ets { .. })));
+        assert!(ModelKind::candidates(&[]).contains(&ModelKind::Ets { period: 1 }));
+        assert!(ModelKind::candidates(&[12]).contains(&ModelKind::Ets { period: 12 }));
     }
 }

@@ -17,7 +17,7 @@ pub enum Format {
 pub fn forecast_csv(
     input: &Path,
     horizon: usize,
-    season: Option<usize>,
+    season: Vec<usize>,
     interval: f64,
 ) -> anyhow::Result<ForecastDocument> {
     let text = std::fs::read_to_string(input)
@@ -27,7 +27,7 @@ pub fn forecast_csv(
     let series = Series::from_rows(&rows, step)?;
     let options = ForecastOptions {
         horizon,
-        periods: season.into_iter().collect(),
+        periods: season,
         interval,
         ..ForecastOptions::default()
     };
