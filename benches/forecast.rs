@@ -1,6 +1,8 @@
 //! Model selection speed: full selections (every candidate backtested at every origin, the
 //! winner refitted, the horizon forecast) per second on one core, for 720-point hourly series
 //! (30 days): a synthetic CPU-like series and the first 720 hours of the public `taylor` series.
+//! The candidates there are the two seasonal naives and MSTL (daily and weekly) with the ETS
+//! family on the adjusted series, backtested at up to `ForecastOptions::default().max_origins`.
 //!
 //! `cargo bench --bench forecast` (or `scripts/bench.sh forecast`). Target: at least 20 per
 //! second.
@@ -59,7 +61,7 @@ fn main() {
             1000.0 * seconds / runs as f64,
             first.candidates.len(),
             first.accuracy.origins,
-            first.model,
+            first.model_name,
             first.accuracy.mase
         );
     }

@@ -712,7 +712,7 @@ async fn forecasts_and_plans(api: std::net::SocketAddr, dir: &std::path::Path) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["model"] == forecast["model"])
+        .find(|c| c["model"] == forecast["candidate"])
         .expect("the chosen model is among the candidates");
     assert_eq!(chosen["accuracy"]["mase"], forecast["accuracy"]["mase"]);
     let (status, too_far) = get_json(

@@ -41,7 +41,10 @@ pub struct ForecastDocument {
     pub service: Option<String>,
     pub component: Option<String>,
     pub metric: Option<String>,
+    /// The fitted model, with the ETS member chosen (`ets(M,A,M)(m=12)`).
     pub model: String,
+    /// The backtest candidate it won as (`ets(m=12)`), as named in `candidates`.
+    pub candidate: String,
     pub fitted_at: String,
     pub interval: f64,
     pub points: Vec<PointDocument>,
@@ -66,6 +69,7 @@ impl ForecastDocument {
             component: key.component.clone(),
             metric: key.metric.clone(),
             model: forecast.model_name.clone(),
+            candidate: forecast.model.to_string(),
             fitted_at: format_rfc3339(fitted_at),
             interval: forecast.interval,
             points: forecast
