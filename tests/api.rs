@@ -292,3 +292,85 @@ async fn while_the_state_is_rebuilt_data_routes_answer_starting_and_liveness_hol
     let (status, _) = call(&s, "GET", "/api/v1/services", "").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+async fn raw(state: &AppState, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    let request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_console_is_served_with_a_same_origin_content_security_policy() {
+    let data = tempfile::tempdir().unwrap();
+    let s = state(data.path());
+    let (status, headers, page) = raw(&s, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(page.contains(r#"<script src="/console/app.js""#));
+    assert!(!page.contains("<script>"), "no inline script");
+    let (status, headers, _) = raw(&s, "/console/app.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let (status, ..) = raw(&s, "/console/style.css").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = raw(&s, "/console/other.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("\"error\""), "{body}");
+}
+
+#[tokio::test]
+async fn the_session_route_tells_the_console_its_role() {
+    let data = tempfile::tempdir().unwrap();
+    let s = state(data.path());
+    let (status, body) = call_as(&s, Some("viewer-token"), "GET", "/api/v1/session", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        serde_json::json!({"name": "viewer", "role": "viewer"})
+    );
+    let (status, _) = call_as(&s, None, "GET", "/api/v1/session", "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn the_console_calls_only_routes_the_router_declares() {
+    let script = include_str!("../src/api/console/app.js");
+    let declared = slacap::api::declared_routes();
+    let mut called = 0;
+    for piece in script.split('"').filter(|p| p.starts_with("/api/v1/")) {
+        // Literal prefixes such as "/api/v1/services/" are followed by an id in the script.
+        let literal = piece.split('?').next().unwrap();
+        let matches = declared.iter().any(|route| {
+            let template = route.path;
+            let fixed = template.split('{').next().unwrap();
+            template == literal
+                || (literal.starts_with(fixed) && fixed.len() > "/api/v1/".len())
+                || fixed.starts_with(literal)
+        });
+        assert!(
+            matches,
+            "the console calls {literal}, which no route declares"
+        );
+        called += 1;
+    }
+    assert!(called >= 10, "{called} API paths found in the console");
+}

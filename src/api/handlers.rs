@@ -43,7 +43,9 @@ pub async fn until_ready(
     next: axum::middleware::Next,
 ) -> Response {
     let path = request.uri().path();
-    let always = matches!(path, "/healthz" | "/livez" | "/metrics");
+    // The console's files load while starting too; its API calls then show the progress.
+    let always =
+        matches!(path, "/" | "/healthz" | "/livez" | "/metrics") || path.starts_with("/console/");
     if always || state.pipeline.startup.is_ready() {
         return next.run(request).await;
     }

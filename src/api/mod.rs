@@ -1,6 +1,7 @@
 //! The HTTP API (axum). `app(state)` builds the router, so tests can drive it without a socket.
 
 pub mod auth;
+pub mod console;
 mod error;
 pub mod evidence;
 mod forecasts;
@@ -115,9 +116,12 @@ fn routes() -> Routes {
     const REVIEWER: Access = Access::Role(Role::Reviewer);
     const ADMIN: Access = Access::Role(Role::Admin);
     Routes::new()
+        .get("/", Public, console::index)
+        .get("/console/{file}", Public, console::file)
         .get("/healthz", Public, handlers::healthz)
         .get("/livez", Public, handlers::livez)
         .get("/metrics", Public, handlers::metrics)
+        .get("/api/v1/session", VIEWER, console::session)
         .get("/api/v1/services", VIEWER, handlers::services)
         .get("/api/v1/services/{id}/sla", VIEWER, handlers::service_sla)
         .get("/api/v1/breaches", VIEWER, handlers::breaches)
