@@ -7,12 +7,15 @@ const main = () => document.getElementById("main");
 
 // ---- sign-in and API access ------------------------------------------------------------------
 
+// `#token=T` signs in and opens the overview; `#/capacity?token=T` opens that page. The
+// fragment never reaches the server, and the token is removed from the address bar at once.
 function takeTokenFromFragment() {
-  const match = location.hash.match(/^#token=([^&]+)/);
-  if (match) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
-    history.replaceState(null, "", location.pathname + "#/");
-  }
+  const match = location.hash.match(/[#?&]token=([^&]+)/);
+  if (!match) return;
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+  let rest = location.hash.replace(match[0], match[0][0] === "#" ? "#" : "").replace(/[?&]$/, "");
+  if (rest === "#" || rest === "") rest = "#/";
+  history.replaceState(null, "", location.pathname + rest);
 }
 
 function token() {
@@ -97,6 +100,14 @@ function currentMonth(asOf) {
   return (asOf || new Date().toISOString()).slice(0, 7);
 }
 
+// The month the stream's watermark is in: the default month of reports.
+async function watermarkMonth() {
+  const services = await api("/api/v1/services");
+  if (!services.length) return currentMonth(null);
+  const sla = await api("/api/v1/services/" + encodeURIComponent(services[0].id) + "/sla");
+  return currentMonth(sla.as_of);
+}
+
 // ---- session -----------------------------------------------------------------------------------
 
 let session = null;
@@ -127,31 +138,34 @@ async function overview(params) {
   const windowKind = params.get("window") || "month";
   const only = params.get("service") || "";
   const services = await api("/api/v1/services");
-  const now = new Date();
-  const month = now.toISOString().slice(0, 7);
-  const windows = {
-    month: "",
-    quarter: "quarter:" + now.getUTCFullYear() + "-Q" + (Math.floor(now.getUTCMonth() / 3) + 1),
-    rolling: "rolling:30d",
-  };
   const chosen = services.filter((s) => !only || s.id === only);
+  // Windows are named from the watermark's date (the month the figures are "as of"), not the
+  // browser's clock: a replayed or lagging stream is still shown in its own month.
+  const windowFor = (asOf) => {
+    if (windowKind === "quarter") {
+      const month = Number(asOf.slice(5, 7));
+      return "quarter:" + asOf.slice(0, 4) + "-Q" + (Math.floor((month - 1) / 3) + 1);
+    }
+    return windowKind === "rolling" ? "rolling:30d" : null;
+  };
   const details = await Promise.all(chosen.map(async (service) => {
-    const query = windows[windowKind] ? "?window=" + encodeURIComponent(windows[windowKind]) : "";
-    const [sla, breaches, burns] = await Promise.all([
-      api("/api/v1/services/" + encodeURIComponent(service.id) + "/sla" + query),
+    const base = "/api/v1/services/" + encodeURIComponent(service.id) + "/sla";
+    const [monthly, breaches, burns] = await Promise.all([
+      api(base),
       api("/api/v1/breaches?service=" + encodeURIComponent(service.id)),
       api("/api/v1/burn-rate-alerts?service=" + encodeURIComponent(service.id)),
     ]);
-    return { service, sla, breaches, burns };
+    const other = windowFor(monthly.as_of || new Date().toISOString());
+    const sla = other ? await api(base + "?window=" + encodeURIComponent(other)) : monthly;
+    return { service, sla, month: currentMonth(monthly.as_of), breaches, burns };
   }));
   const burnState = (burns, slo) => {
     const last = burns.filter((b) => b.slo === slo).pop();
     return last ? last.state : "quiet";
   };
   const rows = [];
-  for (const { service, sla, breaches, burns } of details) {
-    const slaMonth = currentMonth(sla.as_of);
-    const thisMonth = breaches.filter((b) => (b.detected_at || "").startsWith(slaMonth)).length;
+  for (const { service, sla, month, breaches, burns } of details) {
+    const thisMonth = breaches.filter((b) => (b.detected_at || "").startsWith(month)).length;
     for (const a of sla.availability) {
       const trend = (a.slo_windows || []).map((w) => w.window + " " + pct(w.attained, 2)).join(" · ");
       rows.push([
@@ -179,7 +193,8 @@ async function overview(params) {
       h("label", {}, "Service", select("service", only, [["", "every service"]].concat(services.map((s) => [s.id, s.name || s.id])))),
       h("label", {}, "Window", select("window", windowKind, [["month", "this month"], ["quarter", "this quarter"], ["rolling", "rolling 30 days"]]))),
     table(["Service", "SLO", "Target", "Attained", "Budget left", "Trend (month · quarter · 30 days)", "Burn rate", "Breaches this month"], rows),
-    h("p", { class: "muted" }, "Figures as of the stream's watermark; month " + month + " in UTC."),
+    h("p", { class: "muted" }, "Window: " + (details.length ? day(details[0].sla.window.start) + " to " + day(details[0].sla.window.end) : "–")
+      + "; figures as of the stream's watermark" + (details.length ? ", " + when(details[0].sla.as_of) : "") + " (UTC)."),
   );
 }
 
@@ -219,7 +234,7 @@ async function service(id) {
 }
 
 async function breaches() {
-  const list = await api("/api/v1/breaches");
+  const list = (await api("/api/v1/breaches")).sort((a, b) => (a.detected_at < b.detected_at ? -1 : a.detected_at > b.detected_at ? 1 : 0));
   const details = await Promise.all(list.map((b) => api("/api/v1/breaches/" + encodeURIComponent(b.id))));
   const rows = details.map((d) => [
     link("#/breach/" + encodeURIComponent(d.breach.id), d.breach.id),
@@ -314,13 +329,18 @@ async function capacity(params) {
     const exhaustion = p.exhaustion
       ? day(p.exhaustion.expected) + " (" + day(p.exhaustion.earliest) + " – " + day(p.exhaustion.latest) + ")"
       : "not within the horizon";
+    const facts = [
+      ["Risk", h("td", { class: p.risk === "critical" || p.risk === "high" ? "bad" : p.risk === "medium" ? "warn" : "ok" }, p.risk)],
+      ["Exhaustion (interval)", exhaustion],
+      ["Current", fixed(p.current) + " " + (p.unit || "") + " at " + when(p.current_at)],
+      ["Headroom", fixed(p.headroom) + " " + (p.unit || "")],
+      ["Recommended capacity", fixed(p.recommended_capacity) + " (today " + fixed(p.capacity) + ")"],
+      ["Model", p.model],
+      ["Backtest", "MASE " + fixed(p.accuracy && p.accuracy.mase, 3) + " · 90 % interval coverage " + pct(p.accuracy && p.accuracy.coverage, 0)],
+    ];
     return h("div", { class: "card" },
-      h("h2", {}, p.service + " / " + p.component + " "),
-      table(["Risk", "Exhaustion (interval)", "Headroom", "Recommended capacity", "Model", "MASE", "Coverage"], [[
-        h("td", { class: p.risk === "critical" || p.risk === "high" ? "bad" : p.risk === "medium" ? "warn" : "ok" }, p.risk),
-        exhaustion, num(fixed(p.headroom) + " " + (p.unit || "")), num(fixed(p.recommended_capacity)),
-        p.model, num(fixed(p.accuracy && p.accuracy.mase, 3)), num(pct(p.accuracy && p.accuracy.coverage, 0)),
-      ]]),
+      h("h2", {}, p.service + " / " + p.component + " (" + (p.resource || "") + ")"),
+      h("table", { class: "facts" }, h("tbody", {}, facts.map(([k, v]) => h("tr", {}, h("th", {}, k), v instanceof Node ? v : h("td", {}, v))))),
       image);
   });
   const staffingRows = [];
@@ -348,7 +368,7 @@ async function capacity(params) {
 }
 
 async function reports(params) {
-  const month = params.get("month") || new Date().toISOString().slice(0, 7);
+  const month = params.get("month") || await watermarkMonth();
   const services = await api("/api/v1/services");
   const sample = await api("/api/v1/evidence/sample?month=" + encodeURIComponent(month)).catch((e) => e);
   const packRows = services.map((s) => [
@@ -369,14 +389,25 @@ async function reports(params) {
     h("h2", {}, "Monthly service review packs"),
     table(["Service", "Download"], packRows),
     h("h2", {}, "Evidence sample"),
-    sample instanceof Error ? failure(sample) : h("pre", { id: "sample" }, JSON.stringify(sample, null, 2)),
+    sample instanceof Error ? failure(sample) : evidence(sample, month),
   );
+}
+
+function evidence(sample, month) {
+  const rows = (sample.tickets || []).map((t) => {
+    const trail = t.clock_trail || {};
+    return [trail.ticket, trail.service, trail.type, trail.priority, when(trail.created), (trail.events || []).length];
+  });
+  return h("div", { id: "sample" },
+    h("p", { class: "muted" }, rows.length + " tickets drawn from " + sample.population + " (seed " + sample.seed + "); each with its clock trail and the history rows behind it in the JSON."),
+    table(["Ticket", "Service", "Type", "Priority", "Created", "Status events"], rows),
+    h("button", { type: "button", onclick: () => download("/api/v1/evidence/sample?month=" + month, "evidence-sample-" + month + ".json") }, "Download JSON"));
 }
 
 async function sql() {
   const box = h("textarea", { id: "sql-text", spellcheck: "false" }, "SELECT service, slo, count(*) AS slices FROM availability_slices GROUP BY 1, 2 ORDER BY 1, 2");
   const output = h("div", { id: "sql-result" });
-  const month = new Date().toISOString().slice(0, 7);
+  const month = await watermarkMonth();
   const showResult = (result) => {
     output.replaceChildren(
       table(result.columns.map((c) => (typeof c === "string" ? c : c.name)), result.rows.map((row) => row.map((v) => (v === null ? "null" : String(v))))),
@@ -385,18 +416,21 @@ async function sql() {
   const run = async (promise) => {
     try { showResult(await promise); } catch (error) { output.replaceChildren(failure(error)); }
   };
+  const runBox = () => run(api("/api/v1/query", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sql: box.value, format: "json" }),
+  }));
   show(
     h("h1", {}, "SQL over the history"),
+    h("p", { class: "muted" }, "Read-only SQL over the history tables (see the README's Parquet history for their columns); the named reports come from queries/."),
     box,
     h("div", { class: "controls" },
-      h("button", { type: "button", id: "sql-run", onclick: () => run(api("/api/v1/query", {
-        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sql: box.value, format: "json" }),
-      })) }, "Run"),
+      h("button", { type: "button", id: "sql-run", onclick: runBox }, "Run"),
       ["monthly_sla_report", "breach_register"].map((name) => h("button", {
         type: "button", onclick: () => run(api("/api/v1/reports/" + name + "?month=" + month)),
       }, name))),
     output,
   );
+  await runBox();
 }
 
 // ---- routing -----------------------------------------------------------------------------------
