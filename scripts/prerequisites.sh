@@ -13,6 +13,9 @@ python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 # librdkafka's TLS and SASL/SCRAM (openssl-sys), and the test CA of the HTTPS tests.
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 command -v openssl >/dev/null || missing+=(openssl)
+# A real browser for the console's tests (headless Chromium; the driver for WebDriver use).
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "prerequisites: installing ${missing[*]}" >&2

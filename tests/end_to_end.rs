@@ -74,7 +74,7 @@ fn p1_response_reference(messages: &[Message], as_of: i64) -> (u64, u64) {
     (met, breached)
 }
 
-async fn month_scenario(broker: TestBroker, name: &str) {
+async fn month_scenario(broker: TestBroker, name: &str, browser: bool) {
     let topics = unique_topics(name);
     broker.create_topics(&topics).await;
     let data = tempfile::tempdir().expect("temp dir");
@@ -457,6 +457,9 @@ async fn month_scenario(broker: TestBroker, name: &str) {
     forecasts_and_plans(api, dir).await;
     review_trail(api, dir).await;
     evidence(api).await;
+    if browser {
+        console_in_a_browser(api).await;
+    }
 
     running.run_until(async {}).await.expect("clean shutdown");
 
@@ -658,6 +661,103 @@ async fn review_trail(api: std::net::SocketAddr, dir: &std::path::Path) {
 }
 
 /// Forecasts and capacity plans of the ingested month, through the API.
+/// The console in headless Chromium on the demo month: each page renders the API's figures, a
+/// reviewer gets the review form and a viewer does not, and no page writes to the browser's
+/// console (no script error, no Content-Security-Policy violation).
+async fn console_in_a_browser(api: std::net::SocketAddr) {
+    let (_, sla) = get_json(api, "/api/v1/services/payments/sla").await;
+    let attained = sla["availability"][0]["attained"].as_f64().unwrap();
+    let (_, plans) = get_json(api, "/api/v1/capacity/plans").await;
+    let breach = "payments:availability:month:2026-11";
+    let base = format!("http://{api}/");
+    let pages: Vec<(String, Vec<String>, Vec<&str>)> = vec![
+        (
+            format!("#token={VIEWER_TOKEN}"),
+            vec![
+                "Payments API".into(),
+                format!("{:.3} %", 100.0 * attained),
+                "viewer (viewer)".into(),
+            ],
+            vec![],
+        ),
+        (
+            format!("#/service/payments?token={VIEWER_TOKEN}"),
+            vec!["Ticket clocks".into(), "resolution".into(), "P1".into()],
+            vec![],
+        ),
+        (
+            format!("#/breaches?token={VIEWER_TOKEN}"),
+            vec![breach.into(), "Breach register".into()],
+            vec![],
+        ),
+        (
+            format!("#/breach/{breach}?token={REVIEWER_TOKEN}"),
+            vec!["review-form".into(), "slo_budget_exhausted".into()],
+            vec![],
+        ),
+        (
+            format!("#/breach/{breach}?token={VIEWER_TOKEN}"),
+            vec!["slo_budget_exhausted".into()],
+            vec!["review-form"],
+        ),
+        (
+            format!("#/capacity?token={VIEWER_TOKEN}"),
+            plans
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} / {}",
+                        p["service"].as_str().unwrap(),
+                        p["component"].as_str().unwrap()
+                    )
+                })
+                .collect(),
+            vec![],
+        ),
+        (
+            format!("#/reports?token={VIEWER_TOKEN}"),
+            vec![
+                "Monthly service review packs".into(),
+                "Download JSON".into(),
+            ],
+            vec![],
+        ),
+        (
+            format!("#/sql?token={VIEWER_TOKEN}"),
+            vec![
+                "availability_slices".into(),
+                "<td>payments</td>".into(),
+                " rows".into(),
+            ],
+            vec![],
+        ),
+    ];
+    for (fragment, present, absent) in pages {
+        let url = format!("{base}{fragment}");
+        let page = tokio::task::spawn_blocking(move || common::browser::render(&url))
+            .await
+            .unwrap();
+        assert!(page.console.is_empty(), "{fragment}: {:?}", page.console);
+        assert!(
+            !page.dom.contains("class=\"error\""),
+            "{fragment}: {}",
+            page.dom
+        );
+        for text in &present {
+            assert!(
+                page.dom.contains(text.as_str()),
+                "{fragment}: no `{text}` in {}",
+                page.dom
+            );
+        }
+        for text in absent {
+            assert!(!page.dom.contains(text), "{fragment}: `{text}` shown");
+        }
+    }
+}
+
 async fn forecasts_and_plans(api: std::net::SocketAddr, dir: &std::path::Path) {
     let (status, refit) = post_json(api, "/api/v1/forecasts/refit", "").await;
     assert_eq!(status, 200, "{refit}");
@@ -762,10 +862,10 @@ async fn forecasts_and_plans(api: std::net::SocketAddr, dir: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_month_through_the_mock_cluster() {
-    month_scenario(TestBroker::mock(), "mock-month").await;
+    month_scenario(TestBroker::mock(), "mock-month", true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_month_through_a_real_broker() {
-    month_scenario(TestBroker::real(), "real-month").await;
+    month_scenario(TestBroker::real(), "real-month", false).await;
 }

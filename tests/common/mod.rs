@@ -2,6 +2,7 @@
 //! client, and a reader for the history through DataFusion.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod certs;
 pub mod rows;
 
