@@ -734,8 +734,26 @@ async fn console_in_a_browser(api: std::net::SocketAddr) {
             vec![],
         ),
     ];
-    for (fragment, present, absent) in pages {
+    // Screenshots for the README's Console section (copied to tests/console-screenshots/).
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let names = [
+        "overview",
+        "service",
+        "breaches",
+        "breach-reviewer",
+        "breach-viewer",
+        "capacity",
+        "reports",
+        "sql",
+    ];
+    for ((fragment, present, absent), name) in pages.into_iter().zip(names) {
         let url = format!("{base}{fragment}");
+        let shot = shots.join(format!("{name}.png"));
+        let shot_url = url.clone();
+        tokio::task::spawn_blocking(move || common::browser::screenshot(&shot_url, &shot))
+            .await
+            .unwrap();
         let page = tokio::task::spawn_blocking(move || common::browser::render(&url))
             .await
             .unwrap();

@@ -47,3 +47,26 @@ pub fn render(url: &str) -> Rendered {
         console,
     }
 }
+
+/// Saves a 1440x900 screenshot of `url` (scripts run first) as a PNG at `path`.
+pub fn screenshot(url: &str, path: &std::path::Path) {
+    let binary = std::env::var("SLACAP_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let profile = tempfile::tempdir().expect("browser profile");
+    let status = Command::new(&binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1440,900",
+            "--virtual-time-budget=20000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", path.display()))
+        .arg(url)
+        .output()
+        .expect("chromium runs")
+        .status;
+    assert!(status.success() && path.exists(), "no screenshot of {url}");
+}

@@ -251,7 +251,7 @@ async function breach(id) {
   const detail = await api("/api/v1/breaches/" + encodeURIComponent(id));
   const b = detail.breach;
   const trail = detail.trail.map((e) => [
-    num(e.seq), e.status, when(e.recorded_at), e.recorded_by, e.reviewer, e.decision || "",
+    num(e.seq), e.status + (e.corrects ? " (corrects " + e.corrects + ")" : ""), when(e.recorded_at), e.recorded_by, e.reviewer, e.decision || "",
     e.root_cause || "", (e.actions || []).map((a) => a.description + " (" + a.owner + ", " + a.due + ")").join("; "),
   ]);
   const nodes = [
