@@ -459,6 +459,7 @@ async fn month_scenario(broker: TestBroker, name: &str, browser: bool) {
     evidence(api).await;
     if browser {
         console_in_a_browser(api).await;
+        review_through_the_console(api).await;
     }
 
     running.run_until(async {}).await.expect("clean shutdown");
@@ -774,6 +775,95 @@ async fn console_in_a_browser(api: std::net::SocketAddr) {
             assert!(!page.dom.contains(text), "{fragment}: `{text}` shown");
         }
     }
+}
+
+/// A reviewer records reviews by typing into the console's form in Chromium (WebDriver): a
+/// `reviewed` entry without a decision is refused with the API's reason shown on the page, an
+/// acknowledgement is recorded and appears in the trail, and the API has the same entry.
+async fn review_through_the_console(api: std::net::SocketAddr) {
+    use fantoccini::Locator;
+    let (_, list) = get_json(api, "/api/v1/breaches?service=search").await;
+    let mut open = None;
+    for b in list.as_array().unwrap() {
+        let id = b["id"].as_str().unwrap().to_string();
+        let (_, detail) = get_json(api, &format!("/api/v1/breaches/{id}")).await;
+        if detail["review_status"] == "open" {
+            open = Some(id);
+            break;
+        }
+    }
+    let id = open.expect("an open search breach");
+    let driver = common::webdriver::Driver::start().await;
+    let c = &driver.client;
+    c.goto(&format!(
+        "http://{api}/#/breach/{id}?token={REVIEWER_TOKEN}"
+    ))
+    .await
+    .unwrap();
+    let form = c
+        .wait()
+        .for_element(Locator::Id("review-form"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("[name=reviewer]"))
+        .await
+        .unwrap()
+        .send_keys("Browser Test, service manager")
+        .await
+        .unwrap();
+    form.find(Locator::Css("option[value=reviewed]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut refused = String::new();
+    for _ in 0..100 {
+        refused = c
+            .find(Locator::Id("review-message"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !refused.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused.starts_with("Not recorded (400)"), "{refused}");
+    form.find(Locator::Css("option[value=acknowledged]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = c
+        .wait()
+        .for_element(Locator::XPath(
+            "//td[text()='Browser Test, service manager']",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(row.text().await.unwrap(), "Browser Test, service manager");
+    driver.stop().await;
+    let (_, detail) = get_json(api, &format!("/api/v1/breaches/{id}")).await;
+    assert_eq!(detail["review_status"], "acknowledged", "{detail}");
+    let last = detail["trail"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reviewer"], "Browser Test, service manager");
+    assert_eq!(last["recorded_by"], "reviewer");
 }
 
 async fn forecasts_and_plans(api: std::net::SocketAddr, dir: &std::path::Path) {

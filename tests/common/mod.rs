@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod certs;
 pub mod rows;
+pub mod webdriver;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
