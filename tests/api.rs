@@ -330,8 +330,10 @@ async fn the_console_is_served_with_a_same_origin_content_security_policy() {
             .unwrap()
             .starts_with("text/javascript")
     );
-    let (status, ..) = raw(&s, "/console/style.css").await;
-    assert_eq!(status, StatusCode::OK);
+    for file in ["style.css", "charts.js"] {
+        let (status, ..) = raw(&s, &format!("/console/{file}")).await;
+        assert_eq!(status, StatusCode::OK, "{file}");
+    }
     let (status, _, body) = raw(&s, "/console/other.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("\"error\""), "{body}");

@@ -683,7 +683,14 @@ async fn console_in_a_browser(api: std::net::SocketAddr) {
         ),
         (
             format!("#/service/payments?token={VIEWER_TOKEN}"),
-            vec!["Ticket clocks".into(), "resolution".into(), "P1".into()],
+            vec![
+                "Ticket clocks".into(),
+                "resolution".into(),
+                "P1".into(),
+                "availability: attainment per day".into(),
+                "availability: error budget left".into(),
+                "<polyline".into(),
+            ],
             vec![],
         ),
         (

@@ -1,4 +1,4 @@
-//! The web console: three static files embedded in the binary and served at `/`, plus the
+//! The web console: four static files embedded in the binary and served at `/`, plus the
 //! `session` route that tells the page who its token belongs to. The page calls the same
 //! `/api/v1` routes a script does, with the token as a bearer header, so it needs no access of
 //! its own; the files themselves are public (they hold no data).
@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/app.js");
+const CHARTS: &str = include_str!("console/charts.js");
 const STYLE: &str = include_str!("console/style.css");
 
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -42,10 +43,11 @@ pub async fn index() -> Response {
     asset(INDEX, "text/html; charset=utf-8")
 }
 
-/// `GET /console/{file}`: its script and style sheet.
+/// `GET /console/{file}`: its scripts and style sheet.
 pub async fn file(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "app.js" => asset(SCRIPT, "text/javascript; charset=utf-8"),
+        "charts.js" => asset(CHARTS, "text/javascript; charset=utf-8"),
         "style.css" => asset(STYLE, "text/css; charset=utf-8"),
         _ => (
             StatusCode::NOT_FOUND,

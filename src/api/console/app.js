@@ -215,11 +215,13 @@ async function service(id) {
     t.type, t.priority, t.metric, num(t.target_seconds + " s"), num(t.count), num(t.met),
     num(t.breached, t.breached ? "bad" : ""), num(t.in_flight), num(pct(t.attainment, 1)),
   ]);
+  const charts = await availabilityCharts(id, sla, breaches).catch((error) => [failure(error)]);
   show(
     h("h1", {}, (entry.name || id) + " "),
     h("p", { class: "muted" }, "Owner " + (entry.owner || "–") + " · agreement " + JSON.stringify(entry.agreement || "–")),
     h("h2", {}, "Availability (" + day(sla.window.start) + " to " + day(sla.window.end) + ", as of " + when(sla.as_of) + ")"),
     table(["SLO", "SLI", "Target", "Attained", "Budget left", "Excluded (maintenance)", "No data"], availability),
+    h("div", { class: "cards", id: "availability-charts" }, charts),
     h("h2", {}, "Ticket clocks"),
     table(["Type", "Priority", "Clock", "Target", "Count", "Met", "Breached", "In flight", "Attainment"], tickets),
     h("h2", {}, "Breaches"),
@@ -231,6 +233,40 @@ async function service(id) {
       JSON.stringify(entry.components || []), JSON.stringify(entry.dependencies || []), JSON.stringify(entry.slos || []),
     ]]),
   );
+}
+
+// Per SLO: daily attainment (breach days and maintenance exclusions marked) and the error
+// budget burning down, from the history's availability slices over the SLA window.
+async function availabilityCharts(id, sla, breaches) {
+  const quote = (text) => "'" + String(text).replace(/'/g, "''") + "'";
+  const query = "SELECT date, slo, sli, "
+    + "sum(CASE WHEN sli = 'ratio' THEN good WHEN state = 'good' THEN CAST(slice_seconds AS DOUBLE) ELSE 0 END) AS good, "
+    + "sum(CASE WHEN sli = 'ratio' THEN total WHEN state IN ('good', 'bad') THEN CAST(slice_seconds AS DOUBLE) ELSE 0 END) AS total, "
+    + "sum(excluded_seconds) AS excluded FROM availability_slices "
+    + "WHERE service = " + quote(id) + " AND date >= " + quote(day(sla.window.start)) + " AND date < " + quote(day(sla.window.end))
+    + " GROUP BY date, slo, sli ORDER BY date";
+  const result = await api("/api/v1/query", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sql: query, format: "json" }),
+  });
+  const out = [];
+  for (const a of sla.availability) {
+    const rows = result.rows.filter((r) => r[1] === a.slo);
+    const breachDays = new Set(breaches.filter((b) => b.slo === a.slo).map((b) => day(b.detected_at)));
+    const days = rows.map((r) => ({
+      date: r[0], attained: r[4] > 0 ? r[3] / r[4] : null, excluded: r[5], breached: breachDays.has(r[0]),
+    }));
+    const windowTotal = rows.reduce((sum, r) => sum + r[4], 0);
+    const budget = (1 - a.target) * windowTotal;
+    let bad = 0;
+    const burn = rows.map((r) => {
+      bad += r[4] - r[3];
+      return { date: r[0], remaining: budget > 0 ? 1 - bad / budget : 1 };
+    });
+    out.push(h("div", { class: "card" },
+      attainmentChart(a.slo + ": attainment per day", a.target, days),
+      burnDownChart(a.slo + ": error budget left", burn)));
+  }
+  return out;
 }
 
 async function breaches() {
