@@ -818,18 +818,8 @@ async fn review_through_the_console(api: std::net::SocketAddr) {
         .send_keys("Browser Test, service manager")
         .await
         .unwrap();
-    form.find(Locator::Css("option[value=reviewed]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&form, "option[value=reviewed]").await;
+    click(&form, "button[type=submit]").await;
     let mut refused = String::new();
     for _ in 0..100 {
         refused = c
@@ -845,18 +835,8 @@ async fn review_through_the_console(api: std::net::SocketAddr) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(refused.starts_with("Not recorded (400)"), "{refused}");
-    form.find(Locator::Css("option[value=acknowledged]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    form.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&form, "option[value=acknowledged]").await;
+    click(&form, "button[type=submit]").await;
     let row = c
         .wait()
         .for_element(Locator::XPath(
@@ -871,6 +851,15 @@ async fn review_through_the_console(api: std::net::SocketAddr) {
     let last = detail["trail"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["reviewer"], "Browser Test, service manager");
     assert_eq!(last["recorded_by"], "reviewer");
+}
+
+async fn click(form: &fantoccini::elements::Element, css: &str) {
+    form.find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 async fn forecasts_and_plans(api: std::net::SocketAddr, dir: &std::path::Path) {

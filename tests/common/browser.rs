@@ -11,22 +11,30 @@ pub struct Rendered {
     pub console: Vec<String>,
 }
 
-pub fn render(url: &str) -> Rendered {
+/// Headless Chromium at 1440x900 with a fresh profile (kept alive by the returned directory),
+/// letting a page's scripts run for up to 20 s of virtual time.
+fn chromium() -> (Command, String, tempfile::TempDir) {
     let binary = std::env::var("SLACAP_CHROMIUM").unwrap_or_else(|_| "chromium".into());
     let profile = tempfile::tempdir().expect("browser profile");
-    let output = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args([
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
             "--no-first-run",
+            "--hide-scrollbars",
             "--window-size=1440,900",
             "--virtual-time-budget=20000",
-            "--enable-logging=stderr",
-            "--v=0",
         ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
+        .arg(format!("--user-data-dir={}", profile.path().display()));
+    (command, binary, profile)
+}
+
+pub fn render(url: &str) -> Rendered {
+    let (mut command, binary, _profile) = chromium();
+    let output = command
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
         .arg(url)
         .output()
         .unwrap_or_else(|e| {
@@ -50,19 +58,8 @@ pub fn render(url: &str) -> Rendered {
 
 /// Saves a 1440x900 screenshot of `url` (scripts run first) as a PNG at `path`.
 pub fn screenshot(url: &str, path: &std::path::Path) {
-    let binary = std::env::var("SLACAP_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let profile = tempfile::tempdir().expect("browser profile");
-    let status = Command::new(&binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1440,900",
-            "--virtual-time-budget=20000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let (mut command, _, _profile) = chromium();
+    let status = command
         .arg(format!("--screenshot={}", path.display()))
         .arg(url)
         .output()
