@@ -191,6 +191,15 @@ pub async fn run(
     }
     let viewer = &tokens[0].1;
     println!("e.g. curl -H 'Authorization: Bearer {viewer}' {api}/api/v1/capacity/plans");
+    // The reviewer's link opens the console with the review form (the fragment stays in the
+    // browser; the page keeps the token for the tab only).
+    if let Some((_, reviewer)) = tokens
+        .iter()
+        .find(|(role, _)| *role == crate::config::Role::Reviewer)
+    {
+        println!("\nconsole: {api}/ (sign in with a token above), or as the reviewer:");
+        println!("  {api}/#token={reviewer}");
+    }
     println!("\nslacap demo is serving {year}-{month:02} at {api}");
     println!("  {api}/api/v1/services");
     println!("  {api}/api/v1/services/payments/sla?window=month:{year}-{month:02}");
