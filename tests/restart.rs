@@ -33,7 +33,14 @@ allow_http = true
 /// Runs `slacap run` with the settings `extra` adds, kills it (SIGKILL) mid-stream, starts it
 /// again, and checks that every produced event is in the history exactly once and no breach is
 /// lost.
+/// The local and the S3 variant run one after the other: each drives a `slacap run` process,
+/// the broker and (for S3) the S3 server, which on two cores starve each other. Once, run side
+/// by side, the local variant lost breaches decided around the kill (see the README's Status):
+/// that remains to be explained, and this order does not explain it away.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn killed_and_restarted(name: &str, extra: &str) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let broker = TestBroker::real();
     let topics = unique_topics(name);
     broker.create_topics(&topics).await;
