@@ -288,12 +288,12 @@ impl EtsFit {
         match (self.spec.error, self.spec.season) {
             (ErrorType::Additive, _) => {
                 let sigma = self.sigma2.sqrt();
+                let c = self.weights(horizon);
                 let mut sum_c2: f64 = 0.0;
                 (1..=horizon)
                     .map(|h| {
                         let sd = sigma * (1.0 + sum_c2).sqrt();
-                        let c = self.c(h);
-                        sum_c2 += c * c;
+                        sum_c2 += c[h - 1] * c[h - 1];
                         let m = mean[h - 1];
                         (m, m - z * sd, m + z * sd)
                     })
@@ -302,7 +302,7 @@ impl EtsFit {
             (ErrorType::Multiplicative, SeasonType::None) => {
                 // theta_h = mu_h^2 + sigma^2 sum_{j<h} c_j^2 theta_{h-j}; var = (1+s2) theta - mu^2.
                 let s2 = self.sigma2;
-                let c: Vec<f64> = (1..horizon).map(|j| self.c(j)).collect();
+                let c = self.weights(horizon);
                 let mut theta: Vec<f64> = Vec::with_capacity(horizon);
                 (1..=horizon)
                     .map(|h| {
@@ -319,16 +319,24 @@ impl EtsFit {
         }
     }
 
-    /// The weight of step `j`'s error in the forecast `j` steps later (class 1 and 2 models).
-    fn c(&self, j: usize) -> f64 {
+    /// `c_1 ..= c_n`: the weight of a step's error in the forecast `j` steps later (class 1
+    /// and 2 models), with `phi_j = phi + ... + phi^j` summed as it goes (horizons run to
+    /// hundreds of steps, and the class-2 recursion reads every weight at every step).
+    fn weights(&self, n: usize) -> Vec<f64> {
         let p = self.params;
-        let phi_j = match self.spec.trend {
-            TrendType::None => 0.0,
-            TrendType::Additive => j as f64,
-            TrendType::Damped => (1..=j).map(|i| p.phi.powi(i as i32)).sum(),
-        };
-        let seasonal_hit = self.spec.seasonal() && j.is_multiple_of(self.spec.period);
-        p.alpha + p.beta * phi_j + if seasonal_hit { p.gamma } else { 0.0 }
+        let (mut phi_j, mut phi_pow) = (0.0, 1.0);
+        (1..=n)
+            .map(|j| {
+                phi_pow *= p.phi;
+                phi_j += phi_pow;
+                let trend = match self.spec.trend {
+                    TrendType::None => 0.0,
+                    _ => phi_j,
+                };
+                let seasonal_hit = self.spec.seasonal() && j.is_multiple_of(self.spec.period);
+                p.alpha + p.beta * trend + if seasonal_hit { p.gamma } else { 0.0 }
+            })
+            .collect()
     }
 
     /// Interval bounds as quantiles of sample paths with Gaussian relative errors (a fixed seed,
@@ -408,6 +416,32 @@ mod tests {
         }
     }
 
+    /// A fitted model without a trend: `alpha` and `gamma` equal, the end states given.
+    fn level_and_season(
+        spec: Spec,
+        smoothing: f64,
+        level: f64,
+        season: Vec<f64>,
+        sigma2: f64,
+    ) -> EtsFit {
+        EtsFit {
+            spec,
+            params: Params {
+                alpha: smoothing,
+                beta: 0.0,
+                gamma: smoothing,
+                phi: 1.0,
+            },
+            end: States {
+                level,
+                trend: 0.0,
+                season,
+            },
+            sigma2,
+            aicc: 0.0,
+        }
+    }
+
     #[test]
     fn the_restricted_family_has_15_seasonal_members_for_positive_data() {
         assert_eq!(Spec::family(12, true).len(), 15);
@@ -441,22 +475,7 @@ mod tests {
             SeasonType::Additive,
             4,
         );
-        let fit = EtsFit {
-            spec: s,
-            params: Params {
-                alpha: 0.1,
-                beta: 0.0,
-                gamma: 0.1,
-                phi: 1.0,
-            },
-            end: States {
-                level: 10.0,
-                trend: 0.0,
-                season: vec![1.0, -1.0, 2.0, -2.0],
-            },
-            sigma2: 1.0,
-            aicc: 0.0,
-        };
+        let fit = level_and_season(s, 0.1, 10.0, vec![1.0, -1.0, 2.0, -2.0], 1.0);
         assert_eq!(fit.point(6), vec![11.0, 9.0, 12.0, 8.0, 11.0, 9.0]);
         let f = fit.forecast(6, 1.0);
         // Widths grow; the error of step 4 feeds the season that step 5 uses.
@@ -497,22 +516,7 @@ mod tests {
             SeasonType::Multiplicative,
             2,
         );
-        let fit = EtsFit {
-            spec: s,
-            params: Params {
-                alpha: 0.01,
-                beta: 0.0,
-                gamma: 0.01,
-                phi: 1.0,
-            },
-            end: States {
-                level: 100.0,
-                trend: 0.0,
-                season: vec![1.0, 1.0],
-            },
-            sigma2: 0.01,
-            aicc: 0.0,
-        };
+        let fit = level_and_season(s, 0.01, 100.0, vec![1.0, 1.0], 0.01);
         let f = fit.forecast(1, 1.645);
         // One step ahead the relative error is N(0, 0.1^2): 90 % within 16.45 %.
         assert!((f[0].2 - 116.45).abs() < 2.0, "{f:?}");
