@@ -54,9 +54,10 @@ fn rebuild(
     lateness: std::time::Duration,
     watermark: Option<i64>,
     before: Option<i64>,
+    bound: Option<&crate::store::ReplayBound>,
 ) -> Result<(SlaEngine, u64, crate::sla::Findings), StoreError> {
     let (mut engine, events) =
-        state_from_history(store, catalogue, lateness, before, None, |_| {})?;
+        state_from_history(store, catalogue, lateness, before, bound, |_| {})?;
     if let Some(watermark) = watermark {
         engine.restore_watermark(watermark);
     }
@@ -114,7 +115,18 @@ pub fn state_from_history_with(
             (Some(_), None) => false,
         })
         .collect();
+    // A snapshot holds decisions up to its watermark. Events after it that lie behind that
+    // watermark arrived late and were corrected by a rebuild from an older state; replayed onto
+    // this snapshot they would update its tickets and slices but not revise what it had already
+    // decided (a breach since withdrawn would stand). Such a snapshot is passed over for an
+    // older one taken before the earliest of those events.
+    let mut earliest_after: Option<i64> = None;
     for info in candidates {
+        if let (Some(earliest), Some(w)) = (earliest_after, info.watermark)
+            && w > earliest
+        {
+            continue;
+        }
         let loading = std::time::Instant::now();
         let read = match prefetched.take() {
             Some((file, read)) if file == info => read,
@@ -145,14 +157,30 @@ pub fn state_from_history_with(
             Ok(mut engine) => {
                 let load_ms = loading.elapsed().as_millis() as u64;
                 let tailing = std::time::Instant::now();
+                let taken_at = info.watermark.or_else(|| engine.watermark());
+                let mut earliest = i64::MAX;
                 let events = crate::store::replay_tail(
                     store,
                     &checkpoint,
                     (&topics.0, &topics.1),
                     bound,
-                    |event| counted(&mut engine, event),
+                    |event| {
+                        earliest = earliest.min(event.time());
+                        counted(&mut engine, event)
+                    },
                 )?;
                 flush();
+                if let Some(w) = taken_at
+                    && earliest < w
+                {
+                    tracing::info!(
+                        snapshot = %info.path.display(),
+                        earliest_late = %crate::model::format_rfc3339(earliest),
+                        "snapshot not used: events after it lie behind its watermark (corrected late events); trying an older one"
+                    );
+                    earliest_after = Some(earliest_after.map_or(earliest, |e| e.min(earliest)));
+                    continue;
+                }
                 tracing::info!(
                     snapshot = %info.path.display(),
                     tail_events = events,
@@ -181,6 +209,7 @@ pub fn engine_from_history(config: &crate::config::Config) -> Result<SlaEngine, 
         &store,
         Arc::new(config.catalogue.clone()),
         config.settings.pipeline.allowed_lateness,
+        None,
         None,
         None,
     )?;
@@ -246,12 +275,18 @@ pub fn recompute(
     let (store, checkpoint) = HistoryStore::open_for(&config.settings)?;
     let catalogue = Arc::new(config.catalogue.clone());
     let lateness = config.settings.pipeline.allowed_lateness;
+    // Rows beyond the checkpoint (a batch whose checkpoint a crash prevented) are left to the
+    // next `run`, which consumes them again and derives their rows itself.
+    let topics = &config.settings.kafka.topics;
+    let bound =
+        crate::store::ReplayBound::from_checkpoint(&checkpoint, (&topics.metrics, &topics.tickets));
     let (_, events_replayed, mut findings) = rebuild(
         &store,
         catalogue.clone(),
         lateness,
         checkpoint.watermark,
         Some(from_day * 86_400_000_000),
+        bound.as_ref(),
     )?;
     findings.retain_from_day(from_day);
     if let Some(service) = only_service {
@@ -307,13 +342,16 @@ pub struct Correction {
 
 /// Rebuilds the SLA state from the history (which already holds the late events), compares it
 /// with `live`, and replaces the derived files from the day of the earliest late event on with
-/// the corrected rows, named `origin`. The caller swaps the returned engine in.
+/// the corrected rows, named `origin`. The caller swaps the returned engine in. `bound` is the
+/// batch's checkpoint: raw rows beyond it (a batch written before a crash but not
+/// checkpointed, not yet consumed again) are left out, as the live state has not seen them.
 pub fn correct_late_events(
     store: &HistoryStore,
     live: &SlaEngine,
     late_events: u64,
     earliest_late: i64,
     origin: &FileOrigin,
+    bound: Option<&crate::store::ReplayBound>,
 ) -> Result<Correction, StoreError> {
     let started = std::time::Instant::now();
     let catalogue = Arc::new(live.catalogue().clone());
@@ -327,6 +365,7 @@ pub fn correct_late_events(
         live.lateness(),
         Some(watermark),
         Some(first_day * 86_400_000_000),
+        bound,
     )?;
     let cause = format!(
         "{late_events} event(s) arrived behind the watermark, the earliest from {}",

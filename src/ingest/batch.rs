@@ -83,6 +83,9 @@ pub struct Processor {
     /// is beyond the checkpoint the state was restored from: such records are applied again
     /// but not appended again.
     held_by_raw: HashMap<(Arc<str>, i32), i64>,
+    /// The (metrics, tickets) topics, so a late-event correction can rebuild up to the batch's
+    /// checkpoint only (`None`: from every raw row).
+    topics: Option<(String, String)>,
 }
 
 impl Processor {
@@ -108,7 +111,15 @@ impl Processor {
             consulted: Default::default(),
             resumed_after: None,
             held_by_raw: HashMap::new(),
+            topics: None,
         }
+    }
+
+    /// Names the (metrics, tickets) topics whose offsets the checkpoint tracks: a late-event
+    /// correction then rebuilds from the raw rows up to its batch's checkpoint, leaving out
+    /// rows a crash left beyond it that are not consumed again yet (they are applied live).
+    pub fn name_topics(&mut self, metrics: String, tickets: String) {
+        self.topics = Some((metrics, tickets));
     }
 
     /// The restored SLA state holds the raw tables' rows up to `bound` only: records beyond it
@@ -260,6 +271,7 @@ impl Processor {
             store: self.store.clone(),
             engine: self.engine.clone(),
             counters: self.counters.clone(),
+            topics: self.topics.clone(),
         }
     }
 
@@ -479,6 +491,7 @@ pub struct Writer {
     store: HistoryStore,
     engine: Arc<RwLock<SlaEngine>>,
     counters: Arc<Counters>,
+    topics: Option<(String, String)>,
 }
 
 impl Writer {
@@ -532,6 +545,9 @@ impl Writer {
         // the derived rows from their day on, record what changed, and carry on with the
         // corrected state.
         if let Some(earliest) = earliest_late {
+            let bound = self.topics.as_ref().and_then(|(metrics, tickets)| {
+                crate::store::ReplayBound::from_checkpoint(&checkpoint, (metrics, tickets))
+            });
             let correction = {
                 let engine = self
                     .engine
@@ -543,6 +559,7 @@ impl Writer {
                     late,
                     earliest,
                     &FileOrigin::Batch { seq },
+                    bound.as_ref(),
                 )?
             };
             tracing::warn!(

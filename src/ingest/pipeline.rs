@@ -154,6 +154,7 @@ impl Pipeline {
         processor.bound_inputs(limits);
         processor.follow_wall_clock(limits.idle_watermark_follows_clock);
         processor.resume_after(bound.clone());
+        processor.name_topics(topics.metrics.clone(), topics.tickets.clone());
         let delivery = Delivery {
             config: config.clone(),
             producer,

@@ -26,6 +26,16 @@ pub enum Replayed<'a> {
     },
 }
 
+impl Replayed<'_> {
+    /// The event's time.
+    pub fn time(&self) -> i64 {
+        match self {
+            Replayed::Ticket { event, .. } => event.time,
+            Replayed::Sample { time, .. } => *time,
+        }
+    }
+}
+
 /// Where a start-up's replay of the raw tables stops: per stream and source partition, the
 /// checkpoint's next offset (exclusive; 0 for a partition it does not know). The raw tables
 /// may hold records beyond it (a batch whose commits landed but whose checkpoint was not
