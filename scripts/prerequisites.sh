@@ -27,5 +27,7 @@ fi
 
 # Independent readers of the Delta history in the tests (delta-rs's Python binding).
 python3 -c "import deltalake" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "deltalake==1.6.*" >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages --disable-pip-version-check "deltalake==1.6.*"
+# An independent validator of the API's OpenAPI 3.1 document (tests/api.rs).
+python3 -c "import openapi_spec_validator" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "openapi-spec-validator==0.7.*" >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages --disable-pip-version-check "openapi-spec-validator==0.7.*"
 # The S3-compatible server of the object-storage tests.
 "$(dirname "$0")/test-s3.sh" install

@@ -376,3 +376,101 @@ fn the_console_calls_only_routes_the_router_declares() {
     }
     assert!(called >= 10, "{called} API paths found in the console");
 }
+
+/// The OpenAPI document: every route the router declares is in it, with its method, its path
+/// parameters and who may call it; it validates as OpenAPI 3.1 with an independent validator
+/// (Python's `openapi-spec-validator`, installed by `scripts/prerequisites.sh`); and the
+/// router's real answers match the schemas it gives them.
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_and_validates() {
+    let data = tempfile::tempdir().unwrap();
+    let s = state(data.path());
+    let (status, doc) = call_as(&s, None, "GET", "/api/v1/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK, "public, like the probes");
+    assert!(
+        doc.get("x-undescribed").is_none(),
+        "routes without a description: {}",
+        doc["x-undescribed"]
+    );
+    let declared = slacap::api::declared_routes();
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        operations,
+        declared.len(),
+        "one operation per declared route"
+    );
+    for route in &declared {
+        let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+        assert!(
+            op.is_object(),
+            "{} {} is not in the document",
+            route.method,
+            route.path
+        );
+        let in_path: Vec<&str> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "path")
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = slacap::api::openapi::path_parameters(route.path).collect();
+        assert_eq!(in_path, expected, "{}", route.path);
+        match route.access {
+            slacap::api::Access::Public => assert_eq!(op["security"], serde_json::json!([])),
+            slacap::api::Access::Role(role) => {
+                assert_eq!(op["security"], serde_json::json!([{"bearer": []}]));
+                assert_eq!(op["x-required-role"], role.as_str(), "{}", route.path);
+            }
+        }
+    }
+
+    // Real answers, checked against the schemas the document names for them.
+    let mut samples = Vec::new();
+    for (uri, schema) in [
+        ("/api/v1/services", "Services"),
+        (
+            "/api/v1/services/payments/sla?window=month:2026-11",
+            "ServiceSla",
+        ),
+        ("/api/v1/breaches", "Breaches"),
+        ("/api/v1/reviews", "Register"),
+        ("/api/v1/session", "Session"),
+        ("/api/v1/reports/breach_register?month=2026-11", "Report"),
+    ] {
+        let (status, body) = call(&s, "GET", uri, "").await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        samples.push(serde_json::json!([schema, body]));
+    }
+    let (status, body) = call(&s, "POST", "/api/v1/query", r#"{"sql": "SELECT 1 AS one"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    samples.push(serde_json::json!(["QueryResult", body]));
+    let (status, body) = call(&s, "GET", "/api/v1/services/nope/sla", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    samples.push(serde_json::json!(["Error", body]));
+
+    let document = data.path().join("openapi.json");
+    let answers = data.path().join("answers.json");
+    std::fs::write(&document, doc.to_string()).unwrap();
+    std::fs::write(&answers, serde_json::Value::Array(samples).to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/validate_openapi.py"
+        ))
+        .arg(&document)
+        .arg(&answers)
+        .output()
+        .expect("python3 (scripts/prerequisites.sh installs the validator)");
+    assert!(
+        out.status.success(),
+        "the OpenAPI document or an answer does not validate:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

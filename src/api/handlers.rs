@@ -44,8 +44,10 @@ pub async fn until_ready(
 ) -> Response {
     let path = request.uri().path();
     // The console's files load while starting too; its API calls then show the progress.
-    let always =
-        matches!(path, "/" | "/healthz" | "/livez" | "/metrics") || path.starts_with("/console/");
+    let always = matches!(
+        path,
+        "/" | "/healthz" | "/livez" | "/metrics" | "/api/v1/openapi.json"
+    ) || path.starts_with("/console/");
     if always || state.pipeline.startup.is_ready() {
         return next.run(request).await;
     }

@@ -6,6 +6,7 @@ mod error;
 pub mod evidence;
 mod forecasts;
 mod handlers;
+pub mod openapi;
 pub mod reviews;
 mod sql;
 pub mod tls;
@@ -121,12 +122,14 @@ fn routes() -> Routes {
         .get("/healthz", Public, handlers::healthz)
         .get("/livez", Public, handlers::livez)
         .get("/metrics", Public, handlers::metrics)
+        .get("/api/v1/openapi.json", Public, openapi::serve)
         .get("/api/v1/session", VIEWER, console::session)
         .get("/api/v1/services", VIEWER, handlers::services)
         .get("/api/v1/services/{id}/sla", VIEWER, handlers::service_sla)
         .get("/api/v1/breaches", VIEWER, handlers::breaches)
         .get("/api/v1/breaches/{id}", VIEWER, reviews::breach)
         .post("/api/v1/breaches/{id}/review", REVIEWER, reviews::review)
+        .get("/api/v1/reviews", VIEWER, reviews::register)
         .get("/api/v1/reviews/verify", VIEWER, reviews::verify)
         .get("/api/v1/tickets/{id}/sla", VIEWER, handlers::ticket_sla)
         .get("/api/v1/burn-rate-alerts", VIEWER, handlers::burn_alerts)

@@ -47,16 +47,27 @@ fn detail(state: &AppState, breach: Breach) -> Result<BreachDetail, ApiError> {
         .lock()
         .map_err(|_| ApiError::internal("the review register lock is poisoned"))?
         .trail(&breach.id);
-    let status = crate::alert::register::status_of(&trail);
-    let due = breach.detected_at + crate::model::micros_of(state.config.settings.alerts.review_due);
-    Ok(BreachDetail {
-        review_status: status,
-        review_due_by: format_rfc3339(due),
-        review_overdue: status < ReviewStatus::Reviewed
-            && chrono::Utc::now().timestamp_micros() >= due,
-        trail,
+    Ok(BreachDetail::new(
         breach,
-    })
+        trail,
+        crate::model::micros_of(state.config.settings.alerts.review_due),
+        chrono::Utc::now().timestamp_micros(),
+    ))
+}
+
+impl BreachDetail {
+    /// `breach` with its `trail`, its review due `due_after` its detection, judged at `now`.
+    fn new(breach: Breach, trail: Vec<ReviewEntry>, due_after: i64, now: i64) -> BreachDetail {
+        let status = crate::alert::register::status_of(&trail);
+        let due = breach.detected_at + due_after;
+        BreachDetail {
+            review_status: status,
+            review_due_by: format_rfc3339(due),
+            review_overdue: status < ReviewStatus::Reviewed && now >= due,
+            trail,
+            breach,
+        }
+    }
 }
 
 /// `GET /api/v1/breaches/{id}`.
@@ -66,6 +77,48 @@ pub async fn breach(
 ) -> Result<Json<BreachDetail>, ApiError> {
     let breach = find_breach(&state, &id)?;
     Ok(Json(detail(&state, breach)?))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterParams {
+    service: Option<String>,
+}
+
+/// `GET /api/v1/reviews?service=`: the breach register, every breach (oldest first) with its
+/// review status, due date and trail, in one answer (the console's register page).
+pub async fn register(
+    State(state): State<AppState>,
+    params: Result<axum::extract::Query<RegisterParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<BreachDetail>>, ApiError> {
+    let axum::extract::Query(params) = params?;
+    if let Some(service) = &params.service
+        && state.config.catalogue.service(service).is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "no service `{service}` in the catalogue"
+        )));
+    }
+    let breaches = state
+        .pipeline
+        .engine
+        .read()
+        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?
+        .breaches(params.service.as_deref(), None);
+    let register = state
+        .reviews
+        .lock()
+        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
+    let due_after = crate::model::micros_of(state.config.settings.alerts.review_due);
+    let now = chrono::Utc::now().timestamp_micros();
+    let details = breaches
+        .into_iter()
+        .map(|breach| {
+            let trail = register.trail(&breach.id);
+            BreachDetail::new(breach, trail, due_after, now)
+        })
+        .collect();
+    Ok(Json(details))
 }
 
 /// `POST /api/v1/breaches/{id}/review`: appends an entry to the breach's trail (201), or says

@@ -130,6 +130,8 @@ pub struct PlanDocument {
     /// When `current` was observed (the last step of the series).
     pub current_at: String,
     pub model: String,
+    /// The backtest candidate the model won as, as named in `candidates`.
+    pub candidate: String,
     pub exhaustion: Option<ExhaustionDocument>,
     pub headroom: f64,
     pub recommended_capacity: f64,
@@ -137,6 +139,10 @@ pub struct PlanDocument {
     /// The end of the planning horizon the plan looks over.
     pub horizon_end: String,
     pub accuracy: Accuracy,
+    /// Seasonal naive's backtest on the same origins: the bar the model cleared.
+    pub benchmark: Option<BenchmarkDocument>,
+    /// Every candidate's backtest, the forecast accuracy behind the choice.
+    pub candidates: Vec<CandidateScore>,
     pub fitted_at: String,
     pub growth: Option<GrowthDocument>,
 }

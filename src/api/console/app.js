@@ -270,8 +270,8 @@ async function availabilityCharts(id, sla, breaches) {
 }
 
 async function breaches() {
-  const list = (await api("/api/v1/breaches")).sort((a, b) => (a.detected_at < b.detected_at ? -1 : a.detected_at > b.detected_at ? 1 : 0));
-  const details = await Promise.all(list.map((b) => api("/api/v1/breaches/" + encodeURIComponent(b.id))));
+  // One request: every breach with its review status, due date and trail.
+  const details = (await api("/api/v1/reviews")).sort((a, b) => (a.breach.detected_at < b.breach.detected_at ? -1 : a.breach.detected_at > b.breach.detected_at ? 1 : 0));
   const rows = details.map((d) => [
     link("#/breach/" + encodeURIComponent(d.breach.id), d.breach.id),
     d.breach.service, d.breach.kind, when(d.breach.detected_at),
@@ -279,7 +279,7 @@ async function breaches() {
     h("td", { class: d.review_overdue ? "bad" : "" }, when(d.review_due_by) + (d.review_overdue ? " (overdue)" : "")),
   ]);
   show(h("h1", {}, "Breach register"),
-    h("p", { class: "muted" }, list.length + " breaches, oldest first."),
+    h("p", { class: "muted" }, details.length + " breaches, oldest first."),
     table(["Breach", "Service", "Kind", "Detected", "Review", "Review due"], rows));
 }
 
@@ -346,6 +346,25 @@ function reviewForm(id) {
   return form;
 }
 
+// The forecast accuracy behind a plan: every candidate's backtest (MASE below 1 beats seasonal
+// naive's in-sample error; coverage of the nominal 90 % interval), the chosen one marked.
+function candidateTable(p) {
+  const rows = (p.candidates || []).map((c) => {
+    const a = c.accuracy;
+    const chosen = c.model === p.candidate;
+    return [
+      h("td", { class: chosen ? "ok" : "" }, c.model + (chosen ? " (chosen)" : "")),
+      num(a ? fixed(a.mase, 3) : "not fitted"), num(a ? fixed(a.rmsse, 3) : ""), num(a ? pct(a.coverage, 0) : ""),
+    ];
+  });
+  if (p.benchmark) {
+    rows.push([h("td", {}, "seasonal naive (benchmark)"), num(fixed(p.benchmark.mase, 3)), num(fixed(p.benchmark.rmsse, 3)), num(pct(p.benchmark.coverage, 0))]);
+  }
+  return h("details", { class: "candidates", open: true },
+    h("summary", {}, "Forecast accuracy: " + rows.length + " models backtested over " + (p.accuracy ? p.accuracy.origins : "?") + " origins"),
+    table(["Model", "MASE", "RMSSE", "90 % coverage"], rows));
+}
+
 async function capacity(params) {
   const growth = params.get("growth") || "";
   const from = params.get("from") || "";
@@ -377,7 +396,8 @@ async function capacity(params) {
     return h("div", { class: "card" },
       h("h2", {}, p.service + " / " + p.component + " (" + (p.resource || "") + ")"),
       h("table", { class: "facts" }, h("tbody", {}, facts.map(([k, v]) => h("tr", {}, h("th", {}, k), v instanceof Node ? v : h("td", {}, v))))),
-      image);
+      image,
+      candidateTable(p));
   });
   const staffingRows = [];
   for (const s of staffing) {
@@ -481,7 +501,24 @@ const PAGES = [
   [/^(#\/?)?(\?.*)?$/, (m, p) => overview(p), "#/"],
 ];
 
+// How long the page took: from the navigation's start for the first page, from the hash change
+// after that, to its figures on screen (charts stream in afterwards). Kept on the root element
+// (`data-render-ms`, `data-rendered` = the page's hash) for the browser tests' timings.
+let firstRender = true;
+
 async function render() {
+  const started = firstRender ? 0 : performance.now();
+  firstRender = false;
+  delete document.documentElement.dataset.rendered;
+  try {
+    await renderPage();
+  } finally {
+    document.documentElement.dataset.renderMs = String(Math.round(performance.now() - started));
+    document.documentElement.dataset.rendered = location.hash || "#/";
+  }
+}
+
+async function renderPage() {
   takeTokenFromFragment();
   if (!token()) return signIn();
   if (!session) {
