@@ -737,13 +737,25 @@ async fn console_in_a_browser(api: std::net::SocketAddr) {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|p| {
-                    format!(
-                        "{} / {}",
-                        p["service"].as_str().unwrap(),
-                        p["component"].as_str().unwrap()
-                    )
+                .flat_map(|p| {
+                    // Each plan, and the backtest of the candidate it chose, to the digit.
+                    let chosen = p["candidates"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|c| c["model"] == p["candidate"])
+                        .expect("the chosen candidate is listed");
+                    [
+                        format!(
+                            "{} / {}",
+                            p["service"].as_str().unwrap(),
+                            p["component"].as_str().unwrap()
+                        ),
+                        format!("{} (chosen)", p["candidate"].as_str().unwrap()),
+                        format!("{:.3}", chosen["accuracy"]["mase"].as_f64().unwrap()),
+                    ]
                 })
+                .chain(["seasonal naive (benchmark)".to_string()])
                 .collect(),
             vec![],
         ),
