@@ -272,14 +272,20 @@ pub fn recompute(
             crate::store::LockError::Store(error) => error,
             held => StoreError::InUse(held.to_string()),
         })?;
+    let lost = crate::store::checkpoint_lost(
+        &config.settings.data_dir,
+        &config.settings.history_location(),
+    )?;
     let (store, checkpoint) = HistoryStore::open_for(&config.settings)?;
     let catalogue = Arc::new(config.catalogue.clone());
     let lateness = config.settings.pipeline.allowed_lateness;
     // Rows beyond the checkpoint (a batch whose checkpoint a crash prevented) are left to the
-    // next `run`, which consumes them again and derives their rows itself.
+    // next `run`, which consumes them again and derives their rows itself. Without a
+    // checkpoint file, the raw tables are taken whole (their `txn` say what they hold).
     let topics = &config.settings.kafka.topics;
     let bound =
-        crate::store::ReplayBound::from_checkpoint(&checkpoint, (&topics.metrics, &topics.tickets));
+        crate::store::ReplayBound::from_checkpoint(&checkpoint, (&topics.metrics, &topics.tickets))
+            .filter(|_| !lost);
     let (_, events_replayed, mut findings) = rebuild(
         &store,
         catalogue.clone(),

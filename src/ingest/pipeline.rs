@@ -153,8 +153,13 @@ impl Pipeline {
         let limits = &config.settings.pipeline;
         processor.bound_inputs(limits);
         processor.follow_wall_clock(limits.idle_watermark_follows_clock);
+        // Late-event corrections rebuild up to each batch's checkpoint only when the checkpoint
+        // knows every partition the raw tables hold, as the restore's bound does; otherwise
+        // (a lost checkpoint file, a reset log generation) from every raw row.
+        if bound.is_some() {
+            processor.name_topics(topics.metrics.clone(), topics.tickets.clone());
+        }
         processor.resume_after(bound.clone());
-        processor.name_topics(topics.metrics.clone(), topics.tickets.clone());
         let delivery = Delivery {
             config: config.clone(),
             producer,
