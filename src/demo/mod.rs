@@ -210,6 +210,7 @@ pub async fn run(
     println!("  {api}/api/v1/burn-rate-alerts?service=payments");
     println!("  {api}/api/v1/catalogue/drift");
     println!("  {api}/api/v1/breaches");
+    println!("  {api}/api/v1/reviews");
     println!("  {api}/api/v1/reports/monthly_sla_report?month={year}-{month:02}");
     println!(
         "  curl -s {api}/api/v1/query -H 'Authorization: Bearer {viewer}' -H 'content-type: application/json' -d '{{\"sql\":\"SELECT service, count(*) FROM metrics GROUP BY service\"}}'"
@@ -228,6 +229,7 @@ pub async fn run(
     println!("  {api}/api/v1/problems/candidates");
     println!("  {api}/api/v1/breaches/payments:availability:month:{year}-{month:02}");
     println!("  {api}/metrics");
+    println!("  {api}/api/v1/openapi.json (every route, OpenAPI 3.1; no token needed)");
     println!("Parquet history in {}", args.data_dir.display());
     if args.exit_when_ingested {
         running.run_until(async {}).await?;
