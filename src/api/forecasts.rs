@@ -290,13 +290,7 @@ pub async fn staffing(
     params: Result<Query<StaffingParams>, QueryRejection>,
 ) -> Result<Json<Vec<StaffingDocument>>, ApiError> {
     let Query(params) = params?;
-    if let Some(s) = params.service.as_deref()
-        && state.config.catalogue.service(s).is_none()
-    {
-        return Err(ApiError::not_found(format!(
-            "no service `{s}` in the catalogue"
-        )));
-    }
+    state.known_service(params.service.as_deref())?;
     let book = fitted(&state)?;
     let out = book
         .entries

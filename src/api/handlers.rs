@@ -250,13 +250,7 @@ pub async fn burn_alerts(
     params: Result<Query<ServiceParam>, QueryRejection>,
 ) -> Result<Json<Vec<crate::sla::burn::BurnAlert>>, ApiError> {
     let Query(params) = params?;
-    if let Some(service) = &params.service
-        && state.config.catalogue.service(service).is_none()
-    {
-        return Err(ApiError::not_found(format!(
-            "no service `{service}` in the catalogue"
-        )));
-    }
+    state.known_service(params.service.as_deref())?;
     Ok(Json(engine(&state).burn_alerts(params.service.as_deref())))
 }
 
@@ -290,13 +284,7 @@ pub async fn breaches(
     params: Result<Query<BreachParams>, QueryRejection>,
 ) -> Result<Json<Vec<Breach>>, ApiError> {
     let Query(params) = params?;
-    if let Some(service) = &params.service
-        && state.config.catalogue.service(service).is_none()
-    {
-        return Err(ApiError::not_found(format!(
-            "no service `{service}` in the catalogue"
-        )));
-    }
+    state.known_service(params.service.as_deref())?;
     let since = match params.since.as_deref() {
         None => None,
         Some(text) => Some(parse_rfc3339(text).ok_or_else(|| {

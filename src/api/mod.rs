@@ -37,6 +37,18 @@ pub struct AppState {
     pub queries: crate::store::UserQueries,
 }
 
+impl AppState {
+    /// A `service` filter must name a catalogue service (404 otherwise); none is fine.
+    pub(crate) fn known_service(&self, service: Option<&str>) -> Result<(), ApiError> {
+        match service {
+            Some(id) if self.config.catalogue.service(id).is_none() => Err(ApiError::not_found(
+                format!("no service `{id}` in the catalogue"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Request bodies larger than this are refused with 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Requests slower than this are answered with 408.

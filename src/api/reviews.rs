@@ -92,13 +92,7 @@ pub async fn register(
     params: Result<axum::extract::Query<RegisterParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<BreachDetail>>, ApiError> {
     let axum::extract::Query(params) = params?;
-    if let Some(service) = &params.service
-        && state.config.catalogue.service(service).is_none()
-    {
-        return Err(ApiError::not_found(format!(
-            "no service `{service}` in the catalogue"
-        )));
-    }
+    state.known_service(params.service.as_deref())?;
     let breaches = state
         .pipeline
         .engine

@@ -30,3 +30,35 @@ pub fn write_atomically(
 pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
+
+/// fsyncs `files` and the folders that hold them (a new `date=` folder's entry, a new file's
+/// name), on a blocking thread.
+pub(super) async fn sync_files(files: Vec<PathBuf>) -> Result<(), StoreError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        let mut folders = std::collections::BTreeSet::new();
+        for file in &files {
+            std::fs::File::open(file)
+                .and_then(|f| f.sync_all())
+                .map_err(io(file))?;
+            if let Some(folder) = file.parent() {
+                folders.insert(folder.to_path_buf());
+                // A new `date=` folder is itself an entry of the table's folder.
+                if let Some(table) = folder.parent() {
+                    folders.insert(table.to_path_buf());
+                }
+            }
+        }
+        for folder in folders {
+            sync_dir(&folder)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|panic| StoreError::Io {
+        path: PathBuf::new(),
+        source: std::io::Error::other(panic),
+    })?
+}

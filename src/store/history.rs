@@ -501,7 +501,7 @@ impl HistoryStore {
                     )
                 })
                 .collect();
-            sync_files(files).await?;
+            super::durable::sync_files(files).await?;
         }
         actions.extend(adds.into_iter().map(Action::Add));
         let txns: Vec<(String, i64)> = txns.into_iter().collect();
@@ -514,7 +514,7 @@ impl HistoryStore {
             delta::commit(table, delta, actions, delta::write_operation(replacing)).await?;
         if let Some(dir) = &local_table {
             let log = dir.join("_delta_log").join(format!("{version:020}.json"));
-            sync_files(vec![log]).await?;
+            super::durable::sync_files(vec![log]).await?;
         }
         self.fences
             .lock()
@@ -526,38 +526,6 @@ impl HistoryStore {
     pub fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         checkpoint::save(&self.data_dir, checkpoint)
     }
-}
-
-/// fsyncs `files` and the folders that hold them (a new `date=` folder's entry, a new file's
-/// name), on a blocking thread.
-async fn sync_files(files: Vec<PathBuf>) -> Result<(), StoreError> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    tokio::task::spawn_blocking(move || {
-        let mut folders = std::collections::BTreeSet::new();
-        for file in &files {
-            std::fs::File::open(file)
-                .and_then(|f| f.sync_all())
-                .map_err(super::error::io(file))?;
-            if let Some(folder) = file.parent() {
-                folders.insert(folder.to_path_buf());
-                // A new `date=` folder is itself an entry of the table's folder.
-                if let Some(table) = folder.parent() {
-                    folders.insert(table.to_path_buf());
-                }
-            }
-        }
-        for folder in folders {
-            super::durable::sync_dir(&folder)?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|panic| StoreError::Io {
-        path: PathBuf::new(),
-        source: std::io::Error::other(panic),
-    })?
 }
 
 /// The rows of `batch` whose `service` is not `service`.
