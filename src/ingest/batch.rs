@@ -86,7 +86,14 @@ pub struct Processor {
     /// The (metrics, tickets) topics, so a late-event correction can rebuild up to the batch's
     /// checkpoint only (`None`: from every raw row).
     topics: Option<(String, String)>,
+    /// Each Kafka partition's log end from the consumer's fetch statistics: a partition whose
+    /// log end is beyond what was applied is lagging, not idle, however long it was silent.
+    log_ends: Option<super::kafka::HighWatermarks>,
 }
+
+/// A lagging partition silent for this many idle timeouts goes idle all the same: its log end
+/// may count records it will never deliver (aborted transactions under `read_committed`).
+const LAGGING_IDLE_FACTOR: u32 = 4;
 
 impl Processor {
     pub fn new(
@@ -112,7 +119,44 @@ impl Processor {
             resumed_after: None,
             held_by_raw: HashMap::new(),
             topics: None,
+            log_ends: None,
         }
+    }
+
+    /// Reads the partitions' log ends from `marks` (the consumer's fetch statistics), so that
+    /// a partition with records still to deliver is not taken for idle. During a catch-up the
+    /// consumer serves some partitions' backlogs seconds before others'; a starved partition
+    /// taken for idle let the watermark run ahead of it and turned its records into late
+    /// events, each a correction that rebuilds the state from the history.
+    pub fn follow_log_ends(&mut self, marks: super::kafka::HighWatermarks) {
+        self.log_ends = Some(marks);
+    }
+
+    /// The assigned partitions whose log end is beyond the next offset to apply. One offset
+    /// of slack: a transactional producer's commit marker takes an offset no record fills.
+    fn lagging_sources(&self) -> std::collections::HashSet<Source> {
+        let (Some(marks), Some((assignment, metrics_topic))) = (&self.log_ends, &self.assignment)
+        else {
+            return Default::default();
+        };
+        let marks = marks.lock().unwrap_or_else(|p| p.into_inner());
+        let owned = assignment.lock().unwrap_or_else(|p| p.into_inner());
+        owned
+            .iter()
+            .filter(|(topic, partition)| {
+                marks
+                    .get(&(topic.clone(), *partition))
+                    .is_some_and(|(end, _)| *end > self.next_offset(topic, *partition) + 1)
+            })
+            .map(|(topic, partition)| Source {
+                stream: if topic == metrics_topic {
+                    StreamKind::Metrics
+                } else {
+                    StreamKind::Tickets
+                },
+                partition: *partition,
+            })
+            .collect()
     }
 
     /// Names the (metrics, tickets) topics whose offsets the checkpoint tracks: a late-event
@@ -365,6 +409,7 @@ impl Processor {
             }
         }
         let decoded_at = Instant::now();
+        let lagging = self.lagging_sources();
         let decoded: usize = metrics.values().map(Vec::len).sum::<usize>()
             + tickets.values().map(Vec::len).sum::<usize>();
         add(&self.counters.events_decoded_total, decoded as u64);
@@ -403,7 +448,13 @@ impl Processor {
                 }
             }
             for (source, seen) in &self.last_seen {
-                engine.set_idle(*source, arrived.duration_since(*seen) > self.idle_after);
+                let silent = arrived.duration_since(*seen);
+                let limit = if lagging.contains(source) {
+                    self.idle_after * LAGGING_IDLE_FACTOR
+                } else {
+                    self.idle_after
+                };
+                engine.set_idle(*source, silent > limit);
             }
             if self.follow_wall_clock {
                 engine.set_wall_clock(chrono::Utc::now().timestamp_micros());
@@ -576,10 +627,13 @@ impl Writer {
                 correction.new_breaches.len() as u64,
             );
             findings.breaches.extend(correction.new_breaches);
-            *self
+            let mut engine = self
                 .engine
                 .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = correction.engine;
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut corrected = correction.engine;
+            corrected.carry_over_from(&engine);
+            *engine = corrected;
         }
 
         checkpoint.versions = self.store.versions(&crate::store::DERIVED)?;

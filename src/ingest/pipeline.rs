@@ -128,11 +128,12 @@ impl Pipeline {
         )
         .filter(|_| !lost);
         let assignment = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log_ends: super::kafka::HighWatermarks = Default::default();
         let context = IngestContext {
             assigned: handles.assigned.clone(),
             counters: handles.counters.clone(),
             assignment: assignment.clone(),
-            high_watermarks: Default::default(),
+            high_watermarks: log_ends.clone(),
         };
         let consumer: StreamConsumer<IngestContext> =
             consumer_config(&config.settings.kafka).create_with_context(context)?;
@@ -150,6 +151,7 @@ impl Pipeline {
             idle_after,
         );
         processor.follow_assignment(assignment, config.settings.kafka.topics.metrics.clone());
+        processor.follow_log_ends(log_ends);
         let limits = &config.settings.pipeline;
         processor.bound_inputs(limits);
         processor.follow_wall_clock(limits.idle_watermark_follows_clock);

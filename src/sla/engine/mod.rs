@@ -499,6 +499,13 @@ impl SlaEngine {
         entry.1 = watermark.or(entry.1);
     }
 
+    /// Takes over what the history cannot rebuild from `previous`, the state this one replaces
+    /// after a late-event correction: the dead-lettered records of services the catalogue does
+    /// not know (they never reach the raw tables).
+    pub fn carry_over_from(&mut self, previous: &SlaEngine) {
+        self.unknown_services = previous.unknown_services.clone();
+    }
+
     pub fn apply_metric(&mut self, m: &MetricEvent, source: Source) {
         self.note_seen(&m.service, m.component.as_deref(), m.time);
         self.apply_sample(&m.service, &m.metric, m.time, m.value, source);
