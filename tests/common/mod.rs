@@ -255,6 +255,27 @@ pub fn read_topic(
     expected: usize,
     limit: Duration,
 ) -> Vec<TopicMessage> {
+    read_topic_until(brokers, topic, expected, limit, None)
+}
+
+/// Every message of partition 0 of `topic`, read until none has come for `quiet` (or `limit`
+/// has passed): for topics whose exact count a test cannot know in advance.
+pub fn read_topic_until_quiet(
+    brokers: &str,
+    topic: &str,
+    quiet: Duration,
+    limit: Duration,
+) -> Vec<TopicMessage> {
+    read_topic_until(brokers, topic, usize::MAX, limit, Some(quiet))
+}
+
+fn read_topic_until(
+    brokers: &str,
+    topic: &str,
+    expected: usize,
+    limit: Duration,
+    quiet: Option<Duration>,
+) -> Vec<TopicMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("reader-{topic}"))
@@ -268,9 +289,14 @@ pub fn read_topic(
         .expect("partition");
     consumer.assign(&tpl).expect("assign");
     let start = Instant::now();
+    let mut last = Instant::now();
     let mut out = Vec::new();
-    while out.len() < expected && start.elapsed() < limit {
+    while out.len() < expected
+        && start.elapsed() < limit
+        && quiet.is_none_or(|q| last.elapsed() < q)
+    {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            last = Instant::now();
             let headers = m
                 .headers()
                 .map(|h| {
