@@ -148,14 +148,7 @@ impl Processor {
                     .get(&(topic.clone(), *partition))
                     .is_some_and(|(end, _)| *end > self.next_offset(topic, *partition) + 1)
             })
-            .map(|(topic, partition)| Source {
-                stream: if topic == metrics_topic {
-                    StreamKind::Metrics
-                } else {
-                    StreamKind::Tickets
-                },
-                partition: *partition,
-            })
+            .map(|(topic, partition)| source_of(metrics_topic, topic, *partition))
             .collect()
     }
 
@@ -198,17 +191,10 @@ impl Processor {
         let Some((assignment, metrics_topic)) = &self.assignment else {
             return Vec::new();
         };
-        let owned = assignment.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let owned = assignment.lock().unwrap_or_else(|p| p.into_inner());
         owned
-            .into_iter()
-            .map(|(topic, partition)| Source {
-                stream: if &topic == metrics_topic {
-                    StreamKind::Metrics
-                } else {
-                    StreamKind::Tickets
-                },
-                partition,
-            })
+            .iter()
+            .map(|(topic, partition)| source_of(metrics_topic, topic, *partition))
             .collect()
     }
 
@@ -656,6 +642,16 @@ impl Writer {
             records,
         })
     }
+}
+
+/// The source a Kafka partition feeds: the metrics topic's or the tickets topic's.
+fn source_of(metrics_topic: &str, topic: &str, partition: i32) -> Source {
+    let stream = if topic == metrics_topic {
+        StreamKind::Metrics
+    } else {
+        StreamKind::Tickets
+    };
+    Source { stream, partition }
 }
 
 fn source_origin(
