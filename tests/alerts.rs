@@ -145,9 +145,26 @@ secret = "{SECRET}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Let a full round of the periodic checks pass (overdue reviews, problem candidates,
-    // capacity exhaustion after the restart's refit), and their alerts drain too.
-    tokio::time::sleep(Duration::from_secs(17)).await;
+    // Let the periodic checks raise theirs (overdue reviews, problem candidates, capacity
+    // exhaustion after the restart's refit, which a slow machine takes a while over), then let
+    // their alerts drain too. Missing kinds fail below.
+    let periodic = [
+        "review-overdue:",
+        "problem-candidate:",
+        "capacity-exhaustion:",
+    ];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        let seen = got.lock().unwrap().clone();
+        if periodic
+            .iter()
+            .all(|kind| seen.iter().any(|(key, _, _)| key.contains(kind)))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let start = Instant::now();
     while pending(&data) > 0 {
         assert!(
