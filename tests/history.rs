@@ -611,3 +611,84 @@ fn a_ticket_rebuilt_from_the_history_reports_what_the_live_state_did() {
         .is_none()
     );
 }
+
+/// Batch commits do not clean the log up (delta-rs would list the whole `_delta_log` on every
+/// commit, and reload the table's state whenever it deleted something); the maintenance round
+/// does, once per round: commit files older than the log's retention (an hour) that a
+/// checkpoint supersedes go, and the table reads the same afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_log_files_are_cleaned_up_by_maintenance_not_by_each_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = HistoryStore::open(dir.path()).unwrap();
+    let writer = store.clone();
+    // 101 batch commits after the table's creation: a checkpoint at version 99.
+    tokio::task::spawn_blocking(move || append_small_batches(&writer, 101, 1))
+        .await
+        .unwrap();
+    let log = store.table_dir(Table::Metrics).join("_delta_log");
+    let commit_files = || {
+        std::fs::read_dir(&log)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count()
+    };
+    assert!(
+        log.join("00000000000000000099.checkpoint.parquet").exists(),
+        "the every-100-commits checkpoint is still written with the commit"
+    );
+    assert_eq!(commit_files(), 102);
+    // Two hours old: past the log's retention.
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for entry in std::fs::read_dir(&log).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "json") {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(two_hours_ago)
+                .unwrap();
+        }
+    }
+
+    let writer = store.clone();
+    tokio::task::spawn_blocking(move || {
+        append(&writer, &[sample(101, 0)], 101, 101);
+    })
+    .await
+    .unwrap();
+    assert_eq!(commit_files(), 103, "a batch commit deletes nothing");
+
+    let maintainer = store.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        maintainer
+            .maintain(&MaintenancePolicy::default(), i64::MIN / 2, i64::MIN / 2)
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    // The round's own checkpoint (version 102) supersedes every expired commit file before it.
+    assert!(
+        report.log_files_removed >= 99,
+        "{} expired log files removed",
+        report.log_files_removed
+    );
+    assert!(
+        commit_files() < 103 - 98,
+        "{} commit files left",
+        commit_files()
+    );
+    assert!(
+        log.join("00000000000000000102.json").exists(),
+        "the newest stays"
+    );
+    assert_eq!(count_and_sum(&store).await.0, 102);
+    let reopened = HistoryStore::reader_at(dir.path(), store.location().clone());
+    assert_eq!(count_and_sum(&reopened).await.0, 102, "a fresh reader too");
+}
