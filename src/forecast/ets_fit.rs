@@ -189,9 +189,63 @@ fn initial_states(spec: &Spec, y: &[f64]) -> States {
     }
 }
 
+/// Most fresh simplexes after the first run (five reached every optimum the thirty of a trial
+/// on six public monthly series did, to within 0.6 of the criterion).
+const MAX_RESTARTS: usize = 5;
+/// A restart that lowers the criterion (-2 log-likelihood) by less than this ends the search:
+/// AICc cannot tell such fits apart.
+const RESTART_GAIN: f64 = 0.05;
+
+/// Nelder-Mead from `x0` with a simplex of `steps`, restarted from its best point with a fresh
+/// simplex of the same steps up to `restarts` times while that lowers the criterion: a simplex
+/// that has collapsed along some directions stops short of the optimum, and a fresh one
+/// around the same point is the standard remedy (Nelder and Mead 1965; R's `optim` users
+/// restart it for the same reason).
+fn minimise(
+    layout: &Layout,
+    y: &[f64],
+    x0: Vec<f64>,
+    steps: &[f64],
+    restarts: usize,
+) -> Option<Vec<f64>> {
+    let dimension = x0.len();
+    let mut best = x0;
+    let mut best_cost = f64::MAX;
+    for _ in 0..=restarts {
+        let mut simplex = vec![best.clone()];
+        for (i, step) in steps.iter().enumerate() {
+            let mut vertex = best.clone();
+            vertex[i] += step;
+            simplex.push(vertex);
+        }
+        // The criterion is `n ln(SSE / n)`: a spread of 1e-4 across the simplex is a relative
+        // change in SSE of 1e-4 / n, far below anything AICc or a forecast can tell apart.
+        let solver = NelderMead::new(simplex).with_sd_tolerance(1e-4).ok()?;
+        let result = Executor::new(Likelihood { layout, y }, solver)
+            .configure(|state| state.max_iters((200 * dimension).min(2000) as u64))
+            .run()
+            .ok()?;
+        let found = result.state().get_best_param()?.clone();
+        let found_cost = result.state().get_best_cost();
+        if found_cost >= best_cost - RESTART_GAIN {
+            if found_cost < best_cost {
+                best = found;
+            }
+            break;
+        }
+        best = found;
+        best_cost = found_cost;
+    }
+    Some(best)
+}
+
 /// Fits one member of the family; `None` when the series is too short for it or no admissible
 /// fit is found.
 pub fn fit(spec: Spec, y: &[f64]) -> Option<EtsFit> {
+    fit_with_restarts(spec, y, MAX_RESTARTS)
+}
+
+fn fit_with_restarts(spec: Spec, y: &[f64], restarts: usize) -> Option<EtsFit> {
     if y.len() < spec.min_len() || y.iter().any(|v| !v.is_finite()) {
         return None;
     }
@@ -228,22 +282,7 @@ pub fn fit(spec: Spec, y: &[f64]) -> Option<EtsFit> {
             steps.push(0.1 * v.abs().max(0.01));
         }
     }
-    let mut simplex = vec![x0.clone()];
-    for (i, step) in steps.iter().enumerate() {
-        let mut vertex = x0.clone();
-        vertex[i] += step;
-        simplex.push(vertex);
-    }
-    let dimension = x0.len();
-    // The criterion is `n ln(SSE / n)`: a spread of 1e-4 across the simplex is a relative
-    // change in SSE of 1e-4 / n, far below anything AICc or a forecast can tell apart.
-    let solver = NelderMead::new(simplex).with_sd_tolerance(1e-4).ok()?;
-    let cost = Likelihood { layout: &layout, y };
-    let result = Executor::new(cost, solver)
-        .configure(|state| state.max_iters((200 * dimension).min(2000) as u64))
-        .run()
-        .ok()?;
-    let best = result.state().get_best_param()?.clone();
+    let best = minimise(&layout, y, x0, &steps, restarts)?;
     let params = layout.params(&best);
     if !layout.admissible(&params) {
         return None;
@@ -343,6 +382,48 @@ mod tests {
         assert!(
             fitted_sse < heuristic_sse,
             "{fitted_sse} vs {heuristic_sse}"
+        );
+    }
+
+    /// The training part of a public series (the last 12 months held out, as the accuracy
+    /// benchmark splits it).
+    fn public_training_part(name: &str) -> Vec<f64> {
+        let path = format!("{}/benches/data/{name}.csv", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).unwrap();
+        let y: Vec<f64> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        y[..y.len() - 12].to_vec()
+    }
+
+    #[test]
+    fn restarted_simplexes_reach_optima_one_simplex_stops_short_of() {
+        // Fitting ETS(A,Ad,A) to elecequip optimises 17 coordinates; one simplex collapses
+        // about 20 short in AICc, which is more than separates most members of the family.
+        let y = public_training_part("elecequip");
+        let spec = Spec {
+            error: ErrorType::Additive,
+            trend: TrendType::Damped,
+            season: SeasonType::Additive,
+            period: 12,
+        };
+        let once = fit_with_restarts(spec, &y, 0).unwrap();
+        let restarted = fit(spec, &y).unwrap();
+        assert!(
+            restarted.aicc < once.aicc - 5.0,
+            "AICc {} restarted, {} from one simplex",
+            restarted.aicc,
+            once.aicc
+        );
+        // Restarting again from the optimum found changes nothing worth the name.
+        let more = fit_with_restarts(spec, &y, 4 * MAX_RESTARTS).unwrap();
+        assert!(
+            more.aicc > restarted.aicc - 1.0,
+            "{} vs {}",
+            more.aicc,
+            restarted.aicc
         );
     }
 
