@@ -1,6 +1,7 @@
 //! Webhook delivery against a real HTTPS receiver whose certificate a private CA signed: an
-//! alert the receiver refuses for good moves to `failed/` and the queue moves on, and an alert
-//! id with control characters is still sendable.
+//! alert the receiver refuses for good moves to `failed/` and the queue moves on, an alert
+//! id with control characters is still sendable, and a restart does not reset an alert's
+//! count of failed deliveries.
 
 mod common;
 
@@ -16,7 +17,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// An HTTPS receiver: records every idempotency key; refuses (400) keys containing "poison".
+/// An HTTPS receiver: records every idempotency key; refuses (400) keys containing "poison" and
+/// is unavailable (503) for keys containing "flaky".
 async fn receiver(
     cert: &std::path::Path,
     key: &std::path::Path,
@@ -46,7 +48,13 @@ async fn receiver(
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or_default()
                             .to_string();
-                        let status = if key.contains("poison") { 400 } else { 200 };
+                        let status = if key.contains("poison") {
+                            400
+                        } else if key.contains("flaky") {
+                            503
+                        } else {
+                            200
+                        };
                         if status == 200 {
                             record.lock().unwrap().push(key);
                         }
@@ -118,6 +126,81 @@ async fn a_refused_alert_moves_to_failed_and_the_rest_arrive_over_https() {
         2,
         "the alert file and failed.log"
     );
+}
+
+/// `alerts.max_attempts` counts across restarts: the failed deliveries are in the alert's file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_does_not_give_a_failing_alert_its_attempts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = make_certs(dir.path());
+    let (addr, _) = receiver(&certs.cert, &certs.key).await;
+    let webhook = Webhook {
+        name: "ops".into(),
+        url: format!("https://127.0.0.1:{}/hook", addr.port()),
+        secret: "0123456789abcdef0123".into(),
+        ca_file: Some(certs.ca.clone()),
+        format: WebhookFormat::Json,
+    };
+    let queue = Arc::new(Queue::open(dir.path(), webhook.clone(), 100).unwrap());
+    queue
+        .enqueue(&[OutboxAlert::from_payload(
+            "flaky-1",
+            r#"{"summary":"s"}"#,
+            1,
+        )])
+        .unwrap();
+    const MAX_ATTEMPTS: u32 = 4;
+    let run = |queue: Arc<Queue>| {
+        let counters = Arc::new(WebhookCounters::default());
+        let sender = Sender {
+            queue,
+            notify: Arc::new(tokio::sync::Notify::new()),
+            tls: slacap::tls::client_config(Some(&certs.ca)).unwrap(),
+            max_backoff: Duration::from_millis(100),
+            max_attempts: MAX_ATTEMPTS,
+            counters: counters.clone(),
+        };
+        let (stop, signal) = tokio::sync::watch::channel(false);
+        (tokio::spawn(sender.run(signal)), stop, counters)
+    };
+    let (task, stop, _) = run(queue.clone());
+    let recorded = || {
+        queue
+            .pending()
+            .unwrap()
+            .first()
+            .map_or(0, |(_, a)| a.attempts)
+    };
+    common::eventually(
+        Duration::from_secs(30),
+        "a failed delivery recorded",
+        || (recorded() >= 1).then_some(()),
+    )
+    .await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let before_restart = recorded();
+    assert!(
+        (1..MAX_ATTEMPTS).contains(&before_restart),
+        "{before_restart}"
+    );
+
+    let queue = Arc::new(Queue::open(dir.path(), webhook, 100).unwrap());
+    let (task, stop, counters) = run(queue.clone());
+    common::eventually(
+        Duration::from_secs(30),
+        "the alert moved to failed/",
+        || (counters.failed.load(Ordering::Relaxed) == 1).then_some(()),
+    )
+    .await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(
+        counters.failed_attempts.load(Ordering::Relaxed),
+        u64::from(MAX_ATTEMPTS - before_restart),
+        "the restarted sender tries only what was left of the attempts"
+    );
+    assert!(queue.pending().unwrap().is_empty());
 }
 
 #[test]

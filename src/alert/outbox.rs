@@ -30,6 +30,15 @@ pub struct OutboxAlert {
     pub record: serde_json::Value,
     /// When the outbox took it (wall clock), for order and for latency figures.
     pub enqueued_at: String,
+    /// Failed deliveries so far. Kept in the file, so a restart does not give an alert
+    /// `alerts.max_attempts` more tries; zero again in `failed/`, so an alert moved back to
+    /// `pending/` gets them all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl OutboxAlert {
@@ -47,6 +56,7 @@ impl OutboxAlert {
             summary,
             record,
             enqueued_at: format_rfc3339(now),
+            attempts: 0,
         }
     }
 }
@@ -61,6 +71,16 @@ pub struct Queue {
     sent: Mutex<HashSet<String>>,
     max_pending: usize,
     pub dropped: AtomicU64,
+}
+
+/// Writes `alert` to `path` through a temp file and a rename, so a reader sees the old
+/// content or the new, never half of it. The directory is synced by the caller.
+fn write_durably(path: &Path, alert: &OutboxAlert) -> std::io::Result<()> {
+    let temp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(&serde_json::to_vec(alert).map_err(std::io::Error::other)?)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)
 }
 
 fn file_name(id: &str) -> String {
@@ -124,11 +144,7 @@ impl Queue {
                 tracing::error!(webhook = %self.webhook.name, id = %alert.id, "webhook outbox full; alert dropped for this webhook (it is on the alerts topic)");
                 continue;
             }
-            let temp = path.with_extension("tmp");
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(&serde_json::to_vec(alert).map_err(std::io::Error::other)?)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &path)?;
+            write_durably(&path, alert)?;
             added += 1;
             count += 1;
         }
@@ -174,8 +190,25 @@ impl Queue {
         });
         log.write_all(format!("{line}\n").as_bytes())?;
         log.sync_data()?;
-        std::fs::rename(path, self.failed.join(name))?;
+        let fresh = OutboxAlert {
+            attempts: 0,
+            ..alert.clone()
+        };
+        write_durably(&self.failed.join(name), &fresh)?;
+        std::fs::File::open(&self.failed)?.sync_all()?;
+        std::fs::remove_file(path)?;
         std::fs::File::open(&self.pending)?.sync_all()
+    }
+
+    /// Records one more failed delivery of the pending alert at `path`; returns the count.
+    pub fn failed_attempt(&self, path: &Path, alert: &OutboxAlert) -> std::io::Result<u32> {
+        let tried = OutboxAlert {
+            attempts: alert.attempts.saturating_add(1),
+            ..alert.clone()
+        };
+        write_durably(path, &tried)?;
+        std::fs::File::open(&self.pending)?.sync_all()?;
+        Ok(tried.attempts)
     }
 
     /// Records a delivery: the id joins `sent.log` (fsynced), then the pending file goes.
@@ -227,6 +260,31 @@ mod tests {
         assert_eq!(q.enqueue(&[alert("b", 4)]).unwrap(), 0);
         assert_eq!(q.pending().unwrap().len(), 1);
         assert_eq!(q.pending().unwrap()[0].1.summary, "s");
+    }
+
+    #[test]
+    fn failed_attempts_outlive_a_restart_and_start_again_in_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(dir.path(), 10);
+        q.enqueue(&[alert("a", 1)]).unwrap();
+        let (path, pending) = q.pending().unwrap().remove(0);
+        assert_eq!(pending.attempts, 0);
+        assert_eq!(q.failed_attempt(&path, &pending).unwrap(), 1);
+        let (path, pending) = q.pending().unwrap().remove(0);
+        assert_eq!(q.failed_attempt(&path, &pending).unwrap(), 2);
+        // A restart reads the count back.
+        let q = queue(dir.path(), 10);
+        let (path, pending) = q.pending().unwrap().remove(0);
+        assert_eq!(pending.attempts, 2);
+        assert_eq!(pending.summary, "s");
+        q.failed(&path, &pending, "out of attempts").unwrap();
+        assert!(q.pending().unwrap().is_empty());
+        // Moved back by hand, it has every attempt again.
+        let name = path.file_name().unwrap();
+        std::fs::rename(dir.path().join("outbox/ops/failed").join(name), &path).unwrap();
+        let (_, back) = q.pending().unwrap().remove(0);
+        assert_eq!(back.attempts, 0);
+        assert_eq!(back.id, "a");
     }
 
     #[test]

@@ -14,7 +14,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -113,7 +112,6 @@ impl Sender {
         let queue = &self.queue;
         let name = queue.webhook.name.clone();
         let mut backoff = FIRST_BACKOFF;
-        let mut attempts: HashMap<String, u32> = HashMap::new();
         loop {
             if *stop.borrow() {
                 return;
@@ -144,7 +142,6 @@ impl Sender {
                 let done = match outcome {
                     Ok(()) => {
                         backoff = FIRST_BACKOFF;
-                        attempts.remove(&alert.id);
                         self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                         let (queue, id) = (queue.clone(), alert.id.clone());
                         tokio::task::spawn_blocking(move || queue.delivered(&path, &id)).await
@@ -153,9 +150,22 @@ impl Sender {
                         self.counters
                             .failed_attempts
                             .fetch_add(1, Ordering::Relaxed);
-                        let tried = attempts.entry(alert.id.clone()).or_insert(0);
-                        *tried += 1;
-                        if !failure.permanent && *tried < self.max_attempts {
+                        // The count lives in the alert's file, so a restart keeps it.
+                        let tried = alert.attempts.saturating_add(1);
+                        if !failure.permanent && tried < self.max_attempts {
+                            let recorded = {
+                                let (queue, path, alert) =
+                                    (queue.clone(), path.clone(), alert.clone());
+                                tokio::task::spawn_blocking(move || {
+                                    queue.failed_attempt(&path, &alert)
+                                })
+                                .await
+                            };
+                            if let Ok(Err(error)) | Err(error) =
+                                recorded.map_err(std::io::Error::other)
+                            {
+                                tracing::error!(webhook = %name, %error, "cannot record a failed delivery; a restart may retry it more often");
+                            }
                             tracing::warn!(webhook = %name, id = %alert.id, reason = %failure.reason, retry_in = ?backoff, "webhook delivery failed");
                             tokio::select! {
                                 _ = tokio::time::sleep(backoff) => {}
@@ -164,8 +174,7 @@ impl Sender {
                             backoff = (backoff * 2).min(self.max_backoff);
                             break; // rescan: keeps the order, oldest first
                         }
-                        tracing::error!(webhook = %name, id = %alert.id, reason = %failure.reason, attempts = *tried, "webhook refused the alert for good; moved to failed/");
-                        attempts.remove(&alert.id);
+                        tracing::error!(webhook = %name, id = %alert.id, reason = %failure.reason, attempts = tried, "webhook refused the alert for good; moved to failed/");
                         self.counters.failed.fetch_add(1, Ordering::Relaxed);
                         let queue = queue.clone();
                         let reason = failure.reason;
