@@ -226,11 +226,24 @@ pub fn ticket_sla_from_history(
     id: &str,
     as_of: Option<crate::model::Micros>,
 ) -> Result<Option<crate::sla::TicketSla>, StoreError> {
-    let events = crate::store::ticket_history(store, id)?;
-    if events.is_empty() {
-        return Ok(None);
-    }
-    // A fresh engine holding this ticket only; it is not advanced, so nothing is evicted.
+    let ids = std::collections::HashSet::from([id.to_string()]);
+    let engine = tickets_from_history(store, catalogue, lateness, &ids, None, as_of)?;
+    Ok(engine.ticket_sla(id))
+}
+
+/// A fresh SLA state holding only the tickets `ids`, rebuilt from their events in the history
+/// (the raw days from `from_day` on; every day when `None`) and evaluated at `as_of`. It is not
+/// advanced, so nothing is evicted and nothing is decided twice: the clocks are what
+/// [`SlaEngine::ticket_sla`] reports, the findings stay where the stream wrote them.
+pub fn tickets_from_history(
+    store: &HistoryStore,
+    catalogue: Arc<crate::config::Catalogue>,
+    lateness: std::time::Duration,
+    ids: &std::collections::HashSet<String>,
+    from_day: Option<i64>,
+    as_of: Option<crate::model::Micros>,
+) -> Result<SlaEngine, StoreError> {
+    let events = crate::store::tickets_history(store, ids, from_day)?;
     let mut engine = SlaEngine::new(catalogue, lateness);
     for (event, partition) in &events {
         let source = Source {
@@ -242,7 +255,7 @@ pub fn ticket_sla_from_history(
     if let Some(watermark) = as_of {
         engine.restore_watermark(watermark);
     }
-    Ok(engine.ticket_sla(id))
+    Ok(engine)
 }
 
 /// What a recomputation did.

@@ -692,3 +692,168 @@ async fn expired_log_files_are_cleaned_up_by_maintenance_not_by_each_commit() {
     let reopened = HistoryStore::reader_at(dir.path(), store.location().clone());
     assert_eq!(count_and_sum(&reopened).await.0, 102, "a fresh reader too");
 }
+
+/// An auditor samples months long gone: once the live state has let a month's closed tickets
+/// go, the sample (population, clock trails, breach ids) comes from the history and is the one
+/// the live state drew while it held them, so the same month, n and seed give the same tickets
+/// however long ago the month was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_sample_of_a_month_the_live_state_let_go_of_is_drawn_from_the_history() {
+    use slacap::model::{TicketEvent, TicketStatus, TicketType};
+    use slacap::report::evidence::{RecordedBreaches, evidence};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let catalogue = std::sync::Arc::new(slacap::demo::sample_catalogue().unwrap());
+    let minute = 60_000_000;
+    let hour = 60 * minute;
+    let event = |at: i64, ticket: &str, status| {
+        TicketEvent::status_change(at, ticket, TicketType::Incident, "payments", "P2", status)
+    };
+    // P2 incidents: 30 minutes to respond, 8 hours to resolve. Odd tickets answer late, every
+    // third one is resolved late.
+    let mut events = Vec::new();
+    for k in 0..10i64 {
+        let id = format!("INC-{k}");
+        let created = START + k * hour;
+        let acknowledged = created + if k % 2 == 1 { 60 } else { 10 } * minute;
+        let resolved = created + if k % 3 == 0 { 10 } else { 2 } * hour;
+        events.push(event(created, &id, TicketStatus::New));
+        events.push(event(acknowledged, &id, TicketStatus::Acknowledged));
+        events.push(event(resolved, &id, TicketStatus::Resolved));
+    }
+    // Created in October, resolved in November: not November's.
+    events.push(event(START - 3 * DAY, "INC-OCT", TicketStatus::New));
+    events.push(event(START + hour, "INC-OCT", TicketStatus::Resolved));
+    events.sort_by_key(|e| e.time);
+
+    let rows: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let position = slacap::model::SourcePosition {
+                partition: 0,
+                offset: i as i64,
+            };
+            (position, e.clone())
+        })
+        .collect();
+    let mut live = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
+    let source = slacap::model::Source {
+        stream: slacap::model::StreamKind::Tickets,
+        partition: 0,
+    };
+    for e in &events {
+        live.apply_ticket(e, source);
+    }
+    let as_of = START + 5 * DAY;
+    live.restore_watermark(as_of);
+    let findings = live.settle();
+    assert!(findings.breaches.len() >= 5, "{:?}", findings.breaches);
+    let written = findings.clone();
+    let store_dir = data.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        let (store, _) = HistoryStore::open(&store_dir).unwrap();
+        let origin = FileOrigin::Source {
+            topic: "slacap.tickets".into(),
+            partition: 0,
+            first: 0,
+            last: rows.len() as i64 - 1,
+        };
+        let mut files: Vec<PendingFile> = slacap::store::ticket_batches(&rows)
+            .unwrap()
+            .into_iter()
+            .map(|(day, batch)| PendingFile {
+                table: Table::TicketEvents,
+                day,
+                origin: origin.clone(),
+                batch,
+            })
+            .collect();
+        files
+            .extend(slacap::store::derived_files(&written, &FileOrigin::Batch { seq: 1 }).unwrap());
+        store.write(&files).unwrap();
+        store
+    })
+    .await
+    .unwrap();
+
+    let register = slacap::alert::register::Register::open(&dir.path().join("reviews")).unwrap();
+    let window = slacap::sla::window::parse_window("month:2026-11", 0).unwrap();
+    let (n, seed) = (6, 7);
+    assert!(live.holds_tickets_created_in(window));
+    let drawn_live = evidence(
+        &live,
+        RecordedBreaches::OfTheState,
+        &register,
+        "2026-11",
+        window,
+        n,
+        seed,
+    );
+
+    let history = HistoryQuery::new(&store).unwrap();
+    let population = slacap::report::tickets::tickets_created_in(&history, window)
+        .await
+        .unwrap();
+    assert_eq!(
+        population.len(),
+        10,
+        "{population:?}: INC-OCT was created in October"
+    );
+    let ids: std::collections::HashSet<String> = population.into_iter().collect();
+    let recorded = slacap::report::tickets::recorded_breaches_of(&history, &ids)
+        .await
+        .unwrap();
+    let rebuilt = {
+        let (store, catalogue, ids) = (store.clone(), catalogue.clone(), ids.clone());
+        tokio::task::spawn_blocking(move || {
+            slacap::recompute::tickets_from_history(
+                &store,
+                catalogue,
+                Duration::ZERO,
+                &ids,
+                Some(slacap::store::day_of(window.start)),
+                Some(as_of),
+            )
+            .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    let drawn_from_history = evidence(
+        &rebuilt,
+        RecordedBreaches::Read(&recorded),
+        &register,
+        "2026-11",
+        window,
+        n,
+        seed,
+    );
+    let live_json = serde_json::to_value(&drawn_live).unwrap();
+    assert_eq!(
+        serde_json::to_value(&drawn_from_history).unwrap(),
+        live_json
+    );
+    assert_eq!(drawn_live.population, 10);
+    assert_eq!(drawn_live.tickets.len(), n);
+    assert!(
+        drawn_live.tickets.iter().any(|t| !t.breaches.is_empty()),
+        "the sample shows breaches: {live_json}"
+    );
+
+    // Two months on, the live state has let November's closed tickets go: what it would draw
+    // is no longer the month's sample, and the API reads the history instead.
+    live.restore_watermark(START + 60 * DAY);
+    live.settle();
+    assert!(!live.holds_tickets_created_in(window));
+    let drawn_late = evidence(
+        &live,
+        RecordedBreaches::OfTheState,
+        &register,
+        "2026-11",
+        window,
+        n,
+        seed,
+    );
+    assert!(drawn_late.population < 10, "{}", drawn_late.population);
+}

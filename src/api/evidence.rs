@@ -3,10 +3,10 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::model::Micros;
-use crate::report::evidence::{EvidenceSample, evidence};
+use crate::report::evidence::{EvidenceSample, RecordedBreaches, evidence};
 use crate::report::problems::Candidate;
 use crate::report::service_review::{self, Inputs, ServiceReview};
-use crate::report::tickets::incidents_and_problems;
+use crate::report::tickets::{self as incidents, incidents_and_problems};
 use crate::sla::window::{Interval, parse_window};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -14,6 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::collections::HashSet;
 
 fn month_window(month: Option<&str>, state: &AppState) -> Result<(String, Interval), ApiError> {
     let month = match month {
@@ -194,8 +195,63 @@ pub async fn sample(
             .bytes()
             .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
     });
-    let (engine, register) = state_and_register(&state)?;
-    Ok(Json(evidence(&engine, &register, &month, window, n, seed)))
+    let (holds_month, as_of) = {
+        let engine = state
+            .pipeline
+            .engine
+            .read()
+            .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
+        (engine.holds_tickets_created_in(window), engine.watermark())
+    };
+    if holds_month {
+        let (engine, register) = state_and_register(&state)?;
+        return Ok(Json(evidence(
+            &engine,
+            RecordedBreaches::OfTheState,
+            &register,
+            &month,
+            window,
+            n,
+            seed,
+        )));
+    }
+    // The month's closed tickets have left the live state: the population, the clock trails
+    // and the breach ids come from the history, so the same month, n and seed draw the same
+    // tickets however long ago the month was.
+    let population = incidents::tickets_created_in(&state.history, window)
+        .await
+        .map_err(ApiError::internal)?;
+    let ids: HashSet<String> = population.into_iter().collect();
+    let recorded = incidents::recorded_breaches_of(&state.history, &ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let config = state.config.clone();
+    let rebuilt = tokio::task::spawn_blocking(move || {
+        crate::recompute::tickets_from_history(
+            &crate::store::HistoryStore::reader_for(&config.settings),
+            std::sync::Arc::new(config.catalogue.clone()),
+            config.settings.pipeline.allowed_lateness,
+            &ids,
+            Some(crate::store::day_of(window.start)),
+            as_of,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let register = state
+        .reviews
+        .lock()
+        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
+    Ok(Json(evidence(
+        &rebuilt,
+        RecordedBreaches::Read(&recorded),
+        &register,
+        &month,
+        window,
+        n,
+        seed,
+    )))
 }
 
 /// `GET /api/v1/problems/candidates`.

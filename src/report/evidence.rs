@@ -56,9 +56,21 @@ pub struct EvidenceSample {
     pub tickets: Vec<SampledTicket>,
 }
 
-/// Draws the sample from the tickets created in `window` that have an SLA policy.
+/// Where the breach ids of a sampled ticket come from.
+pub enum RecordedBreaches<'a> {
+    /// The state's own findings (a live state holds the breaches of the tickets it holds).
+    OfTheState,
+    /// The `breaches` table's ids by ticket, in detection order: for a state rebuilt from the
+    /// history for the sample, which decides nothing itself.
+    Read(&'a std::collections::HashMap<String, Vec<String>>),
+}
+
+/// Draws the sample from the tickets created in `window` that have an SLA policy. `engine`
+/// is the live state when it still holds the month's tickets, otherwise the state
+/// [`crate::recompute::tickets_from_history`] rebuilds for them: both draw the same sample.
 pub fn evidence(
     engine: &SlaEngine,
+    breaches: RecordedBreaches<'_>,
     register: &Register,
     month: &str,
     window: Interval,
@@ -75,15 +87,24 @@ pub fn evidence(
         .into_iter()
         .filter_map(|id| {
             let clock_trail = engine.ticket_sla(&id)?;
-            let breaches = engine
-                .breaches(Some(&clock_trail.service), None)
+            let ids: Vec<String> = match &breaches {
+                RecordedBreaches::OfTheState => engine
+                    .breaches(Some(&clock_trail.service), None)
+                    .into_iter()
+                    .filter(|b| b.ticket.as_deref() == Some(id.as_str()))
+                    .map(|b| b.id)
+                    .collect(),
+                RecordedBreaches::Read(by_ticket) => {
+                    by_ticket.get(&id).cloned().unwrap_or_default()
+                }
+            };
+            let breaches = ids
                 .into_iter()
-                .filter(|b| b.ticket.as_deref() == Some(id.as_str()))
-                .map(|b| {
-                    let trail = register.trail(&b.id);
+                .map(|breach| {
+                    let trail = register.trail(&breach);
                     BreachReview {
                         review_status: crate::alert::register::status_of(&trail),
-                        breach: b.id,
+                        breach,
                         trail,
                     }
                 })

@@ -1,9 +1,11 @@
 //! Incidents and problems from the `ticket_events` history, one row per ticket.
 
 use crate::model::{Micros, format_rfc3339};
+use crate::sla::window::Interval;
 use crate::store::{HistoryQuery, StoreError, column_as};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+use std::collections::{HashMap, HashSet};
 
 /// A ticket's summary over its events.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +60,53 @@ pub async fn incidents_and_problems(
                 problem: optional(6, row),
                 status: s(7).value(row).to_string(),
             });
+        }
+    }
+    Ok(out)
+}
+
+/// The tickets created in `window` (their first event lies in it) over the whole history,
+/// sorted: the population an audit sample of a month the live state has let go of is drawn
+/// from. Reads two columns of `ticket_events`.
+pub async fn tickets_created_in(
+    history: &HistoryQuery,
+    window: Interval,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "SELECT ticket FROM ticket_events GROUP BY ticket \
+         HAVING min(time) >= TIMESTAMP '{}' AND min(time) < TIMESTAMP '{}' ORDER BY ticket",
+        format_rfc3339(window.start),
+        format_rfc3339(window.end)
+    );
+    let mut out = Vec::new();
+    for batch in history.run_batches(sql).await? {
+        let ids = column_as(&batch, 0, &DataType::Utf8)?;
+        let ids = ids.as_string::<i32>();
+        out.extend((0..ids.len()).map(|i| ids.value(i).to_string()));
+    }
+    Ok(out)
+}
+
+/// The breach ids the `breaches` table holds for each of `tickets`, in the order they were
+/// detected. The table is read whole (breaches are few) and filtered here, so no ticket id
+/// ever becomes SQL text.
+pub async fn recorded_breaches_of(
+    history: &HistoryQuery,
+    tickets: &HashSet<String>,
+) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    let sql = "SELECT ticket, id, min(detected_at) AS detected_at FROM breaches \
+        WHERE ticket IS NOT NULL GROUP BY ticket, id ORDER BY detected_at, id";
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for batch in history.run_batches(sql.to_string()).await? {
+        let ticket = column_as(&batch, 0, &DataType::Utf8)?;
+        let id = column_as(&batch, 1, &DataType::Utf8)?;
+        let (ticket, id) = (ticket.as_string::<i32>(), id.as_string::<i32>());
+        for row in 0..batch.num_rows() {
+            if tickets.contains(ticket.value(row)) {
+                out.entry(ticket.value(row).to_string())
+                    .or_default()
+                    .push(id.value(row).to_string());
+            }
         }
     }
     Ok(out)

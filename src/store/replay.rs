@@ -135,7 +135,7 @@ pub fn replay_events(
         Some(bound) => bound.keep(table, batch),
         None => Ok(batch),
     };
-    for_each_day_in_source_order(store, Table::TicketEvents, |batch| {
+    for_each_day_in_source_order(store, Table::TicketEvents, DaysFrom(None), |batch| {
         let batch = bounded(Table::TicketEvents, batch)?;
         for (event, partition) in tickets(&batch) {
             apply(Replayed::Ticket {
@@ -146,7 +146,7 @@ pub fn replay_events(
         }
         Ok(())
     })?;
-    for_each_day_in_source_order(store, Table::Metrics, |batch| {
+    for_each_day_in_source_order(store, Table::Metrics, DaysFrom(None), |batch| {
         let batch = bounded(Table::Metrics, batch)?;
         count += samples(&batch, &mut apply);
         Ok(())
@@ -306,22 +306,43 @@ pub fn ticket_history(
     store: &HistoryStore,
     id: &str,
 ) -> Result<Vec<(TicketEvent, i32)>, StoreError> {
+    tickets_history(
+        store,
+        &std::collections::HashSet::from([id.to_string()]),
+        None,
+    )
+}
+
+/// The events of the tickets `ids` (with their source partitions), in source order, from the
+/// raw days from `from_day` (days since the epoch) on, or from every day.
+pub fn tickets_history(
+    store: &HistoryStore,
+    ids: &std::collections::HashSet<String>,
+    from_day: Option<i64>,
+) -> Result<Vec<(TicketEvent, i32)>, StoreError> {
     let mut found = Vec::new();
-    for_each_day_in_source_order(store, Table::TicketEvents, |day| {
+    let days = DaysFrom(from_day);
+    for_each_day_in_source_order(store, Table::TicketEvents, days, |day| {
         let Some(tickets_column) = day.column_by_name("ticket") else {
             return Ok(());
         };
-        let ids = tickets_column.as_string::<i32>();
-        let mine: arrow::array::BooleanArray = (0..ids.len())
-            .map(|i| Some(!ids.is_null(i) && ids.value(i) == id))
+        let ids_of_rows = tickets_column.as_string::<i32>();
+        let wanted: arrow::array::BooleanArray = (0..ids_of_rows.len())
+            .map(|i| Some(!ids_of_rows.is_null(i) && ids.contains(ids_of_rows.value(i))))
             .collect();
-        if mine.true_count() > 0 {
-            found.extend(tickets(&arrow::compute::filter_record_batch(&day, &mine)?));
+        if wanted.true_count() > 0 {
+            found.extend(tickets(&arrow::compute::filter_record_batch(
+                &day, &wanted,
+            )?));
         }
         Ok(())
     })?;
     Ok(found)
 }
+
+/// The first day a raw-table walk reads (`None`: the first day of the history).
+#[derive(Debug, Clone, Copy)]
+struct DaysFrom(Option<i64>);
 
 /// Calls `each` with one batch per date of a raw table, in date order, its rows sorted by
 /// source partition and offset (a day's files come from different batches and compactions).
@@ -329,11 +350,15 @@ pub fn ticket_history(
 fn for_each_day_in_source_order(
     store: &HistoryStore,
     table: Table,
+    from: DaysFrom,
     mut each: impl FnMut(RecordBatch) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut by_day: std::collections::BTreeMap<i64, Vec<object_store::path::Path>> =
         Default::default();
     for file in store.files_by_day(table)? {
+        if from.0.is_some_and(|first| file.day < first) {
+            continue;
+        }
         by_day.entry(file.day).or_default().push(file.path);
     }
     let schema = table.schema();

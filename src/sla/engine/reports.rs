@@ -198,7 +198,14 @@ impl SlaEngine {
             .collect()
     }
 
-    /// A ticket's clocks as of the watermark, with the events they come from.
+    /// True when every ticket created in `window` is still in the live state: closed tickets
+    /// leave it once their last event is behind the open windows, and a window that starts
+    /// before that horizon must be read from the history.
+    pub fn holds_tickets_created_in(&self, window: Interval) -> bool {
+        self.tickets_live_from
+            .is_none_or(|horizon| window.start >= horizon)
+    }
+
     /// The tickets created (first event) within `window`, optionally of one service, sorted by
     /// id: `(id, service, type, priority at creation, created)`.
     pub fn tickets_created_in(
@@ -227,6 +234,7 @@ impl SlaEngine {
         out
     }
 
+    /// A ticket's clocks as of the watermark, with the events they come from.
     pub fn ticket_sla(&self, id: &str) -> Option<TicketSla> {
         let state = self.tickets.get(id)?;
         let last = state.history.last().map_or(0, |e| e.0);
