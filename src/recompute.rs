@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::model::format_rfc3339;
 use crate::model::{Source, StreamKind};
 use crate::sla::SlaEngine;
+use crate::sla::burn::BurnAlert;
 use crate::sla::older::{OlderFindings, OlderOutcome, OlderSlice};
 use crate::sla::{Breach, CorrectionRecord};
 use crate::store::{
@@ -357,6 +358,9 @@ pub struct Correction {
     pub records: Vec<CorrectionRecord>,
     /// Breaches that exist only after the correction (to be alerted).
     pub new_breaches: Vec<Breach>,
+    /// Burn-rate transitions (firing, resolved) that exist only after the correction (to be
+    /// alerted), in time order.
+    pub new_burn_alerts: Vec<BurnAlert>,
 }
 
 /// Rebuilds the SLA state from the history (which already holds the late events), compares it
@@ -464,6 +468,46 @@ pub fn correct_late_events(
         }
     }
 
+    // Burn-rate alerts, by id (a firing and its resolution share it). The live state evaluates
+    // each slice boundary once, so a transition only the late events cause exists only in the
+    // rebuild: it is alerted now, and the swapped-in state's later resolution then matches a
+    // firing that was published.
+    let burn_map = |list: Vec<BurnAlert>| -> BTreeMap<String, Vec<BurnAlert>> {
+        let mut by_id: BTreeMap<String, Vec<BurnAlert>> = BTreeMap::new();
+        for alert in list.into_iter().filter(|a| day_of(a.at) >= first_day) {
+            by_id.entry(alert.id.clone()).or_default().push(alert);
+        }
+        by_id
+    };
+    let (before, after) = (
+        burn_map(live.burn_alerts(None)),
+        burn_map(engine.burn_alerts(None)),
+    );
+    let mut new_burn_alerts = Vec::new();
+    for id in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
+        let show = |alerts: Option<&Vec<BurnAlert>>| {
+            alerts.map(|list| {
+                list.iter()
+                    .map(|a| format!("{} at {}", a.state, format_rfc3339(a.at)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        };
+        record(
+            "burn_alert",
+            id.clone(),
+            show(before.get(id)),
+            show(after.get(id)),
+        );
+        let published = before.get(id).map_or(&[][..], Vec::as_slice);
+        for alert in after.get(id).into_iter().flatten() {
+            if !published.iter().any(|p| p.state == alert.state) {
+                new_burn_alerts.push(alert.clone());
+            }
+        }
+    }
+    new_burn_alerts.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+
     // Availability, per SLO and affected day: each day computed from that day's rows.
     let by_day = |rows: HashMap<String, OlderFindings>| {
         let mut days: HashMap<(String, i64), Vec<OlderSlice>> = HashMap::new();
@@ -536,5 +580,6 @@ pub fn correct_late_events(
         engine,
         records,
         new_breaches,
+        new_burn_alerts,
     })
 }

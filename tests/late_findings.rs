@@ -1,7 +1,8 @@
-//! A ticket whose events all arrive behind the watermark is alerted like any other: its
-//! breaches and warnings are raised once, in the batch that brings it (whose late-event
-//! correction rebuilds the state from the history), and never again after the rebuilt state
-//! is swapped in.
+//! Findings that only late events reveal are alerted like any other: a ticket whose events all
+//! arrive behind the watermark has its breaches and warnings raised once, and a burst of
+//! errors that arrives late has its burn-rate alerts raised, in the batch that brings them
+//! (whose late-event correction rebuilds the state from the history), and never again after
+//! the rebuilt state is swapped in.
 
 use slacap::ingest::{Processor, RawRecord, Stream};
 use slacap::sla::SlaEngine;
@@ -106,5 +107,118 @@ fn a_ticket_that_arrives_late_is_warned_and_breached() {
             .all(|w| !w.id.starts_with("INC-C") && !w.id.starts_with("INC-A")),
         "{:?}",
         third.warnings
+    );
+}
+
+/// One minute of the payments service's request counts.
+fn requests(offset: i64, minute: &str, total: u32, good: u32) -> RawRecord {
+    let time = format!("2026-11-02T{minute}:00Z");
+    RawRecord {
+        stream: Stream::Metrics,
+        topic: "slacap.metrics".into(),
+        partition: 0,
+        offset,
+        key: Some(b"payments".to_vec()),
+        payload: Some(
+            format!(
+                r#"[{{"time":"{time}","service":"payments","metric":"requests_total","value":{total}}},{{"time":"{time}","service":"payments","metric":"requests_good","value":{good}}}]"#
+            )
+            .into_bytes(),
+        ),
+    }
+}
+
+#[test]
+fn a_burst_of_errors_that_arrives_late_raises_its_burn_rate_alerts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, checkpoint) = HistoryStore::open(dir.path()).expect("history");
+    let catalogue = Arc::new(slacap::demo::sample_catalogue().expect("catalogue"));
+    let engine = Arc::new(RwLock::new(SlaEngine::new(
+        catalogue.clone(),
+        Duration::ZERO,
+    )));
+    let counters: Arc<slacap::telemetry::Counters> = Arc::default();
+    let mut processor = Processor::new(
+        catalogue,
+        engine.clone(),
+        store,
+        checkpoint,
+        counters.clone(),
+        Duration::from_secs(3600),
+    );
+    // (id, state) of every burn-rate alert the batches hand over for publishing.
+    let mut published: Vec<(String, String)> = Vec::new();
+    fn publish(published: &mut Vec<(String, String)>, outcome: slacap::ingest::BatchOutcome) {
+        published.extend(
+            outcome
+                .burn_alerts
+                .into_iter()
+                .map(|a| (a.id, a.state.to_string())),
+        );
+    }
+
+    // Two clean hours: 100 requests a minute, all good (request-success targets 99.5 %).
+    let clean: Vec<RawRecord> = (0..120)
+        .map(|m| requests(m, &format!("{:02}:{:02}", 10 + m / 60, m % 60), 100, 100))
+        .collect();
+    publish(
+        &mut published,
+        processor.process(clean).expect("clean hours").expect("new"),
+    );
+    assert!(published.is_empty(), "{published:?}");
+
+    // A burst of 1,000 failed requests at 11:03 arrives after the watermark passed 11:59: at
+    // 66 % errors over five minutes and 14 % over the hour it burns the budget far faster
+    // than the 14.4x of the one-hour rule.
+    let late = processor
+        .process(vec![requests(120, "11:03", 1000, 0)])
+        .expect("late burst")
+        .expect("new");
+    assert_eq!(counters.late_events_total.load(Ordering::Relaxed), 2);
+    publish(&mut published, late);
+    let fired: Vec<&str> = published
+        .iter()
+        .filter(|(_, state)| state == "firing")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert!(
+        fired.iter().any(|id| id.contains(":burn-1h:")),
+        "the late burst's one-hour burn is alerted: {published:?}"
+    );
+
+    // Later hours: the burst leaves every window; each firing resolves, and nothing is
+    // raised twice.
+    let later: Vec<RawRecord> = (0..300)
+        .map(|m| {
+            requests(
+                121 + m,
+                &format!("{:02}:{:02}", 12 + m / 60, m % 60),
+                100,
+                100,
+            )
+        })
+        .collect();
+    publish(
+        &mut published,
+        processor.process(later).expect("later hours").expect("new"),
+    );
+    let mut seen = std::collections::HashSet::new();
+    for (id, state) in &published {
+        assert!(
+            seen.insert((id, state)),
+            "{id} {state} raised twice: {published:?}"
+        );
+        if state == "resolved" {
+            assert!(
+                seen.contains(&(id, &"firing".to_string())),
+                "{id} resolved without having fired: {published:?}"
+            );
+        }
+    }
+    assert!(
+        published
+            .iter()
+            .any(|(id, state)| id.contains(":burn-1h:") && state == "resolved"),
+        "{published:?}"
     );
 }

@@ -613,6 +613,11 @@ impl Writer {
                 correction.new_breaches.len() as u64,
             );
             findings.breaches.extend(correction.new_breaches);
+            add(
+                &self.counters.burn_alerts_total,
+                correction.new_burn_alerts.len() as u64,
+            );
+            findings.burn_alerts.extend(correction.new_burn_alerts);
             let mut engine = self
                 .engine
                 .write()

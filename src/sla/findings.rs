@@ -115,9 +115,10 @@ pub struct CorrectionRecord {
     /// The watermark when the correction was made.
     #[serde(serialize_with = "rfc3339")]
     pub corrected_at: Micros,
-    /// `ticket_outcome`, `breach` or `availability`.
+    /// `ticket_outcome`, `breach`, `burn_alert` or `availability`.
     pub kind: &'static str,
-    /// What was corrected: `<ticket>:<metric>`, a breach id, or `<service>:<slo>:<date>`.
+    /// What was corrected: `<ticket>:<metric>`, a breach or burn-rate alert id, or
+    /// `<service>:<slo>:<date>`.
     pub key: String,
     /// The result before (`null` when it did not exist).
     pub before: Option<String>,
