@@ -1,7 +1,9 @@
 //! Estimating ETS models as statsforecast's `AutoETS` and R's `forecast::ets` do: the smoothing
 //! parameters *and* the initial states are estimated together by maximum likelihood
-//! (argmin's Nelder-Mead), starting from a classical decomposition of the first seasons; then
-//! every admissible member of the family is fitted and the lowest AICc wins.
+//! (argmin's Nelder-Mead, restarted from its optimum for the seasonal members, whose m + 2 to
+//! m + 5 coordinates one simplex often stops short on), starting from a classical
+//! decomposition of the first seasons; then every admissible member of the family is fitted
+//! and the lowest AICc wins.
 //!
 //! Parameter bounds are the "usual" ones: `1e-4 <= alpha <= 0.9999`, `1e-4 <= beta <= alpha`,
 //! `1e-4 <= gamma <= 1 - alpha`, `0.8 <= phi <= 0.98`. The likelihood, up to a constant shared
