@@ -517,6 +517,57 @@ async fn raw_files_record_each_partitions_largest_offset() {
 
 /// A ticket that has left the live state is answered from the history: its events are read
 /// back from `ticket_events` and its clocks rebuilt, giving the report the live state gave.
+/// The raw `ticket_events` files of `events`, as source partition `partition` delivered them
+/// (offsets in slice order).
+fn ticket_event_files(events: &[slacap::model::TicketEvent], partition: i32) -> Vec<PendingFile> {
+    let rows: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let position = slacap::model::SourcePosition {
+                partition,
+                offset: i as i64,
+            };
+            (position, e.clone())
+        })
+        .collect();
+    let origin = FileOrigin::Source {
+        topic: "slacap.tickets".into(),
+        partition,
+        first: 0,
+        last: rows.len() as i64 - 1,
+    };
+    slacap::store::ticket_batches(&rows)
+        .unwrap()
+        .into_iter()
+        .map(|(day, batch)| PendingFile {
+            table: Table::TicketEvents,
+            day,
+            origin: origin.clone(),
+            batch,
+        })
+        .collect()
+}
+
+/// A live SLA state that applied `events` from ticket partition `partition`, at `as_of`.
+fn live_state_of(
+    catalogue: &std::sync::Arc<slacap::config::Catalogue>,
+    events: &[slacap::model::TicketEvent],
+    partition: i32,
+    as_of: i64,
+) -> slacap::sla::SlaEngine {
+    let mut live = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
+    let source = slacap::model::Source {
+        stream: slacap::model::StreamKind::Tickets,
+        partition,
+    };
+    for e in events {
+        live.apply_ticket(e, source);
+    }
+    live.restore_watermark(as_of);
+    live
+}
+
 #[test]
 fn a_ticket_rebuilt_from_the_history_reports_what_the_live_state_did() {
     use slacap::model::{TicketEvent, TicketStatus, TicketType};
@@ -543,47 +594,10 @@ fn a_ticket_rebuilt_from_the_history_reports_what_the_live_state_did() {
         event(50, "INC-1", TicketStatus::Resolved),
         event(52, "INC-2", TicketStatus::Resolved),
     ];
-    let rows: Vec<_> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            (
-                slacap::model::SourcePosition {
-                    partition: 1,
-                    offset: i as i64,
-                },
-                e.clone(),
-            )
-        })
-        .collect();
-    let origin = FileOrigin::Source {
-        topic: "slacap.tickets".into(),
-        partition: 1,
-        first: 0,
-        last: rows.len() as i64 - 1,
-    };
-    let files: Vec<PendingFile> = slacap::store::ticket_batches(&rows)
-        .unwrap()
-        .into_iter()
-        .map(|(day, batch)| PendingFile {
-            table: Table::TicketEvents,
-            day,
-            origin: origin.clone(),
-            batch,
-        })
-        .collect();
-    store.write(&files).unwrap();
+    store.write(&ticket_event_files(&events, 1)).unwrap();
 
-    let mut live = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
-    let source = slacap::model::Source {
-        stream: slacap::model::StreamKind::Tickets,
-        partition: 1,
-    };
-    for e in &events {
-        live.apply_ticket(e, source);
-    }
     let as_of = START + 100 * hour;
-    live.restore_watermark(as_of);
+    let live = live_state_of(&catalogue, &events, 1, as_of);
     let expected = live.ticket_sla("INC-1").expect("a live report");
     let rebuilt = slacap::recompute::ticket_sla_from_history(
         &store,
@@ -726,51 +740,15 @@ async fn an_audit_sample_of_a_month_the_live_state_let_go_of_is_drawn_from_the_h
     events.push(event(START + hour, "INC-OCT", TicketStatus::Resolved));
     events.sort_by_key(|e| e.time);
 
-    let rows: Vec<_> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let position = slacap::model::SourcePosition {
-                partition: 0,
-                offset: i as i64,
-            };
-            (position, e.clone())
-        })
-        .collect();
-    let mut live = slacap::sla::SlaEngine::new(catalogue.clone(), Duration::ZERO);
-    let source = slacap::model::Source {
-        stream: slacap::model::StreamKind::Tickets,
-        partition: 0,
-    };
-    for e in &events {
-        live.apply_ticket(e, source);
-    }
     let as_of = START + 5 * DAY;
-    live.restore_watermark(as_of);
+    let mut live = live_state_of(&catalogue, &events, 0, as_of);
     let findings = live.settle();
     assert!(findings.breaches.len() >= 5, "{:?}", findings.breaches);
-    let written = findings.clone();
+    let mut files = ticket_event_files(&events, 0);
+    files.extend(slacap::store::derived_files(&findings, &FileOrigin::Batch { seq: 1 }).unwrap());
     let store_dir = data.clone();
     let store = tokio::task::spawn_blocking(move || {
         let (store, _) = HistoryStore::open(&store_dir).unwrap();
-        let origin = FileOrigin::Source {
-            topic: "slacap.tickets".into(),
-            partition: 0,
-            first: 0,
-            last: rows.len() as i64 - 1,
-        };
-        let mut files: Vec<PendingFile> = slacap::store::ticket_batches(&rows)
-            .unwrap()
-            .into_iter()
-            .map(|(day, batch)| PendingFile {
-                table: Table::TicketEvents,
-                day,
-                origin: origin.clone(),
-                batch,
-            })
-            .collect();
-        files
-            .extend(slacap::store::derived_files(&written, &FileOrigin::Batch { seq: 1 }).unwrap());
         store.write(&files).unwrap();
         store
     })

@@ -72,18 +72,23 @@ async fn receiver(
     (addr, seen)
 }
 
+/// The `ops` webhook posting JSON to the receiver at `addr`, trusting the private CA `ca`.
+fn webhook_to(addr: std::net::SocketAddr, ca: &std::path::Path) -> Webhook {
+    Webhook {
+        name: "ops".into(),
+        url: format!("https://127.0.0.1:{}/hook", addr.port()),
+        secret: "0123456789abcdef0123".into(),
+        ca_file: Some(ca.to_path_buf()),
+        format: WebhookFormat::Json,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_alert_moves_to_failed_and_the_rest_arrive_over_https() {
     let dir = tempfile::tempdir().unwrap();
     let certs = make_certs(dir.path());
     let (addr, seen) = receiver(&certs.cert, &certs.key).await;
-    let webhook = Webhook {
-        name: "ops".into(),
-        url: format!("https://127.0.0.1:{}/hook", addr.port()),
-        secret: "0123456789abcdef0123".into(),
-        ca_file: Some(certs.ca.clone()),
-        format: WebhookFormat::Json,
-    };
+    let webhook = webhook_to(addr, &certs.ca);
     let queue = Arc::new(Queue::open(dir.path(), webhook, 100).unwrap());
     let alert = |id: &str, at: i64| OutboxAlert::from_payload(id, r#"{"summary":"s"}"#, at);
     // The poisoned alert is the oldest: the queue must not wait behind it.
@@ -134,13 +139,7 @@ async fn a_restart_does_not_give_a_failing_alert_its_attempts_again() {
     let dir = tempfile::tempdir().unwrap();
     let certs = make_certs(dir.path());
     let (addr, _) = receiver(&certs.cert, &certs.key).await;
-    let webhook = Webhook {
-        name: "ops".into(),
-        url: format!("https://127.0.0.1:{}/hook", addr.port()),
-        secret: "0123456789abcdef0123".into(),
-        ca_file: Some(certs.ca.clone()),
-        format: WebhookFormat::Json,
-    };
+    let webhook = webhook_to(addr, &certs.ca);
     let queue = Arc::new(Queue::open(dir.path(), webhook.clone(), 100).unwrap());
     queue
         .enqueue(&[OutboxAlert::from_payload(

@@ -27,24 +27,33 @@ fn opened(offset: i64, ticket: &str, time: &str) -> RawRecord {
     }
 }
 
-#[test]
-fn a_ticket_that_arrives_late_is_warned_and_breached() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (store, checkpoint) = HistoryStore::open(dir.path()).expect("history");
+/// A batch processor over the sample catalogue with a fresh history in `dir`, no allowed
+/// lateness and an hour before a quiet partition counts as idle; and its counters.
+fn processor_over_the_sample_catalogue(
+    dir: &std::path::Path,
+) -> (Processor, Arc<slacap::telemetry::Counters>) {
+    let (store, checkpoint) = HistoryStore::open(dir).expect("history");
     let catalogue = Arc::new(slacap::demo::sample_catalogue().expect("catalogue"));
     let engine = Arc::new(RwLock::new(SlaEngine::new(
         catalogue.clone(),
         Duration::ZERO,
     )));
     let counters: Arc<slacap::telemetry::Counters> = Arc::default();
-    let mut processor = Processor::new(
+    let processor = Processor::new(
         catalogue,
-        engine.clone(),
+        engine,
         store,
         checkpoint,
         counters.clone(),
         Duration::from_secs(3600),
     );
+    (processor, counters)
+}
+
+#[test]
+fn a_ticket_that_arrives_late_is_warned_and_breached() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut processor, counters) = processor_over_the_sample_catalogue(dir.path());
 
     // P1 incidents: response 15 minutes, resolution 4 hours, warnings at 50, 75 and 90 %.
     // INC-A's clocks both run out before the watermark (20:00, INC-B's opening).
@@ -131,21 +140,7 @@ fn requests(offset: i64, minute: &str, total: u32, good: u32) -> RawRecord {
 #[test]
 fn a_burst_of_errors_that_arrives_late_raises_its_burn_rate_alerts() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, checkpoint) = HistoryStore::open(dir.path()).expect("history");
-    let catalogue = Arc::new(slacap::demo::sample_catalogue().expect("catalogue"));
-    let engine = Arc::new(RwLock::new(SlaEngine::new(
-        catalogue.clone(),
-        Duration::ZERO,
-    )));
-    let counters: Arc<slacap::telemetry::Counters> = Arc::default();
-    let mut processor = Processor::new(
-        catalogue,
-        engine.clone(),
-        store,
-        checkpoint,
-        counters.clone(),
-        Duration::from_secs(3600),
-    );
+    let (mut processor, counters) = processor_over_the_sample_catalogue(dir.path());
     // (id, state) of every burn-rate alert the batches hand over for publishing.
     let mut published: Vec<(String, String)> = Vec::new();
     fn publish(published: &mut Vec<(String, String)>, outcome: slacap::ingest::BatchOutcome) {
