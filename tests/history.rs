@@ -759,15 +759,18 @@ async fn an_audit_sample_of_a_month_the_live_state_let_go_of_is_drawn_from_the_h
     let window = slacap::sla::window::parse_window("month:2026-11", 0).unwrap();
     let (n, seed) = (6, 7);
     assert!(live.holds_tickets_created_in(window));
-    let drawn_live = evidence(
-        &live,
-        RecordedBreaches::OfTheState,
-        &register,
-        "2026-11",
-        window,
-        n,
-        seed,
-    );
+    let draw_from_the_live_state = |live: &slacap::sla::SlaEngine| {
+        evidence(
+            live,
+            RecordedBreaches::OfTheState,
+            &register,
+            "2026-11",
+            window,
+            n,
+            seed,
+        )
+    };
+    let drawn_live = draw_from_the_live_state(&live);
 
     let history = HistoryQuery::new(&store).unwrap();
     let population = slacap::report::tickets::tickets_created_in(&history, window)
@@ -824,14 +827,6 @@ async fn an_audit_sample_of_a_month_the_live_state_let_go_of_is_drawn_from_the_h
     live.restore_watermark(START + 60 * DAY);
     live.settle();
     assert!(!live.holds_tickets_created_in(window));
-    let drawn_late = evidence(
-        &live,
-        RecordedBreaches::OfTheState,
-        &register,
-        "2026-11",
-        window,
-        n,
-        seed,
-    );
+    let drawn_late = draw_from_the_live_state(&live);
     assert!(drawn_late.population < 10, "{}", drawn_late.population);
 }
