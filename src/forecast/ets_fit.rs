@@ -201,8 +201,8 @@ const RESTART_GAIN: f64 = 0.05;
 /// Nelder-Mead from `x0` with a simplex of `steps`, restarted from its best point with a fresh
 /// simplex of the same steps up to `restarts` times while that lowers the criterion: a simplex
 /// that has collapsed along some directions stops short of the optimum, and a fresh one
-/// around the same point is the standard remedy (Nelder and Mead 1965; R's `optim` users
-/// restart it for the same reason).
+/// around the same point is the usual remedy (O'Neill's Applied Statistics algorithm AS 47
+/// restarts for the same reason).
 fn minimise(
     layout: &Layout,
     y: &[f64],
