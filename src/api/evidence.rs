@@ -40,18 +40,28 @@ type Guards<'a> = (
     std::sync::MutexGuard<'a, crate::alert::register::Register>,
 );
 
-/// The SLA state and the review register, read together (neither lock is held across an await).
-fn state_and_register(state: &AppState) -> Result<Guards<'_>, ApiError> {
-    let engine = state
+fn live_state(
+    state: &AppState,
+) -> Result<std::sync::RwLockReadGuard<'_, crate::sla::SlaEngine>, ApiError> {
+    state
         .pipeline
         .engine
         .read()
-        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
-    let register = state
+        .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))
+}
+
+fn review_register(
+    state: &AppState,
+) -> Result<std::sync::MutexGuard<'_, crate::alert::register::Register>, ApiError> {
+    state
         .reviews
         .lock()
-        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
-    Ok((engine, register))
+        .map_err(|_| ApiError::internal("the review register lock is poisoned"))
+}
+
+/// The SLA state and the review register, read together (neither lock is held across an await).
+fn state_and_register(state: &AppState) -> Result<Guards<'_>, ApiError> {
+    Ok((live_state(state)?, review_register(state)?))
 }
 
 fn review_due(state: &AppState) -> Micros {
@@ -102,11 +112,7 @@ pub async fn service_reviews(
         .collect();
     let plans = crate::planner::plans_of(&state.planner.book(), service, None, None);
     let needed: Vec<_> = {
-        let engine = state
-            .pipeline
-            .engine
-            .read()
-            .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
+        let engine = live_state(state)?;
         services
             .iter()
             .filter_map(|s| Some((s.id.clone(), engine.history_needed(&s.id, window)?)))
@@ -196,11 +202,7 @@ pub async fn sample(
             .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
     });
     let (holds_month, as_of) = {
-        let engine = state
-            .pipeline
-            .engine
-            .read()
-            .map_err(|_| ApiError::internal("the SLA state lock is poisoned"))?;
+        let engine = live_state(&state)?;
         (engine.holds_tickets_created_in(window), engine.watermark())
     };
     if holds_month {
@@ -239,10 +241,7 @@ pub async fn sample(
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::internal)?;
-    let register = state
-        .reviews
-        .lock()
-        .map_err(|_| ApiError::internal("the review register lock is poisoned"))?;
+    let register = review_register(&state)?;
     Ok(Json(evidence(
         &rebuilt,
         RecordedBreaches::Read(&recorded),

@@ -36,8 +36,7 @@ pub use maintenance::{MaintenancePolicy, MaintenanceReport, run_schedule as run_
 pub use older::{all_findings_blocking, older_findings, older_findings_for};
 pub use query::{HistoryQuery, NamedQuery, QueryResult, batches_to_json, column_as};
 pub use replay::{
-    ReplayBound, Replayed, checkpoint_lost, replay_events, replay_tail, ticket_history,
-    tickets_history,
+    ReplayBound, Replayed, checkpoint_lost, replay_events, replay_tail, tickets_history,
 };
 pub use review_table::review_file;
 pub use snapshot::{PrefetchedSnapshot, Snapshot, SnapshotInfo, SnapshotPrefetch};

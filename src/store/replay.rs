@@ -298,23 +298,10 @@ fn in_source_order(batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
     Ok(arrow::compute::take_record_batch(batch, &order)?)
 }
 
-/// Every event of ticket `id` in the raw history, in date and source order, with its source
-/// partition: what the API rebuilds a ticket's clocks from once the ticket has left the live
-/// state (closed before the open windows). Reads the whole `ticket_events` table, a day at a
-/// time.
-pub fn ticket_history(
-    store: &HistoryStore,
-    id: &str,
-) -> Result<Vec<(TicketEvent, i32)>, StoreError> {
-    tickets_history(
-        store,
-        &std::collections::HashSet::from([id.to_string()]),
-        None,
-    )
-}
-
-/// The events of the tickets `ids` (with their source partitions), in source order, from the
-/// raw days from `from_day` (days since the epoch) on, or from every day.
+/// The events of the tickets `ids` (with their source partitions), in date and source order,
+/// from the raw days from `from_day` (days since the epoch) on, or from every day: what the API
+/// rebuilds tickets' clocks from once they have left the live state (closed before the open
+/// windows). Reads the `ticket_events` table a day at a time.
 pub fn tickets_history(
     store: &HistoryStore,
     ids: &std::collections::HashSet<String>,
