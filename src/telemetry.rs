@@ -21,6 +21,10 @@ macro_rules! counters {
             pub partitions: Mutex<BTreeMap<(String, i32), i64>>,
             /// When the last snapshot of the SLA state was written (unix seconds; 0: none yet).
             pub last_snapshot_unix: AtomicI64,
+            /// The watermark of the last durable batch (microseconds since the epoch; 0: none
+            /// yet). The history's derived tables are final up to it, and
+            /// hold every late event's correction that was consumed before it.
+            pub history_watermark: AtomicI64,
         }
 
         impl Counters {
@@ -70,6 +74,18 @@ counters! {
 }
 
 impl Counters {
+    /// The watermark of the last durable batch, if any (see [`Counters::history_watermark`]).
+    pub fn history_watermark(&self) -> Option<i64> {
+        Some(self.history_watermark.load(Ordering::Relaxed)).filter(|w| *w != 0)
+    }
+
+    /// Notes the watermark of a batch made durable (or of the checkpoint a start-up resumes).
+    pub fn set_history_watermark(&self, watermark: Option<i64>) {
+        if let Some(watermark) = watermark {
+            self.history_watermark.store(watermark, Ordering::Relaxed);
+        }
+    }
+
     fn render_partitions(&self, out: &mut String) {
         let owned = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
         out.push_str("# HELP slacap_partition_owned 1 for each source partition this instance owns.\n# TYPE slacap_partition_owned gauge\n");
@@ -82,6 +98,13 @@ impl Counters {
         for ((topic, partition), lag) in owned.iter() {
             out.push_str(&format!(
                 "slacap_partition_lag{{topic=\"{topic}\",partition=\"{partition}\"}} {lag}\n"
+            ));
+        }
+        if let Some(watermark) = self.history_watermark() {
+            out.push_str("# HELP slacap_history_watermark_seconds The SLA watermark of the last batch made durable (unix seconds): the history's slices, outcomes and breaches are final up to it.\n# TYPE slacap_history_watermark_seconds gauge\n");
+            out.push_str(&format!(
+                "slacap_history_watermark_seconds {}\n",
+                watermark as f64 / 1e6
             ));
         }
         let last = self.last_snapshot_unix.load(Ordering::Relaxed);
@@ -114,6 +137,15 @@ mod tests {
         assert!(
             !text.contains("slacap_snapshot_age_seconds"),
             "no snapshot yet"
+        );
+        assert!(
+            !text.contains("slacap_history_watermark_seconds"),
+            "no durable batch yet"
+        );
+        c.set_history_watermark(Some(1_796_083_200_500_000));
+        assert!(
+            c.render()
+                .contains("slacap_history_watermark_seconds 1796083200.5\n")
         );
     }
 

@@ -319,9 +319,17 @@ pub async fn report(
         .run_json(query.render(window))
         .await
         .map_err(ApiError::internal)?;
+    // How far the history the report read is final: slices, outcomes and breaches behind it
+    // are written (late events' corrections included); the live state's `as_of` may be ahead.
+    let history_as_of = state
+        .pipeline
+        .counters
+        .history_watermark()
+        .map(format_rfc3339);
     Ok(Json(serde_json::json!({
         "report": query.name(),
         "window": {"start": format_rfc3339(window.start), "end": format_rfc3339(window.end)},
+        "history_as_of": history_as_of,
         "columns": result.columns,
         "rows": result.rows,
     })))

@@ -143,11 +143,14 @@ pub async fn run(
             anyhow::bail!("the pipeline did not ingest the month within 10 minutes");
         }
     }
-    // Let the last batch become durable.
-    while counters.batches_total.load(Ordering::Relaxed) == 0
+    // Let the last batch become durable (with the correction of any late events it carried).
+    while counters.records_durable_total.load(Ordering::Relaxed) < produced as u64
         || counters.consumer_lag.load(Ordering::Relaxed) > 0
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
+        if running.pipeline_finished() {
+            return running.run_until(async {}).await.map_err(Into::into);
+        }
     }
     // Quiet partitions release the watermark after the idle timeout: wait for the month to close.
     let month_end = crate::sla::window::calendar_month(year, month).map_or(0, |w| w.end);
@@ -161,6 +164,13 @@ pub async fn run(
     };
     let started_wait = std::time::Instant::now();
     while !closed() && started_wait.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ...and for the history to hold what the watermark closed, so the reports read it whole.
+    let live_watermark = || engine.read().ok().and_then(|e| e.watermark());
+    while counters.history_watermark() < live_watermark()
+        && started_wait.elapsed() < Duration::from_secs(90)
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 

@@ -168,6 +168,9 @@ impl Pipeline {
             alerts: handles.alerts.clone(),
             counters: handles.counters.clone(),
         };
+        handles
+            .counters
+            .set_history_watermark(processor.checkpoint().watermark);
         Ok(Pipeline {
             config,
             consumer: Arc::new(consumer),
@@ -583,6 +586,9 @@ async fn finish(
         "batch durable"
     );
     add(&delivery.counters.batches_total, 1);
+    delivery
+        .counters
+        .set_history_watermark(checkpoint.watermark);
     add(&delivery.counters.records_durable_total, records);
     Ok(Durable {
         checkpoint,
