@@ -451,6 +451,76 @@ async fn a_window_before_the_live_state_reads_the_rows_the_stream_wrote() {
     );
 }
 
+/// A filter on a table's time column alone prunes its dates: a report over one month of a
+/// years-long history opens that month's files only, and still reads every row it asks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_range_reads_only_the_dates_it_spans() {
+    use slacap::sla::{Findings, SliceRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let mut findings = Findings::default();
+    for day in 0..4 {
+        for (service, minute) in [("svc", 0), ("other", 23 * 60 + 59)] {
+            findings.slices.push(SliceRecord {
+                definition: "d".into(),
+                service: service.into(),
+                slo: "up".into(),
+                sli: "probe",
+                target: 0.99,
+                start: START + day * DAY + minute * 60_000_000,
+                seconds: 60,
+                excluded_seconds: 0,
+                good: 1.0,
+                total: 1.0,
+                state: "good",
+            });
+        }
+    }
+    let data = dir.path().to_path_buf();
+    let store = tokio::task::spawn_blocking(move || {
+        let (store, _) = HistoryStore::open(&data).unwrap();
+        let files = slacap::store::derived_files(&findings, &FileOrigin::Batch { seq: 1 }).unwrap();
+        store.write(&files).unwrap();
+        store
+    })
+    .await
+    .unwrap();
+    let history = HistoryQuery::new(&store).unwrap();
+    let at = |t: i64| format!("TIMESTAMP '{}'", slacap::model::format_rfc3339(t));
+    let date = |day: i64| slacap::store::date_label((START + day * DAY).div_euclid(DAY));
+    // Days 1 and 2, up to the last microsecond of day 2 (its last-minute slice included).
+    let filter = format!(
+        "slice_start >= {} AND slice_start <= {}",
+        at(START + DAY),
+        at(START + 3 * DAY - 1)
+    );
+    let count = history
+        .sql_json(&format!(
+            "SELECT count(*) FROM availability_slices WHERE {filter}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(count.rows, vec![vec![serde_json::json!(4)]]);
+    let plan = history
+        .sql_json(&format!(
+            "EXPLAIN SELECT service FROM availability_slices WHERE {filter}"
+        ))
+        .await
+        .unwrap();
+    let plan = serde_json::to_string(&plan.rows).unwrap();
+    for day in [1, 2] {
+        assert!(plan.contains(&format!("date={}", date(day))), "{plan}");
+    }
+    for day in [0, 3] {
+        assert!(!plan.contains(&format!("date={}", date(day))), "{plan}");
+    }
+    // A filter the dates cannot decide (here on another column) prunes none of them.
+    let all = history
+        .sql_json("SELECT count(*) FROM availability_slices WHERE service = 'svc'")
+        .await
+        .unwrap();
+    assert_eq!(all.rows, vec![vec![serde_json::json!(4)]]);
+}
+
 /// A raw file's `add` carries each partition's largest offset (a batch's file and a compacted
 /// one both mix partitions), so a start-up's tail skips it when every partition ends before
 /// the checkpoint (the log's statistics give only the largest offset over all partitions).

@@ -5,11 +5,12 @@
 use super::delta::{ActiveFile, DATE_COLUMN};
 use super::history::HistoryStore;
 use super::tables::{Table, date_label};
-use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
-use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::{Column, DFSchema, DataFusionError, Result, ScalarValue};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::FileFormat;
@@ -18,6 +19,7 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -102,6 +104,120 @@ fn prune_by_date(
 
 use arrow::array::Array as _;
 
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The span of event time each date's files can hold, as pruning statistics: every table is
+/// partitioned by the UTC day of its time column, so a file of date `d` holds only times in
+/// `[d 00:00, d+1 00:00)`.
+struct DaySpans<'a> {
+    column: &'a str,
+    days: &'a [i64],
+}
+
+impl DaySpans<'_> {
+    fn bound(&self, column: &Column, offset: i64) -> Option<ArrayRef> {
+        (column.name == self.column).then(|| {
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(
+                    self.days.iter().map(|d| d * DAY_MICROS + offset),
+                )
+                .with_timezone("UTC"),
+            ) as ArrayRef
+        })
+    }
+}
+
+impl PruningStatistics for DaySpans<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bound(column, 0)
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.bound(column, DAY_MICROS - 1)
+    }
+
+    fn num_containers(&self) -> usize {
+        self.days.len()
+    }
+
+    fn null_counts(&self, _: &Column) -> Option<ArrayRef> {
+        None
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        None
+    }
+
+    fn contained(
+        &self,
+        _: &Column,
+        _: &std::collections::HashSet<ScalarValue>,
+    ) -> Option<arrow::array::BooleanArray> {
+        None
+    }
+}
+
+/// The files whose date can hold rows that the filters on the time column alone accept: a
+/// report over one month of a years-long history (`slice_start >= ... AND slice_start < ...`)
+/// opens that month's files only. A filter that cannot be evaluated this way prunes nothing.
+fn prune_by_time(
+    state: &dyn Session,
+    filters: &[Expr],
+    time: &Field,
+    files: Vec<ActiveFile>,
+) -> Vec<ActiveFile> {
+    let time_filters: Vec<Expr> = filters
+        .iter()
+        .filter(|f| {
+            let columns = f.column_refs();
+            !columns.is_empty() && columns.iter().all(|c| c.name == *time.name())
+        })
+        .cloned()
+        .collect();
+    let Some(predicate) = datafusion::logical_expr::utils::conjunction(time_filters) else {
+        return files;
+    };
+    if files.is_empty() {
+        return files;
+    }
+    let days: Vec<i64> = files
+        .iter()
+        .map(|f| f.day)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let schema = Arc::new(Schema::new(vec![time.clone()]));
+    let keep = DFSchema::try_from(schema.as_ref().clone())
+        .and_then(|df_schema| state.create_physical_expr(predicate, &df_schema))
+        .and_then(|expr| {
+            PruningPredicateBuilder::new()
+                .with_file_schema(schema.clone())
+                .try_build(expr)
+        })
+        .and_then(|pruning| {
+            pruning.prune(&DaySpans {
+                column: time.name(),
+                days: &days,
+            })
+        });
+    let keep = match keep {
+        Ok(keep) => keep,
+        Err(error) => {
+            tracing::debug!(%error, "time filter not used to prune dates");
+            return files;
+        }
+    };
+    let kept: BTreeSet<i64> = days
+        .iter()
+        .zip(keep)
+        .filter_map(|(d, k)| k.then_some(*d))
+        .collect();
+    files
+        .into_iter()
+        .filter(|f| kept.contains(&f.day))
+        .collect()
+}
+
 #[async_trait]
 impl TableProvider for DeltaHistoryTable {
     fn schema(&self) -> SchemaRef {
@@ -141,6 +257,8 @@ impl TableProvider for DeltaHistoryTable {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let files = prune_by_date(state, filters, files)?;
+        let time = self.file_schema.field_with_name(self.table.time_column())?;
+        let files = prune_by_time(state, filters, time, files);
         let groups_wanted = state.config().target_partitions().max(1);
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups_wanted];
         for (i, file) in files.into_iter().enumerate() {
