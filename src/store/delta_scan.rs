@@ -50,10 +50,38 @@ impl DeltaHistoryTable {
     }
 }
 
+/// True when `expr` reads no column but `name`.
+fn only_column(expr: &Expr, name: &str) -> bool {
+    let columns = expr.column_refs();
+    !columns.is_empty() && columns.iter().all(|c| c.name == name)
+}
+
 /// True when `expr` reads no column but `date`: it holds for a whole file or for none of it.
 fn only_date(expr: &Expr) -> bool {
-    let columns = expr.column_refs();
-    !columns.is_empty() && columns.iter().all(|c| c.name == DATE_COLUMN)
+    only_column(expr, DATE_COLUMN)
+}
+
+/// The dates `files` hold, ascending, each once.
+fn distinct_days(files: &[ActiveFile]) -> Vec<i64> {
+    files
+        .iter()
+        .map(|f| f.day)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The files of the `days` whose `keep` is true.
+fn keep_days(files: Vec<ActiveFile>, days: &[i64], keep: Vec<bool>) -> Vec<ActiveFile> {
+    let kept: BTreeSet<i64> = days
+        .iter()
+        .zip(keep)
+        .filter_map(|(d, k)| k.then_some(*d))
+        .collect();
+    files
+        .into_iter()
+        .filter(|f| kept.contains(&f.day))
+        .collect()
 }
 
 /// The files whose date satisfies every date-only filter.
@@ -66,12 +94,7 @@ fn prune_by_date(
     if date_filters.is_empty() || files.is_empty() {
         return Ok(files);
     }
-    let days: Vec<i64> = files
-        .iter()
-        .map(|f| f.day)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let days = distinct_days(&files);
     let schema = Arc::new(Schema::new(vec![date_field()]));
     let labels: ArrayRef = Arc::new(StringArray::from_iter_values(
         days.iter().map(|d| date_label(*d)),
@@ -91,15 +114,7 @@ fn prune_by_date(
             *k &= result.is_valid(i) && result.value(i);
         }
     }
-    let kept: BTreeSet<i64> = days
-        .iter()
-        .zip(keep)
-        .filter_map(|(d, k)| k.then_some(*d))
-        .collect();
-    Ok(files
-        .into_iter()
-        .filter(|f| kept.contains(&f.day))
-        .collect())
+    Ok(keep_days(files, &days, keep))
 }
 
 use arrow::array::Array as _;
@@ -168,10 +183,7 @@ fn prune_by_time(
 ) -> Vec<ActiveFile> {
     let time_filters: Vec<Expr> = filters
         .iter()
-        .filter(|f| {
-            let columns = f.column_refs();
-            !columns.is_empty() && columns.iter().all(|c| c.name == *time.name())
-        })
+        .filter(|f| only_column(f, time.name()))
         .cloned()
         .collect();
     let Some(predicate) = datafusion::logical_expr::utils::conjunction(time_filters) else {
@@ -180,12 +192,7 @@ fn prune_by_time(
     if files.is_empty() {
         return files;
     }
-    let days: Vec<i64> = files
-        .iter()
-        .map(|f| f.day)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let days = distinct_days(&files);
     let schema = Arc::new(Schema::new(vec![time.clone()]));
     let keep = DFSchema::try_from(schema.as_ref().clone())
         .and_then(|df_schema| state.create_physical_expr(predicate, &df_schema))
@@ -207,15 +214,7 @@ fn prune_by_time(
             return files;
         }
     };
-    let kept: BTreeSet<i64> = days
-        .iter()
-        .zip(keep)
-        .filter_map(|(d, k)| k.then_some(*d))
-        .collect();
-    files
-        .into_iter()
-        .filter(|f| kept.contains(&f.day))
-        .collect()
+    keep_days(files, &days, keep)
 }
 
 #[async_trait]
