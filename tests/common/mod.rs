@@ -438,8 +438,15 @@ pub fn checkpoint(data: &Path) -> Option<slacap::store::Checkpoint> {
 /// after `limit`.
 pub async fn wait_until_durable(data: &Path, records: usize, limit: Duration, what: &str) {
     let start = Instant::now();
-    while checkpoint(data).map_or(0, |cp| durable_records(&cp)) < records as i64 {
-        assert!(start.elapsed() < limit, "{what}");
+    loop {
+        let durable = checkpoint(data).map_or(0, |cp| durable_records(&cp));
+        if durable >= records as i64 {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what}: {durable} of {records} records durable after {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
