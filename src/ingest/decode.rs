@@ -8,6 +8,7 @@
 //! ticket policy knows, non-negative ratio counts, changes that end after they start. What
 //! passes here cannot make the SLA state walk decades of slices or block a webhook.
 
+use super::metric_scan::{Shape, scan_metrics};
 use crate::config::{Catalogue, Sli};
 use crate::model::{Event, MetricEvent, TicketEvent, TicketStatus, TicketType, parse_rfc3339};
 use serde::Deserialize;
@@ -118,11 +119,7 @@ pub fn decode(
 ) -> Result<(), String> {
     let start = out.len();
     let result = match stream {
-        Stream::Metrics => decode_all::<WireMetric>(
-            payload,
-            |i, w| metric(i, w, catalogue, bounds).map(Event::Metric),
-            out,
-        ),
+        Stream::Metrics => decode_metrics(payload, catalogue, bounds, out),
         Stream::Tickets => decode_all::<WireTicket>(
             payload,
             |i, w| ticket(i, w, catalogue, bounds).map(Event::Ticket),
@@ -133,6 +130,37 @@ pub fn decode(
         out.truncate(start);
     }
     result
+}
+
+/// Metrics: the scanner's fast path for the common shape, serde for everything else.
+fn decode_metrics(
+    payload: &[u8],
+    catalogue: &Catalogue,
+    bounds: Bounds,
+    out: &mut Vec<Event>,
+) -> Result<(), String> {
+    let mut scanned = Vec::new();
+    let Some(shape) = scan_metrics(payload, &mut scanned) else {
+        return decode_all::<WireMetric>(
+            payload,
+            |i, w| metric(i, w, catalogue, bounds).map(Event::Metric),
+            out,
+        );
+    };
+    out.reserve(scanned.len());
+    for (i, s) in scanned.into_iter().enumerate() {
+        let index = (shape == Shape::Array).then_some(i);
+        let wire = WireMetric {
+            time: Cow::Borrowed(s.time),
+            service: Cow::Borrowed(s.service),
+            component: s.component(),
+            metric: Cow::Borrowed(s.metric),
+            value: s.value,
+            labels: BTreeMap::new(),
+        };
+        out.push(Event::Metric(metric(index, wire, catalogue, bounds)?));
+    }
+    Ok(())
 }
 
 fn decode_all<'a, W: Deserialize<'a>>(

@@ -6,6 +6,7 @@ pub mod dead_letter;
 pub mod decode;
 mod delivery;
 mod kafka;
+mod metric_scan;
 mod pipeline;
 mod startup;
 
