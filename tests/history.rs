@@ -900,3 +900,71 @@ async fn an_audit_sample_of_a_month_the_live_state_let_go_of_is_drawn_from_the_h
     let drawn_late = draw_from_the_live_state(&live);
     assert!(drawn_late.population < 10, "{}", drawn_late.population);
 }
+
+/// A batch's append commits its version without reading the table back (the writer knows the
+/// version it wrote). The log stays whole: a commit by another writer in between sends the next
+/// append through delta-rs's checked commit, the interval's log checkpoints are still written,
+/// and the writer's own view of the files catches up when it reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_that_skip_the_snapshot_refresh_keep_the_log_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let (store, _) = HistoryStore::open(&data).unwrap();
+    let writer = store.clone();
+    let other_data = data.clone();
+    tokio::task::spawn_blocking(move || {
+        let one = |partition: i32, offset: i64| -> Vec<PendingFile> {
+            let (mut position, event) = sample(offset, 0);
+            position.partition = partition;
+            let origin = FileOrigin::Source {
+                topic: "slacap.metrics".into(),
+                partition,
+                first: offset,
+                last: offset,
+            };
+            metrics_batches(&[(position, event)])
+                .unwrap()
+                .into_iter()
+                .map(|(day, batch)| PendingFile {
+                    table: Table::Metrics,
+                    day,
+                    origin: origin.clone(),
+                    batch,
+                })
+                .collect()
+        };
+        for offset in 0..120 {
+            writer.write(&one(0, offset)).unwrap();
+            if offset == 50 {
+                // Another writer of the same table commits between two appends.
+                HistoryStore::reader(&other_data).write(&one(1, 0)).unwrap();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let fresh = HistoryStore::reader(&data);
+    let expected = fresh.versions(&[Table::Metrics]).unwrap();
+    assert_eq!(
+        expected["metrics"], 121,
+        "creation, 120 appends, 1 other commit"
+    );
+    assert_eq!(store.versions(&[Table::Metrics]).unwrap(), expected);
+    assert_eq!(fresh.files_by_day(Table::Metrics).unwrap().len(), 121);
+    assert_eq!(store.files_by_day(Table::Metrics).unwrap().len(), 121);
+    assert_eq!(
+        fresh
+            .txn_version(
+                Table::Metrics,
+                &slacap::store::source_app("slacap.metrics", 0)
+            )
+            .unwrap(),
+        Some(119)
+    );
+    let log = data.join("history").join("metrics").join("_delta_log");
+    assert!(
+        log.join("00000000000000000099.checkpoint.parquet").exists(),
+        "the log checkpoint of version 99 is written"
+    );
+    assert_eq!(count_and_sum(&fresh).await.0, 121);
+}

@@ -386,6 +386,72 @@ pub(super) async fn commit(
     Ok(version as i64)
 }
 
+/// True when [`append_at`] can commit to this table: its log store commits by conditional
+/// puts of the log entry (the default store, local or S3 with conditional writes).
+pub(super) fn appends_directly(delta: &DeltaTable) -> bool {
+    delta.log_store().name() == "DefaultLogStore"
+}
+
+/// Commits `actions` (adds and txns, no removes) as version `version` by a conditional put of
+/// the log entry, the atomic step of every Delta commit; `false` when that version exists
+/// (another commit came first: the caller refreshes and commits through [`commit`], whose
+/// conflict check decides).
+///
+/// Why not [`commit`]: delta-rs ends every commit by reading the new log entry back and
+/// replaying it into the table's snapshot, which cost a sixth of ingest's CPU. A batch's append
+/// needs none of it (the writer knows the version it wrote); the snapshot is brought up to date
+/// when something reads it (a correction's removals, a start-up, a query, a log checkpoint).
+pub(super) async fn append_at(
+    table: Table,
+    delta: &DeltaTable,
+    version: i64,
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+) -> Result<bool, StoreError> {
+    use deltalake_core::kernel::transaction::{CommitData, TransactionError};
+    use deltalake_core::logstore::CommitOrBytes;
+    let err = delta_error(table);
+    let data = CommitData::new(actions, operation, HashMap::new(), Vec::new());
+    let bytes = data.get_bytes().map_err(|e| err(e.into()))?;
+    match delta
+        .log_store()
+        .write_commit_entry(
+            version as u64,
+            CommitOrBytes::LogBytes(bytes),
+            uuid::Uuid::new_v4(),
+        )
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(TransactionError::VersionAlreadyExists(_)) => Ok(false),
+        Err(e) => Err(err(e.into())),
+    }
+}
+
+/// True when the table's checkpoint interval asks for a log checkpoint at `version` (what
+/// delta-rs's commit checks after committing; [`append_at`] leaves it to the caller).
+pub(super) fn checkpoint_is_due(
+    table: Table,
+    delta: &DeltaTable,
+    version: i64,
+) -> Result<bool, StoreError> {
+    use deltalake_core::table::config::TablePropertiesExt as _;
+    let interval = delta
+        .snapshot()
+        .map_err(delta_error(table))?
+        .table_config()
+        .checkpoint_interval()
+        .get();
+    Ok((version as u64 + 1).is_multiple_of(interval))
+}
+
+/// Writes the log checkpoint of `delta`'s loaded version.
+pub(super) async fn write_checkpoint(table: Table, delta: &DeltaTable) -> Result<(), StoreError> {
+    deltalake_core::checkpoints::create_checkpoint(delta, None)
+        .await
+        .map_err(delta_error(table))
+}
+
 /// Deletes the log's commit files older than the table's `delta.logRetentionDuration` that a
 /// checkpoint supersedes (one listing of `_delta_log`). Returns how many went.
 pub(super) async fn cleanup_log(table: Table, delta: &DeltaTable) -> Result<usize, StoreError> {

@@ -64,13 +64,14 @@ impl Fences {
     }
 }
 
-/// Checks the commits of `delta` after the last checked version for `txn`s of partitions
-/// this process claimed: one written by another process fences it. `fences` is updated to the
-/// table's version when nothing foreign is found.
+/// Checks the commits of `delta` after the last checked version up to `latest` (the newest
+/// this process knows of) for `txn`s of partitions this process claimed: one written by
+/// another process fences it. `fences` is updated to `latest` when nothing foreign is found.
 pub async fn check(
     fences: &std::sync::Mutex<Fences>,
     table: Table,
     delta: &DeltaTable,
+    latest: i64,
 ) -> Result<(), StoreError> {
     let (from, claimed) = {
         let fences = fences.lock().unwrap_or_else(|p| p.into_inner());
@@ -85,9 +86,9 @@ pub async fn check(
             .collect();
         (from, claimed)
     };
-    let Some(latest) = delta.version().map(|v| v as i64) else {
+    if latest < 0 {
         return Ok(());
-    };
+    }
     let objects = delta.log_store().object_store(None);
     for version in from + 1..=latest {
         let path = object_store::path::Path::from(format!("_delta_log/{version:020}.json"));

@@ -98,6 +98,10 @@ pub struct HistoryStore {
     location: HistoryLocation,
     /// Loaded tables, kept between operations so each only reads the log's new commits.
     tables: Arc<Mutex<HashMap<Table, DeltaTable>>>,
+    /// The last version this process appended to a table without refreshing its loaded state
+    /// (see [`delta::append_at`]): the table is at least there, and whoever needs its files
+    /// reads the commits since.
+    appended: Arc<Mutex<HashMap<Table, i64>>>,
     /// Held by every commit that removes files (corrections, compaction, expiry, undo), so two
     /// of them never race to remove the same file. Appends do not take it.
     rewriting: Arc<tokio::sync::Mutex<()>>,
@@ -237,6 +241,7 @@ impl HistoryStore {
             data_dir: std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf()),
             location,
             tables: Default::default(),
+            appended: Default::default(),
             rewriting: Default::default(),
             checkpointed: Default::default(),
             fences: Default::default(),
@@ -268,9 +273,14 @@ impl HistoryStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&table);
+        let appended = self
+            .appended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&table);
         match cached {
             Some(mut delta) => {
-                if !delta::is_latest(&delta).await {
+                if appended.is_some() || !delta::is_latest(&delta).await {
                     delta
                         .update_incremental(None)
                         .await
@@ -282,11 +292,55 @@ impl HistoryStore {
         }
     }
 
-    pub(super) fn checkin(&self, table: Table, delta: DeltaTable) {
-        self.tables
+    /// The table for an append: its loaded state, which may trail the table, and the latest
+    /// version this process knows of (its own last append, or the loaded version). A commit
+    /// at the next version fails if another came first.
+    async fn checkout_for_append(&self, table: Table) -> Result<(DeltaTable, i64), StoreError> {
+        let cached = self
+            .tables
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(table, delta);
+            .remove(&table);
+        let delta = match cached {
+            Some(delta) => delta,
+            None => self.checkout(table).await?,
+        };
+        let loaded = delta.version().map_or(-1, |v| v as i64);
+        let head = self
+            .appended_version(table)
+            .map_or(loaded, |v| v.max(loaded));
+        Ok((delta, head))
+    }
+
+    fn appended_version(&self, table: Table) -> Option<i64> {
+        self.appended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&table)
+            .copied()
+    }
+
+    /// Returns a table to the cache. Two operations on one table can have it out at once (the
+    /// second loads its own); the later version stays.
+    pub(super) fn checkin(&self, table: Table, delta: DeltaTable) {
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        let newer_cached = tables
+            .get(&table)
+            .is_some_and(|cached| cached.version() > delta.version());
+        if !newer_cached {
+            tables.insert(table, delta);
+        }
+    }
+
+    /// [`HistoryStore::checkin`] after an append at `version` that the table's state does
+    /// not show yet.
+    fn checkin_appended(&self, table: Table, delta: DeltaTable, version: i64) {
+        {
+            let mut appended = self.appended.lock().unwrap_or_else(|p| p.into_inner());
+            let head = appended.entry(table).or_insert(version);
+            *head = (*head).max(version);
+        }
+        self.checkin(table, delta);
     }
 
     /// The data files of a table's latest version, by date.
@@ -316,11 +370,9 @@ impl HistoryStore {
         block_on(async {
             let mut versions = BTreeMap::new();
             for table in tables {
-                let delta = self.checkout(*table).await?;
-                versions.insert(
-                    table.name().to_string(),
-                    delta.version().map_or(-1, |v| v as i64),
-                );
+                // The version is all that is read: no refresh of the table's files.
+                let (delta, head) = self.checkout_for_append(*table).await?;
+                versions.insert(table.name().to_string(), head);
                 self.checkin(*table, delta);
             }
             Ok(versions)
@@ -431,21 +483,49 @@ impl HistoryStore {
         replacing: &Replacing,
         pending: &[&PendingFile],
     ) -> Result<u64, StoreError> {
-        let mut delta = self.checkout(table).await?;
+        let (mut delta, head) = if replacing.from_day.is_none() {
+            self.checkout_for_append(table).await?
+        } else {
+            let delta = self.checkout(table).await?;
+            let version = delta.version().map_or(-1, |v| v as i64);
+            (delta, version)
+        };
         let result = self
-            .commit_with(table, &mut delta, replacing, pending)
+            .commit_with(table, &mut delta, head, replacing, pending)
             .await;
-        self.checkin(table, delta);
-        result
+        match result {
+            Ok((bytes, Some(appended))) => {
+                self.checkin_appended(table, delta, appended);
+                Ok(bytes)
+            }
+            Ok((bytes, None)) => {
+                self.checkin(table, delta);
+                Ok(bytes)
+            }
+            Err(e) => {
+                // The loaded state may trail an append of this process: the next checkout
+                // reads the log again rather than trust it.
+                self.appended
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(table, head);
+                self.checkin(table, delta);
+                Err(e)
+            }
+        }
     }
 
+    /// Commits `pending` (and the removals `replacing` asks for) to `delta`, whose latest known
+    /// version is `head`. Returns the bytes written and, for an append that left `delta`'s
+    /// state behind, the version it committed.
     async fn commit_with(
         &self,
         table: Table,
         delta: &mut DeltaTable,
+        head: i64,
         replacing: &Replacing,
         pending: &[&PendingFile],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, Option<i64>), StoreError> {
         let mut parts: Vec<(i64, RecordBatch)> =
             pending.iter().map(|f| (f.day, f.batch.clone())).collect();
         let mut txns: BTreeMap<String, i64> = BTreeMap::new();
@@ -475,7 +555,7 @@ impl HistoryStore {
             actions.push(Action::Remove(remove));
         }
         if parts.iter().all(|(_, b)| b.num_rows() == 0) && actions.is_empty() {
-            return Ok(0);
+            return Ok((0, None));
         }
         let adds = delta::write_files(
             table,
@@ -509,9 +589,34 @@ impl HistoryStore {
         // A zombie must not write: refused if another process committed rows of a claimed
         // source partition since this one last looked (delta-rs's conflict check covers a
         // commit racing this one: it refuses a concurrent `txn` of the same app id).
-        super::fence::check(&self.fences, table, delta).await?;
-        let version =
-            delta::commit(table, delta, actions, delta::write_operation(replacing)).await?;
+        super::fence::check(&self.fences, table, delta, head).await?;
+        let operation = delta::write_operation(replacing);
+        let appended = if actions.iter().all(|a| !matches!(a, Action::Remove(_)))
+            && delta::appends_directly(delta)
+            && delta::append_at(table, delta, head + 1, actions.clone(), operation.clone()).await?
+        {
+            Some(head + 1)
+        } else {
+            None
+        };
+        let version = match appended {
+            Some(version) => version,
+            None => {
+                // Another commit came first (or this commit removes files): read the log up
+                // to now, check it for the claimed partitions, and let delta-rs's conflict
+                // check decide.
+                if delta.version().map_or(-1, |v| v as i64) < head || !delta::is_latest(delta).await
+                {
+                    delta
+                        .update_incremental(None)
+                        .await
+                        .map_err(delta::delta_error(table))?;
+                }
+                let latest = delta.version().map_or(-1, |v| v as i64);
+                super::fence::check(&self.fences, table, delta, latest).await?;
+                delta::commit(table, delta, actions, operation).await?
+            }
+        };
         if let Some(dir) = &local_table {
             let log = dir.join("_delta_log").join(format!("{version:020}.json"));
             super::durable::sync_files(vec![log]).await?;
@@ -520,7 +625,16 @@ impl HistoryStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .committed(table, version, &txns);
-        Ok(bytes)
+        if appended.is_some() && delta::checkpoint_is_due(table, delta, version)? {
+            // A log checkpoint needs the table's state at the version it covers.
+            delta
+                .update_incremental(Some(version as u64))
+                .await
+                .map_err(delta::delta_error(table))?;
+            delta::write_checkpoint(table, delta).await?;
+            return Ok((bytes, None));
+        }
+        Ok((bytes, appended))
     }
 
     pub fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
