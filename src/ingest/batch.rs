@@ -387,10 +387,21 @@ impl Processor {
                 partition: record.partition,
                 offset: record.offset,
             };
-            for event in events.drain(..) {
-                match event {
-                    Event::Metric(m) => metrics.entry(key.clone()).or_default().push((position, m)),
-                    Event::Ticket(t) => tickets.entry(key.clone()).or_default().push((position, t)),
+            // One lookup per record: its events all come from one topic.
+            match record.stream {
+                Stream::Metrics => {
+                    let rows = metrics.entry(key).or_default();
+                    rows.extend(events.drain(..).filter_map(|event| match event {
+                        Event::Metric(m) => Some((position, m)),
+                        Event::Ticket(_) => None,
+                    }));
+                }
+                Stream::Tickets => {
+                    let rows = tickets.entry(key).or_default();
+                    rows.extend(events.drain(..).filter_map(|event| match event {
+                        Event::Ticket(t) => Some((position, t)),
+                        Event::Metric(_) => None,
+                    }));
                 }
             }
         }

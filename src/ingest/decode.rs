@@ -9,7 +9,7 @@
 //! passes here cannot make the SLA state walk decades of slices or block a webhook.
 
 use super::metric_scan::{Shape, scan_metrics};
-use crate::config::{Catalogue, Sli};
+use crate::config::{Catalogue, Service, Sli};
 use crate::model::{Event, MetricEvent, TicketEvent, TicketStatus, TicketType, parse_rfc3339};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -203,9 +203,13 @@ pub fn unknown_service_in(reason: &str) -> Option<&str> {
     rest.split_once('`').map(|(name, _)| name)
 }
 
-fn known_service(index: Option<usize>, service: &str, catalogue: &Catalogue) -> Result<(), String> {
+fn known_service<'c>(
+    index: Option<usize>,
+    service: &str,
+    catalogue: &'c Catalogue,
+) -> Result<&'c Service, String> {
     match catalogue.service(service) {
-        Some(_) => Ok(()),
+        Some(found) => Ok(found),
         None => Err(format!(
             "{}unknown service `{service}` (not in the catalogue)",
             at(index)
@@ -259,7 +263,7 @@ fn key_field(index: Option<usize>, field: &str, value: &str) -> Result<(), Strin
         "is empty"
     } else if value.len() > MAX_KEY_BYTES {
         "is longer than 256 bytes"
-    } else if value.chars().any(char::is_control) {
+    } else if has_control(value) {
         "contains a control character"
     } else {
         return Ok(());
@@ -269,6 +273,16 @@ fn key_field(index: Option<usize>, field: &str, value: &str) -> Result<(), Strin
         at(index),
         clip(value)
     ))
+}
+
+/// A control character (C0, DEL or C1), checked byte-wise when the text is ASCII (key fields
+/// almost always are: this runs for several fields of every event).
+fn has_control(value: &str) -> bool {
+    if value.is_ascii() {
+        value.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        value.chars().any(char::is_control)
+    }
 }
 
 fn optional_key(index: Option<usize>, field: &str, value: Option<&str>) -> Result<(), String> {
@@ -282,13 +296,13 @@ fn metric(
     bounds: Bounds,
 ) -> Result<MetricEvent, String> {
     key_field(index, "service", &w.service)?;
-    known_service(index, &w.service, catalogue)?;
+    let service = known_service(index, &w.service, catalogue)?;
     key_field(index, "metric", &w.metric)?;
     optional_key(index, "component", w.component.as_deref())?;
     if !w.value.is_finite() {
         return Err(format!("{}`value` is not a finite number", at(index)));
     }
-    if is_ratio_count(catalogue, &w.service, &w.metric) {
+    if is_ratio_count(service, &w.metric) {
         if w.value < 0.0 {
             return Err(format!(
                 "{}`value` {} is negative, but `{}` is a count of a ratio SLI",
@@ -313,7 +327,7 @@ fn metric(
     }
     for (key, value) in &w.labels {
         key_field(index, "labels key", key)?;
-        if value.len() > MAX_KEY_BYTES || value.chars().any(char::is_control) {
+        if value.len() > MAX_KEY_BYTES || has_control(value) {
             return Err(format!(
                 "{}`labels.{}` is longer than 256 bytes or contains a control character",
                 at(index),
@@ -332,12 +346,10 @@ fn metric(
 }
 
 /// True when `metric` is the good or total count of one of the service's ratio SLIs.
-fn is_ratio_count(catalogue: &Catalogue, service: &str, metric: &str) -> bool {
-    catalogue.service(service).is_some_and(|s| {
-        s.slos.iter().any(|slo| match &slo.sli {
-            Sli::Ratio { good, total } => good == metric || total == metric,
-            Sli::Probe { .. } => false,
-        })
+fn is_ratio_count(service: &Service, metric: &str) -> bool {
+    service.slos.iter().any(|slo| match &slo.sli {
+        Sli::Ratio { good, total } => good == metric || total == metric,
+        Sli::Probe { .. } => false,
     })
 }
 
