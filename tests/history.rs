@@ -9,7 +9,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::rows::{DAY, START, append, append_small_batches, count_and_sum, sample};
+use common::rows::{DAY, START, append, append_small_batches, count_and_sum, metric_files, sample};
 
 fn parquet_files_on_disk(dir: &std::path::Path) -> usize {
     let mut n = 0;
@@ -540,23 +540,9 @@ async fn raw_files_record_each_partitions_largest_offset() {
                     (position, event)
                 })
                 .collect();
-            let origin = FileOrigin::Source {
-                topic: "slacap.metrics".into(),
-                partition,
-                first,
-                last,
-            };
-            let files: Vec<PendingFile> = metrics_batches(&rows)
-                .unwrap()
-                .into_iter()
-                .map(|(day, batch)| PendingFile {
-                    table: Table::Metrics,
-                    day,
-                    origin: origin.clone(),
-                    batch,
-                })
-                .collect();
-            writer.write(&files).unwrap();
+            writer
+                .write(&metric_files("slacap.metrics", &rows, first, last))
+                .unwrap();
         }
     })
     .await
@@ -916,22 +902,7 @@ async fn appends_that_skip_the_snapshot_refresh_keep_the_log_whole() {
         let one = |partition: i32, offset: i64| -> Vec<PendingFile> {
             let (mut position, event) = sample(offset, 0);
             position.partition = partition;
-            let origin = FileOrigin::Source {
-                topic: "slacap.metrics".into(),
-                partition,
-                first: offset,
-                last: offset,
-            };
-            metrics_batches(&[(position, event)])
-                .unwrap()
-                .into_iter()
-                .map(|(day, batch)| PendingFile {
-                    table: Table::Metrics,
-                    day,
-                    origin: origin.clone(),
-                    batch,
-                })
-                .collect()
+            metric_files("slacap.metrics", &[(position, event)], offset, offset)
         };
         for offset in 0..120 {
             writer.write(&one(0, offset)).unwrap();

@@ -32,7 +32,8 @@ pub fn append(store: &HistoryStore, rows: &[(SourcePosition, MetricEvent)], firs
         .unwrap();
 }
 
-/// The files a batch of `rows` from `topic`'s partition 0 (offsets `first..=last`) writes.
+/// The files a batch of `rows` from one partition of `topic` (the rows' own, 0 when there are
+/// none; offsets `first..=last`) writes.
 pub fn metric_files(
     topic: &str,
     rows: &[(SourcePosition, MetricEvent)],
@@ -41,7 +42,7 @@ pub fn metric_files(
 ) -> Vec<PendingFile> {
     let origin = FileOrigin::Source {
         topic: topic.into(),
-        partition: 0,
+        partition: rows.first().map_or(0, |(position, _)| position.partition),
         first,
         last,
     };
