@@ -3,7 +3,7 @@
 //! (Python's `deltalake`) seeing what slacap's SQL sees.
 
 use slacap::store::{
-    FileOrigin, HistoryQuery, HistoryStore, MaintenancePolicy, PendingFile, Table, metrics_batches,
+    FileOrigin, HistoryQuery, HistoryStore, MaintenancePolicy, PendingFile, Table,
 };
 use std::time::Duration;
 
